@@ -1,0 +1,74 @@
+"""Input checks shared by every backend: one place, clear messages.
+
+Every public kernel entry point funnels its arrays through :func:`as_float_array`
+so that no backend (and in particular no C code) ever sees an array of the
+wrong dtype, shape or memory layout, or one holding NaN/inf.
+"""
+
+import numbers
+
+import numpy as np
+
+
+def _all_finite(a):
+    # One pass; NaN and +-inf both survive a sum (inf - inf = nan).
+    return a.size == 0 or bool(np.isfinite(np.sum(a)))
+
+
+def as_float_array(name, a, shape, finite=True):
+    """Return ``a`` as a C-contiguous float64 array of the given shape.
+
+    Parameters
+    ----------
+    name : str
+        Argument name used in error messages.
+    a : array_like
+        Real numbers (integer or floating dtype). Other dtypes raise TypeError.
+    shape : tuple of (int or None or str)
+        Expected shape; ``None`` accepts any length on that axis. A string
+        entry names the axis in the error message (any length is accepted).
+    finite : bool
+        If true, NaN or infinite entries raise ValueError.
+
+    Returns
+    -------
+    ndarray, float64, C-contiguous (a copy only when needed).
+    """
+    arr = np.asarray(a)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.floating)
+                                   or np.issubdtype(arr.dtype, np.integer)):
+        raise TypeError(f"{name} must hold real numbers (float or int dtype), got dtype {arr.dtype}")
+    if arr.ndim != len(shape) or any(
+            isinstance(want, numbers.Integral) and got != want
+            for got, want in zip(arr.shape, shape)):
+        want = "(" + ", ".join("?" if s is None else str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+        raise ValueError(f"{name} must have shape {want}, got {arr.shape}")
+    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    if finite and not _all_finite(arr):
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return arr
+
+
+def check_positive_int(name, value):
+    """Return ``value`` as int, or raise naming ``name`` unless it is an integer >= 1."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def check_nonneg_float(name, value):
+    """Return ``value`` as float, or raise naming ``name`` unless finite and >= 0."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number, got {value!r}") from None
+    if not np.isfinite(v) or v < 0:
+        raise ValueError(f"{name} must be finite and >= 0, got {value!r}")
+    return v
+
+
+def check_choice(name, value, allowed):
+    """Raise ValueError naming ``name`` and the allowed values unless ``value`` is one of them."""
+    if value not in allowed:
+        raise ValueError(f"unknown {name} {value!r}; allowed: {', '.join(map(repr, allowed))}")
+    return value

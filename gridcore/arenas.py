@@ -1,0 +1,414 @@
+"""Convex arenas centred on the origin (paper Sec. 2.2).
+
+All lengths are in *arena units*; the default square is [-1, 1]^2 (area 4).
+Every named arena built by :func:`make_arena` has the same area, ``size**2``,
+where ``size`` is the side of the square of equal area (default 2.0).
+
+Two concrete kinds exist: :class:`Polygon` (any convex polygon containing the
+origin strictly inside) and :class:`Circle`. Both describe themselves to Numba
+code through :meth:`Arena.kernel_geometry`, a ``(kind, params)`` pair read by
+the one njit helper :func:`point_inside`, so trajectory kernels handle every
+arena with the same code.
+"""
+
+import math
+from numbers import Integral, Real
+
+import numpy as np
+from numba import njit
+
+__all__ = [
+    "ARENA_NAMES",
+    "KIND_POLYGON",
+    "KIND_CIRCLE",
+    "Arena",
+    "Polygon",
+    "Circle",
+    "make_arena",
+    "arena_from_dict",
+    "point_inside",
+]
+
+ARENA_NAMES = ("square", "triangle", "hexagon", "circle")
+DEFAULT_SIZE = 2.0  # arena units: side of the equal-area square, [-1, 1]^2
+
+# Kind codes of kernel_geometry(); literal ints so njit code can branch on them.
+KIND_POLYGON = 0
+KIND_CIRCLE = 1
+
+# Relative tolerance for geometric degeneracy checks (collinear vertices, a
+# zero-length edge, the origin on a wall), scaled by the polygon's extent.
+_GEOM_RTOL = 1e-12
+
+
+def _as_points(points):
+    """Return ``points`` as a float64 array of shape (..., 2) or raise."""
+    p = np.asarray(points, dtype=np.float64)
+    if p.ndim == 0 or p.shape[-1] != 2:
+        raise ValueError(
+            f"points must have shape (..., 2), got shape {np.shape(points)}")
+    return p
+
+
+class Arena:
+    """Common interface of convex arenas centred on the origin.
+
+    Subclasses set ``name``, ``area``, ``perimeter``, ``inradius`` and
+    ``bounds`` and implement the geometric queries. Point arguments are
+    array-likes of shape (..., 2) in arena units; results have shape (...).
+    """
+
+    name: str
+    area: float
+    perimeter: float
+    inradius: float
+    bounds: tuple
+
+    def contains(self, points, tol=0.0):
+        """Whether points lie inside or on the boundary.
+
+        Parameters
+        ----------
+        points : array_like, shape (..., 2)
+            Positions (arena units).
+        tol : float
+            Points up to ``tol`` (Euclidean distance, arena units) outside
+            still count as inside; a negative value demands that clearance
+            inside.
+
+        Returns
+        -------
+        ndarray of bool, shape (...)
+        """
+        return self.wall_distance(points) >= -tol
+
+    def wall_distance(self, points):
+        """Signed Euclidean distance to the nearest wall.
+
+        Parameters
+        ----------
+        points : array_like, shape (..., 2)
+            Positions (arena units).
+
+        Returns
+        -------
+        ndarray of float64, shape (...)
+            Distance (arena units), positive inside, negative outside.
+        """
+        raise NotImplementedError
+
+    def nearest_wall(self, points):
+        """Index of the nearest wall, shape (...) of int64."""
+        raise NotImplementedError
+
+    def kernel_geometry(self):
+        """Plain-array description for Numba kernels.
+
+        Returns
+        -------
+        kind : int
+            ``KIND_POLYGON`` or ``KIND_CIRCLE``.
+        params : ndarray of float64, shape (K, 3), C-contiguous
+            Polygon: one row ``(nx, ny, offset)`` per wall, inside <=>
+            ``nx*x + ny*y <= offset`` for every row. Circle: one row
+            ``(0, 0, radius)``.
+        """
+        raise NotImplementedError
+
+    def to_dict(self):
+        """JSON-serialisable description; rebuild with :func:`arena_from_dict`."""
+        raise NotImplementedError
+
+    def sample_uniform(self, n, rng):
+        """Points drawn uniformly inside the arena (rejection from ``bounds``).
+
+        Parameters
+        ----------
+        n : int
+            Number of points, >= 0.
+        rng : numpy.random.Generator or int
+            Random source (an int is used as a seed).
+
+        Returns
+        -------
+        ndarray of float64, shape (n, 2)
+            Positions (arena units).
+        """
+        if isinstance(n, bool) or not isinstance(n, Integral) or n < 0:
+            raise ValueError(f"n must be a non-negative int, got {n!r}")
+        rng = np.random.default_rng(rng)
+        xmin, ymin, xmax, ymax = self.bounds
+        accept_rate = self.area / ((xmax - xmin) * (ymax - ymin))
+        out = np.empty((0, 2))
+        while len(out) < n:
+            need = n - len(out)
+            batch = rng.uniform((xmin, ymin), (xmax, ymax),
+                                size=(int(need / accept_rate * 1.2) + 16, 2))
+            out = np.concatenate([out, batch[self.contains(batch)][:need]])
+        return out
+
+
+class Polygon(Arena):
+    """Convex polygon arena.
+
+    Parameters
+    ----------
+    vertices : array_like, shape (K, 2)
+        Corners (arena units) in either orientation, K >= 3, strictly convex
+        (no three consecutive corners collinear). They are stored
+        counter-clockwise. The origin must lie strictly inside.
+    name : str
+        Label used in reprs and saved configs.
+
+    Attributes
+    ----------
+    vertices : ndarray, shape (K, 2)
+        Counter-clockwise corners; wall k runs from vertex k to vertex k+1.
+    walls : ndarray, shape (K, 2, 2)
+        ``walls[k] = (vertices[k], vertices[k+1 mod K])``.
+    normals : ndarray, shape (K, 2)
+        Outward unit normal of each wall.
+    offsets : ndarray, shape (K,)
+        Distance of each wall's line from the origin; a point p is inside
+        <=> ``normals @ p <= offsets``.
+    area, perimeter, inradius : float
+        Area (units^2), perimeter (units) and distance from the origin to the
+        nearest wall (units; the usual inradius for regular polygons).
+    bounds : tuple of float
+        ``(xmin, ymin, xmax, ymax)``.
+    """
+
+    def __init__(self, vertices, name="polygon"):
+        v = np.array(vertices, dtype=np.float64)
+        if v.ndim != 2 or v.shape[1] != 2 or v.shape[0] < 3:
+            raise ValueError(
+                f"vertices must have shape (K, 2) with K >= 3, got "
+                f"shape {np.shape(vertices)}")
+        if not np.all(np.isfinite(v)):
+            raise ValueError("vertices must be finite (no NaN or inf)")
+        if not isinstance(name, str):
+            raise ValueError(f"name must be a str, got {name!r}")
+        edges = np.roll(v, -1, axis=0) - v
+        signed_area = 0.5 * np.sum(v[:, 0] * edges[:, 1] - v[:, 1] * edges[:, 0])
+        if signed_area < 0:
+            v = v[::-1].copy()
+            edges = np.roll(v, -1, axis=0) - v
+        scale = np.max(np.abs(v))
+        lengths = np.hypot(edges[:, 0], edges[:, 1])
+        if np.min(lengths) <= _GEOM_RTOL * scale:
+            raise ValueError("vertices are degenerate (repeated corner)")
+        # Strictly convex and simple: every turn is left, and they add up to
+        # one full turn (a star polygon also turns left, but twice round).
+        nxt = np.roll(edges, -1, axis=0)
+        cross = edges[:, 0] * nxt[:, 1] - edges[:, 1] * nxt[:, 0]
+        turns = np.arctan2(cross, np.sum(edges * nxt, axis=1))
+        if (np.min(cross) <= _GEOM_RTOL * scale**2
+                or not np.isclose(np.sum(turns), 2 * np.pi)):
+            raise ValueError(
+                "vertices must form a strictly convex polygon (got a "
+                "non-convex, self-intersecting or degenerate one)")
+        normals = np.column_stack([edges[:, 1], -edges[:, 0]]) / lengths[:, None]
+        offsets = np.sum(normals * v, axis=1)
+        if np.min(offsets) <= _GEOM_RTOL * scale:
+            raise ValueError(
+                "vertices: the origin must lie strictly inside the polygon "
+                "(arenas are centred on the origin)")
+        self.name = name
+        self.vertices = v
+        self.walls = np.stack([v, np.roll(v, -1, axis=0)], axis=1)
+        self.normals = normals
+        self.offsets = offsets
+        self.area = float(abs(signed_area))
+        self.perimeter = float(np.sum(lengths))
+        self.inradius = float(np.min(offsets))
+        self.bounds = (*map(float, v.min(axis=0)), *map(float, v.max(axis=0)))
+        for a in (self.vertices, self.walls, self.normals, self.offsets):
+            a.setflags(write=False)
+
+    def _segment_distances(self, p):
+        """Unsigned distance from points (..., 2) to each wall, (..., K)."""
+        a = self.walls[:, 0]
+        ab = self.walls[:, 1] - a
+        ap = p[..., None, :] - a
+        s = np.clip(np.sum(ap * ab, axis=-1) / np.sum(ab * ab, axis=-1), 0, 1)
+        d = ap - s[..., None] * ab
+        return np.hypot(d[..., 0], d[..., 1])
+
+    def wall_distance(self, points):
+        p = _as_points(points)
+        # For a convex polygon the distance to the boundary is the distance
+        # to the nearest wall segment, inside and outside alike.
+        d = np.min(self._segment_distances(p), axis=-1)
+        inside = np.all(p @ self.normals.T <= self.offsets, axis=-1)
+        return np.where(inside, d, -d)
+
+    wall_distance.__doc__ = Arena.wall_distance.__doc__
+
+    def nearest_wall(self, points):
+        """Index k of the nearest wall (from vertex k to vertex k+1).
+
+        Parameters
+        ----------
+        points : array_like, shape (..., 2)
+            Positions (arena units).
+
+        Returns
+        -------
+        ndarray of int64, shape (...)
+            Ties (e.g. at a corner) go to the lower index.
+        """
+        return np.argmin(self._segment_distances(_as_points(points)), axis=-1)
+
+    def kernel_geometry(self):
+        params = np.column_stack([self.normals, self.offsets])
+        return KIND_POLYGON, np.ascontiguousarray(params)
+
+    kernel_geometry.__doc__ = Arena.kernel_geometry.__doc__
+
+    def to_dict(self):
+        return {"kind": "polygon", "name": self.name,
+                "vertices": self.vertices.tolist()}
+
+    to_dict.__doc__ = Arena.to_dict.__doc__
+
+    def __repr__(self):
+        return f"Polygon(vertices={self.vertices.tolist()!r}, name={self.name!r})"
+
+
+class Circle(Arena):
+    """Circular arena of radius ``radius`` (arena units) centred on the origin.
+
+    It has a single wall, so :meth:`nearest_wall` is always 0.
+    """
+
+    def __init__(self, radius, name="circle"):
+        if (isinstance(radius, bool) or not isinstance(radius, Real)
+                or not math.isfinite(radius) or radius <= 0):
+            raise ValueError(
+                f"radius must be a positive finite number, got {radius!r}")
+        if not isinstance(name, str):
+            raise ValueError(f"name must be a str, got {name!r}")
+        self.name = name
+        self.radius = float(radius)
+        self.area = math.pi * self.radius**2
+        self.perimeter = 2 * math.pi * self.radius
+        self.inradius = self.radius
+        self.bounds = (-self.radius, -self.radius, self.radius, self.radius)
+
+    def wall_distance(self, points):
+        p = _as_points(points)
+        return self.radius - np.hypot(p[..., 0], p[..., 1])
+
+    wall_distance.__doc__ = Arena.wall_distance.__doc__
+
+    def nearest_wall(self, points):
+        """Always 0 (the circle is one wall), shape (...) of int64."""
+        return np.zeros(_as_points(points).shape[:-1], dtype=np.int64)
+
+    def kernel_geometry(self):
+        return KIND_CIRCLE, np.array([[0.0, 0.0, self.radius]])
+
+    kernel_geometry.__doc__ = Arena.kernel_geometry.__doc__
+
+    def to_dict(self):
+        return {"kind": "circle", "name": self.name, "radius": self.radius}
+
+    to_dict.__doc__ = Arena.to_dict.__doc__
+
+    def __repr__(self):
+        return f"Circle(radius={self.radius!r}, name={self.name!r})"
+
+
+def make_arena(name, size=None):
+    """Build a named arena centred on the origin.
+
+    Parameters
+    ----------
+    name : {"square", "triangle", "hexagon", "circle"}
+        Shape. The triangle is equilateral with a horizontal base at the
+        bottom and its centroid at the origin; the hexagon is regular with
+        flat top and bottom walls (corners at 0, 60, ..., 300 degrees).
+    size : float, optional
+        Side of the square of equal area (arena units), default 2.0: every
+        named arena has area ``size**2`` (default 4, the square [-1, 1]^2).
+
+    Returns
+    -------
+    Arena
+    """
+    if not isinstance(name, str) or name not in ARENA_NAMES:
+        raise ValueError(
+            f"unknown arena {name!r}; allowed names: {', '.join(ARENA_NAMES)}")
+    if size is None:
+        size = DEFAULT_SIZE
+    if (isinstance(size, bool) or not isinstance(size, Real)
+            or not math.isfinite(size) or size <= 0):
+        raise ValueError(f"size must be a positive finite number, got {size!r}")
+    area = float(size) ** 2
+    if name == "circle":
+        return Circle(math.sqrt(area / math.pi), name=name)
+    if name == "square":
+        h = 0.5 * size
+        vertices = [(-h, -h), (h, -h), (h, h), (-h, h)]
+    elif name == "triangle":
+        side = math.sqrt(4 * area / math.sqrt(3))
+        height = 0.5 * math.sqrt(3) * side
+        vertices = [(-0.5 * side, -height / 3), (0.5 * side, -height / 3),
+                    (0.0, 2 * height / 3)]
+    else:  # hexagon: area = 3*sqrt(3)/2 * R^2 with R the corner radius
+        r = math.sqrt(2 * area / (3 * math.sqrt(3)))
+        h = 0.5 * math.sqrt(3) * r
+        vertices = [(r, 0.0), (0.5 * r, h), (-0.5 * r, h), (-r, 0.0),
+                    (-0.5 * r, -h), (0.5 * r, -h)]
+    return Polygon(vertices, name=name)
+
+
+def arena_from_dict(d):
+    """Rebuild an arena from :meth:`Arena.to_dict` output.
+
+    Parameters
+    ----------
+    d : dict
+        ``{"kind": "polygon", "name": str, "vertices": [[x, y], ...]}`` or
+        ``{"kind": "circle", "name": str, "radius": float}``.
+
+    Returns
+    -------
+    Arena
+    """
+    fields = {"polygon": {"kind", "name", "vertices"},
+              "circle": {"kind", "name", "radius"}}
+    kind = d.get("kind") if isinstance(d, dict) else None
+    if kind not in fields:
+        raise ValueError(
+            f"d must be a dict with 'kind' in {sorted(fields)}, got {d!r}")
+    if set(d) != fields[kind]:
+        raise ValueError(
+            f"d for kind {kind!r} must have exactly the keys "
+            f"{sorted(fields[kind])}, got {sorted(d)}")
+    if kind == "polygon":
+        return Polygon(d["vertices"], name=d["name"])
+    return Circle(d["radius"], name=d["name"])
+
+
+@njit(cache=True)
+def point_inside(kind, params, x, y, margin):
+    """Whether (x, y) is at least ``margin`` inside every wall (njit).
+
+    Parameters
+    ----------
+    kind : int
+        ``KIND_POLYGON`` or ``KIND_CIRCLE``, from :meth:`Arena.kernel_geometry`.
+    params : ndarray, shape (K, 3)
+        Geometry rows from :meth:`Arena.kernel_geometry`.
+    x, y : float
+        Position (arena units).
+    margin : float
+        Required clearance from the walls (arena units, >= 0).
+    """
+    if kind == KIND_CIRCLE:
+        return math.sqrt(x * x + y * y) <= params[0, 2] - margin
+    for k in range(params.shape[0]):
+        if params[k, 0] * x + params[k, 1] * y > params[k, 2] - margin:
+            return False
+    return True

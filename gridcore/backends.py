@@ -1,0 +1,96 @@
+"""One registry of compute backends: ``get_backend("numpy" | "numba" | "c" | "auto")``.
+
+Every backend is an object with the same methods and signatures as the NumPy
+reference (``gridcore/reference.py``), so tests, benchmarks and the optimiser
+are written once against this interface:
+
+- ``forward(params, inputs, noise=None, x0=None, alpha=ALPHA)`` -> ForwardState
+- ``loss(params, batch, reg, alpha=ALPHA)`` -> dict of loss terms
+- ``gradient(params, batch, reg, alpha=ALPHA, sq_grad=False)`` -> (terms, grad[, sq])
+- ``gn_product(params, batch, state, v, reg, mu=0.0, alpha=ALPHA)`` -> G v
+- ``forward_stream(params, inputs, noise=None, x0=None, alpha=ALPHA, keep_u=False)``
+  -> StreamResult
+
+plus the attributes ``name`` and ``threads``. Adding a backend means adding one
+entry to ``_LOADERS``.
+"""
+
+import importlib
+import logging
+
+from . import reference
+
+log = logging.getLogger(__name__)
+
+
+class ReferenceBackend:
+    """The NumPy reference as a backend object. ``threads`` is recorded only:
+    NumPy's BLAS picks its own thread count (``OPENBLAS_NUM_THREADS``)."""
+
+    name = "numpy"
+
+    def __init__(self, threads=None):
+        self.threads = threads
+
+    forward = staticmethod(reference.forward)
+    loss = staticmethod(reference.loss)
+    gradient = staticmethod(reference.gradient)
+    gn_product = staticmethod(reference.gn_product)
+    forward_stream = staticmethod(reference.forward_stream)
+
+    def __repr__(self):
+        return "ReferenceBackend()"
+
+
+# name -> (module, class, how to get it when it is missing)
+_LOADERS = {
+    "numpy": (__name__, "ReferenceBackend", None),
+    "numba": ("gridcore.numba_backend", "NumbaBackend", "install numba: pip install numba"),
+    "c": ("gridcore.c_backend", "CBackend",
+          "reinstall gridcore with a C compiler present: pip install . (see README)"),
+}
+BACKEND_NAMES = tuple(_LOADERS)
+_AUTO_ORDER = ("c", "numba", "numpy")
+
+
+def _load(name):
+    module, cls, _ = _LOADERS[name]
+    return getattr(importlib.import_module(module), cls)
+
+
+def available_backends():
+    """Names of the backends that load on this installation, fastest first."""
+    names = []
+    for name in _AUTO_ORDER:
+        try:
+            _load(name)
+        except ImportError:
+            continue
+        names.append(name)
+    return names
+
+
+def get_backend(name="auto", threads=None):
+    """Return a backend object by name.
+
+    Parameters
+    ----------
+    name : {"auto", "numpy", "numba", "c"}
+        ``"auto"`` picks C when it is built, else Numba, else NumPy, and logs its choice.
+    threads : int or None
+        Threads for the fast backends (None: all cores). Results are bit-identical
+        for a fixed thread count.
+    """
+    if name == "auto":
+        name = available_backends()[0]
+        log.info("backend 'auto' picked %r", name)
+    if name not in _LOADERS:
+        raise ValueError(f"unknown backend {name!r}; allowed: 'auto', "
+                         + ", ".join(repr(n) for n in BACKEND_NAMES)
+                         + f" (available here: {', '.join(available_backends())})")
+    try:
+        cls = _load(name)
+    except ImportError as err:
+        raise ImportError(f"backend {name!r} is not available ({err}); to get it, "
+                          f"{_LOADERS[name][2]}") from err
+    return cls(threads=threads)

@@ -1,0 +1,105 @@
+"""Parameters: flat view, initialisation, files."""
+
+import numpy as np
+import pytest
+
+from gridcore import Params, init_params, param_count
+from gridcore.model import Batch
+
+
+def test_flat_round_trip_and_layout():
+    rng = np.random.default_rng(0)
+    w = [rng.standard_normal(s) for s in ((4, 4), (4, 3), (4,), (2, 4))]
+    p = Params(*w)
+    assert p.flat.shape == (param_count(4, 3, 2),) == (4 * 4 + 4 * 3 + 4 + 2 * 4,)
+    np.testing.assert_array_equal(p.flat, np.concatenate([a.ravel() for a in w]))
+    q = Params.from_flat(p.flat, 4, 3, 2)
+    assert q == p and q.shape == (4, 3, 2)
+    for name, a in zip(("Wrec", "Win", "b", "Wout"), w):
+        np.testing.assert_array_equal(getattr(q, name), a)
+
+
+def test_params_are_read_only_and_from_flat_copies():
+    vec = np.arange(param_count(3, 2, 2), dtype=float)
+    p = Params.from_flat(vec, 3, 2, 2)
+    vec[0] = 99.0
+    assert p.Wrec[0, 0] == 0.0
+    with pytest.raises(ValueError):
+        p.Wrec[0, 0] = 1.0
+
+
+@pytest.mark.parametrize("n", [3, 50, 100])
+def test_orthogonal_init(n):
+    p = init_params(n, 2, 2, seed=1)
+    np.testing.assert_allclose(p.Wrec @ p.Wrec.T, np.eye(n), atol=1e-12)
+    assert np.all(p.b == 0) and np.all(p.Wout == 0)
+
+
+def test_gaussian_init_variance_and_input_weights():
+    n = 400
+    p = init_params(n, 2, 2, seed=2, rec_init="gaussian")
+    assert p.Wrec.var() == pytest.approx(1.5 ** 2 / n, rel=0.02)
+    q = init_params(n, 4, 2, seed=3)
+    assert q.Win.var() == pytest.approx(1 / 4, rel=0.1)
+
+
+def test_init_is_seeded():
+    assert init_params(10, 2, 2, seed=5) == init_params(10, 2, 2, seed=5)
+    assert init_params(10, 2, 2, seed=5) != init_params(10, 2, 2, seed=6)
+
+
+def test_unknown_init_lists_choices():
+    with pytest.raises(ValueError, match="'orthogonal', 'gaussian'"):
+        init_params(10, 2, 2, seed=0, rec_init="xavier")
+
+
+def test_save_load(tmp_path):
+    p = init_params(7, 3, 2, seed=0, rec_init="gaussian")
+    p.save(tmp_path / "p.npz")
+    assert Params.load(tmp_path / "p.npz") == p
+    assert Params.load(tmp_path / "p.npz", n_units=7, n_in=3) == p
+    assert not list(tmp_path.glob(".tmp-*"))  # the temporary file was renamed
+
+
+def test_load_refuses_other_shape(tmp_path):
+    init_params(7, 3, 2, seed=0).save(tmp_path / "p.npz")
+    with pytest.raises(ValueError, match=r"\(n_units, n_in, n_out\) = \(7, 3, 2\), expected \(100"):
+        Params.load(tmp_path / "p.npz", n_units=100)
+
+
+def test_load_refuses_wrong_keys_and_shapes(tmp_path):
+    np.savez(tmp_path / "keys.npz", Wrec=np.eye(3), Win=np.ones((3, 2)), bias=np.zeros(3), Wout=np.ones((2, 3)))
+    with pytest.raises(ValueError, match=r"missing \['b'\], unexpected \['bias'\]"):
+        Params.load(tmp_path / "keys.npz")
+    np.savez(tmp_path / "shape.npz", Wrec=np.eye(3), Win=np.ones((4, 2)), b=np.zeros(3), Wout=np.ones((2, 3)))
+    with pytest.raises(ValueError, match="not a valid parameter file: Win must have shape"):
+        Params.load(tmp_path / "shape.npz")
+    np.savez(tmp_path / "nan.npz", Wrec=np.eye(3) * np.nan, Win=np.ones((3, 2)), b=np.zeros(3), Wout=np.ones((2, 3)))
+    with pytest.raises(ValueError, match="Wrec contains NaN"):
+        Params.load(tmp_path / "nan.npz")
+
+
+def test_load_refuses_garbage(tmp_path):
+    (tmp_path / "bad.npz").write_bytes(b"not a zip file")
+    with pytest.raises(ValueError, match="unreadable .npz"):
+        Params.load(tmp_path / "bad.npz")
+    with pytest.raises(FileNotFoundError):
+        Params.load(tmp_path / "missing.npz")
+
+
+def test_from_flat_wrong_length():
+    with pytest.raises(ValueError, match=r"vec must have shape \(24,\), got \(5,\)"):
+        Params.from_flat(np.zeros(5), 3, 2, 2)
+
+
+def test_non_square_wrec():
+    with pytest.raises(ValueError, match="Wrec must be square"):
+        Params(np.zeros((3, 4)), np.zeros((3, 2)), np.zeros(3), np.zeros((2, 3)))
+
+
+def test_batch_subset_is_a_view():
+    b = Batch(np.ones((5, 4, 2)), np.zeros((5, 4, 2)), np.zeros((5, 4, 3)))
+    s = b.subset(2)
+    assert s.n_trials == 2 and s.n_steps == 4 and np.shares_memory(s.inputs, b.inputs)
+    with pytest.raises(ValueError, match="n_trials must be <= 5"):
+        b.subset(6)
