@@ -34,6 +34,7 @@ from numbers import Integral, Real
 import numpy as np
 from numba import njit
 
+from ._validate import check_choice, check_positive_int
 from .arenas import Arena, make_arena, point_inside
 
 __all__ = [
@@ -174,8 +175,8 @@ def simulate(arena, n_trials, n_steps, seed, encoding="speed-angle", **motion):
         arena = make_arena(arena)
     elif not isinstance(arena, Arena):
         raise ValueError(f"arena must be an Arena or a name, got {arena!r}")
-    _check_int(n_trials, "n_trials")
-    _check_int(n_steps, "n_steps")
+    check_positive_int("n_trials", n_trials)
+    check_positive_int("n_steps", n_steps)
     _check_encoding(encoding)
     params = _motion_params(motion)
     if isinstance(seed, np.random.Generator):
@@ -271,15 +272,8 @@ def _is_real(x):
     return isinstance(x, Real) and not isinstance(x, bool)
 
 
-def _check_int(value, name):
-    if isinstance(value, bool) or not isinstance(value, Integral) or value <= 0:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-
-
 def _check_encoding(encoding):
-    if not isinstance(encoding, str) or encoding not in ENCODINGS:
-        raise ValueError(
-            f"unknown encoding {encoding!r}; allowed: {', '.join(ENCODINGS)}")
+    check_choice("encoding", encoding, tuple(ENCODINGS))
 
 
 @njit(cache=True)

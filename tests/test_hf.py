@@ -1,0 +1,168 @@
+"""Hessian-free optimisation: CG, the damping logic and its failure guards."""
+
+import numpy as np
+import pytest
+
+from gridcore import reference
+from gridcore.backends import get_backend
+from gridcore.hf import (AdamSettings, AdamState, HFError, HFSettings, HFState, adam_step, hf_step,
+                         pcg)
+from gridcore.training import ModelProblem
+from problems import random_problem
+
+
+def spd(n, seed=0, cond=100.0):
+    rng = np.random.default_rng(seed)
+    q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    return (q * np.geomspace(1, cond, n)) @ q.T
+
+
+def test_pcg_solves_an_spd_system():
+    a = spd(40)
+    b = np.random.default_rng(1).standard_normal(40)
+    res = pcg(lambda v: a @ v, b, np.zeros(40), np.diag(a).copy(), max_iters=500, tol=1e-14, gamma=1.3)
+    np.testing.assert_allclose(res.x, np.linalg.solve(a, b), rtol=1e-8, atol=1e-10)
+    # Iterates are saved at ceil(1.3**j) and the last one is included.
+    its = [i for i, _ in res.saved]
+    assert its[:6] == [1, 2, 3, 4, 5, 7] and its[-1] == res.iterations and its == sorted(set(its))
+    np.testing.assert_array_equal(res.saved[-1][1], res.x)
+
+
+def test_pcg_stops_on_relative_progress():
+    a = spd(200, cond=1e4)
+    b = np.ones(200)
+    res = pcg(lambda v: a @ v, b, np.zeros(200), np.ones(200), max_iters=1000, tol=5e-4, gamma=1.3)
+    assert res.reason == "progress" and res.iterations < 200
+    phi = 0.5 * res.x @ a @ res.x - b @ res.x
+    phi_opt = -0.5 * b @ np.linalg.solve(a, b)
+    assert phi < 0.9 * phi_opt < 0          # most of the achievable decrease
+
+
+def test_pcg_reports_nan_curvature():
+    with pytest.raises(FloatingPointError, match="non-finite curvature"):
+        pcg(lambda v: v * np.nan, np.ones(3), np.zeros(3), np.ones(3), 10, 1e-4, 1.3)
+
+
+def make_problem(seed=0, **kw):
+    params, batch, reg = random_problem(n_units=8, n_trials=6, n_steps=20, seed=seed, **kw)
+    return ModelProblem(get_backend("numpy"), params.shape, batch, reg, curvature_trials=6), params.flat.copy()
+
+
+def test_hf_beats_gradient_descent_per_iteration():
+    problem, theta0 = make_problem()
+    f0 = problem.loss(theta0)
+    theta, state = theta0, HFState(damping=HFSettings().damping)
+    for _ in range(5):
+        theta, info = hf_step(problem, theta, state)
+        assert info["accepted"] and info["new_loss"] < info["loss"]
+    f_hf = problem.loss(theta)
+    # Gradient descent with the best of a grid of fixed step sizes.
+    f_gd = np.inf
+    for lr in np.geomspace(1e-3, 10, 13):
+        th = theta0.copy()
+        for _ in range(5):
+            th = th - lr * problem.gradient(th)[1]
+        f_gd = min(f_gd, problem.loss(th))
+    assert f_hf < f_gd < f0
+
+
+def test_hf_lowers_damping_when_the_model_is_good():
+    problem, theta = make_problem(seed=1)
+    state = HFState(damping=10.0)
+    theta, info = hf_step(problem, theta, state)
+    assert info["rho"] > 0.75 and state.damping == pytest.approx(10.0 * 2 / 3)
+    assert state.previous is not None and state.previous.shape == theta.shape
+
+
+class NaNCurvature:
+    """Wraps a problem; the curvature of the first `bad` calls is NaN."""
+
+    def __init__(self, problem, bad=1):
+        self.problem, self.bad = problem, bad
+        self.loss, self.gradient = problem.loss, problem.gradient
+
+    def curvature(self, theta):
+        gv = self.problem.curvature(theta)
+        self.bad -= 1
+        if self.bad >= 0:
+            return lambda v, mu: gv(v, mu) * np.nan
+        return gv
+
+
+def test_nan_curvature_rejects_the_step_and_raises_damping():
+    problem, theta = make_problem(seed=2)
+    wrapped = NaNCurvature(problem)
+    state = HFState(damping=1.0)
+    new, info = hf_step(wrapped, theta, state)
+    assert not info["accepted"] and new is theta
+    assert state.damping == 1.5 and any("curvature" in e for e in info["events"])
+    new, info = hf_step(wrapped, theta, state)      # recovers on the next iteration
+    assert info["accepted"] and info["new_loss"] < info["loss"]
+
+
+class LyingLoss:
+    """The loss never decreases: HF must raise damping and finally stop."""
+
+    def __init__(self, problem):
+        self.problem = problem
+        self.gradient, self.curvature = problem.gradient, problem.curvature
+
+    def loss(self, theta):
+        return self.problem.loss(theta) + 1.0 + np.sum(theta ** 2)
+
+
+def test_damping_ceiling_stops_the_run():
+    problem, theta = make_problem(seed=3)
+    state = HFState(damping=1.0)
+    settings = HFSettings(damping_max=10.0)
+    with pytest.raises(HFError, match="exceeded damping_max"):
+        for _ in range(20):
+            new, info = hf_step(LyingLoss(problem), theta, state, settings)
+            assert new is theta and not info["accepted"]
+
+
+def test_nan_gradient_stops_with_a_message():
+    class Broken:
+        def gradient(self, theta):
+            return np.nan, np.zeros_like(theta), None
+
+    with pytest.raises(HFError, match="not finite"):
+        hf_step(Broken(), np.zeros(3), HFState(1.0))
+
+
+def test_damping_floor_is_clamped():
+    problem, theta = make_problem(seed=4)
+    state = HFState(damping=1e-8)
+    hf_step(problem, theta, state, HFSettings(damping=1e-8, damping_min=1e-8))
+    assert state.damping >= 1e-8
+
+
+def test_settings_are_validated():
+    with pytest.raises(ValueError, match="boost > 1"):
+        HFSettings(boost=0.5)
+    with pytest.raises(ValueError, match="HFSettings.cg_tol"):
+        HFSettings(cg_tol=float("nan"))
+    with pytest.raises(ValueError, match="lr > 0"):
+        AdamSettings(lr=-1)
+
+
+def test_adam_lowers_the_loss():
+    problem, theta = make_problem(seed=5)
+    state = AdamState.zeros(theta.size)
+    f0 = problem.loss(theta)
+    for _ in range(30):
+        theta, _ = adam_step(problem, theta, state, AdamSettings(lr=1e-2))
+    assert problem.loss(theta) < f0 and state.t == 30
+
+
+def test_model_problem_matches_reference():
+    problem, theta = make_problem(seed=6)
+    params = problem._params(theta)
+    f, g, sq = problem.gradient(theta)
+    terms, g_ref, sq_ref = reference.gradient(params, problem.batch, problem.reg, sq_grad=True)
+    assert f == terms["loss"]
+    np.testing.assert_array_equal(g, g_ref)
+    v = np.ones_like(theta)
+    st = reference.forward(params, problem.batch.inputs, problem.batch.noise)
+    np.testing.assert_array_equal(problem.curvature(theta)(v, 0.5),
+                                  reference.gn_product(params, problem.batch, st, v, problem.reg, mu=0.5))
