@@ -297,15 +297,16 @@ def check_forward_args(params, inputs, noise, x0, alpha):
     return inputs, noise, x0, check_alpha(alpha)
 
 
-def check_state(state, params, batch):
-    """Raise unless ``state`` is a forward state of ``batch`` under ``params`` (shape of ``u``)."""
+def check_state(state, params, batch, contiguous=True):
+    """Return ``state.u`` (M, T, N), raising unless ``state`` is a forward state of
+    ``batch`` under ``params``; C-contiguous (copied if needed) when ``contiguous``."""
     want = (batch.n_trials, batch.n_steps, params.n_units)
     u = getattr(state, "u", None)
     if not isinstance(u, np.ndarray) or u.shape != want or u.dtype != np.float64:
         got = None if u is None else (u.shape, u.dtype)
         raise ValueError(f"state must be the forward state of this batch with u of shape {want} "
                          f"float64, got {got}")
-    return np.ascontiguousarray(u)
+    return np.ascontiguousarray(u) if contiguous else u
 
 
 def atomic_savez(path, **arrays):

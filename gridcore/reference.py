@@ -43,17 +43,32 @@ def _forward(params, inputs, noise, x0, alpha):
     """:func:`forward` on arguments already checked."""
     m, t_steps, _ = inputs.shape
     n = params.n_units
-    drive = inputs @ params.Win.T + params.b          # Win I_t + b, all t at once
-    if noise is not None:
-        drive += noise
-    x = np.empty((m, t_steps, n))
-    u = np.empty((m, t_steps, n))
+    # States are stored time-major (T, M, N) so each step reads and writes
+    # contiguous blocks; the (M, T, N) arrays returned are transposed views.
+    x = np.empty((t_steps, m, n))
+    u = np.empty((t_steps, m, n))
     xt = np.zeros((m, n)) if x0 is None else x0.copy()
     for t in range(t_steps):
-        x[:, t] = xt
-        u[:, t] = np.tanh(xt)
-        xt = (1 - alpha) * xt + alpha * (u[:, t] @ params.Wrec.T + drive[:, t])
-    return ForwardState(x=x, u=u, y=u @ params.Wout.T, x_end=xt)
+        x[t] = xt
+        u[t] = np.tanh(xt)
+        drive = u[t] @ params.Wrec.T + inputs[:, t] @ params.Win.T + params.b
+        if noise is not None:
+            drive += noise[:, t]
+        xt = (1 - alpha) * xt + alpha * drive
+    return ForwardState(x=_tm(x), u=_tm(u), y=_tm(_apply(u, params.Wout)), x_end=xt)
+
+
+def _tm(a):
+    """Swap the trial and time axes: (M, T, K) <-> (T, M, K), a view."""
+    return a.transpose(1, 0, 2)
+
+
+def _apply(a, w):
+    """``w`` applied to every vector of ``a``: (A, B, K), (J, K) -> (A, B, J).
+
+    One 2-D matrix product: NumPy's stacked matmul is slow for small K.
+    """
+    return (a.reshape(-1, a.shape[2]) @ w.T).reshape(a.shape[0], a.shape[1], w.shape[0])
 
 
 def _terms(params, y, u, targets, reg):
@@ -76,36 +91,37 @@ def loss(params, batch, reg, alpha=ALPHA):
 
 
 def _backward(params, u, ey, eu, alpha):
-    """BPTT of the (linearised) network (math.md eq. B2-B3).
+    """BPTT of the (linearised) network (math.md eq. B2-B3), time-major.
 
-    ``ey`` (M, T, Nout) and ``eu`` (M, T, N) are the derivatives of the
-    objective with respect to ``y_t`` and, directly, to ``u_t``. Returns
-    the adjoints ``gx`` (M, T, N) of ``x_t``.
+    ``u`` (T, M, N) are the rates; ``ey`` (T, M, Nout) and ``eu`` (T, M, N)
+    the derivatives of the objective with respect to ``y_t`` and, directly,
+    to ``u_t``. Returns the adjoints ``gx`` (T, M, N) of ``x_t``.
     """
-    m, t_steps, n = u.shape
-    gu = ey @ params.Wout + eu                       # direct paths y_t <- u_t and R(u_t)
+    t_steps, m, n = u.shape
+    gu = _apply(ey, params.Wout.T) + eu               # direct paths y_t <- u_t and R(u_t)
     gx = np.empty_like(u)
-    gnext = np.zeros((m, n))                         # gx_T = 0: x_T is not used
+    gnext = np.zeros((m, n))                          # gx_T = 0: x_T is not used
     for t in range(t_steps - 1, -1, -1):
-        g = gu[:, t] + alpha * (gnext @ params.Wrec)  # u_t -> x_{t+1} through Wrec
-        gnext = (1 - u[:, t] ** 2) * g + (1 - alpha) * gnext
-        gx[:, t] = gnext
+        g = gu[t] + alpha * (gnext @ params.Wrec)     # u_t -> x_{t+1} through Wrec
+        gnext = (1 - u[t] ** 2) * g + (1 - alpha) * gnext
+        gx[t] = gnext
     return gx
 
 
 def _sum_outer(a, b):
-    """``sum_{m,t} a[m,t] b[m,t]'``: (M,T,I), (M,T,J) -> (I,J), as one matrix product."""
+    """``sum_{t,m} a[t,m] b[t,m]'``: (T,M,I), (T,M,J) -> (I,J), as one matrix product."""
     return a.reshape(-1, a.shape[2]).T @ b.reshape(-1, b.shape[2])
 
 
 def _weight_grads(params, inputs, u, ey, gx, alpha):
-    """Gradients of the weights from the adjoints (math.md eq. B4-B6), summed over trials.
+    """Gradients of the weights from the time-major adjoints (math.md eq. B4-B6),
+    summed over trials; ``inputs`` is (T, M, Nin).
 
     Returns a flat vector in ``Params`` order, without the L2 term.
     """
-    gnext = gx[:, 1:]                                 # gx_{t+1} pairs with u_t, I_t for t < T-1
-    dWrec = alpha * _sum_outer(gnext, u[:, :-1])
-    dWin = alpha * _sum_outer(gnext, inputs[:, :-1])
+    gnext = gx[1:]                                    # gx_{t+1} pairs with u_t, I_t for t < T-1
+    dWrec = alpha * _sum_outer(gnext, u[:-1])
+    dWin = alpha * _sum_outer(gnext, inputs[:-1])
     db = alpha * gnext.sum(axis=(0, 1))
     dWout = _sum_outer(ey, u)
     return np.concatenate([dWrec.ravel(), dWin.ravel(), db, dWout.ravel()])
@@ -119,15 +135,15 @@ def _l2_curvature(params, reg):
 
 
 def _per_trial_sq(params, inputs, u, ey, gx, alpha, reg):
-    """Mean over trials of the squared per-trial gradients (math.md eq. B7)."""
-    m = u.shape[0]
-    gnext = gx[:, 1:]
+    """Mean over trials of the squared per-trial gradients (math.md eq. B7); time-major inputs."""
+    m = u.shape[1]
+    gnext = gx[1:]
     per_trial = np.concatenate([
-        alpha * np.einsum("mti,mtj->mij", gnext, u[:, :-1]).reshape(m, -1),
-        alpha * np.einsum("mti,mtk->mik", gnext, inputs[:, :-1]).reshape(m, -1),
-        alpha * gnext.sum(axis=1),
-        np.einsum("mto,mti->moi", ey, u).reshape(m, -1),
-    ], axis=1) * m                                   # gradient of the trial's own loss L_m
+        alpha * np.einsum("tmi,tmj->mij", gnext, u[:-1], optimize=True).reshape(m, -1),
+        alpha * np.einsum("tmi,tmk->mik", gnext, inputs[:-1], optimize=True).reshape(m, -1),
+        alpha * gnext.sum(axis=0),
+        np.einsum("tmo,tmi->moi", ey, u, optimize=True).reshape(m, -1),
+    ], axis=1) * m                                    # gradient of the trial's own loss L_m
     per_trial += _l2_curvature(params, reg) * params.flat
     return np.mean(per_trial ** 2, axis=0)
 
@@ -146,14 +162,15 @@ def gradient(params, batch, reg, alpha=ALPHA, sq_grad=False):
     alpha = check_problem(params, batch, reg, alpha)
     state = _forward(params, batch.inputs, batch.noise, None, alpha)
     m, t_steps, n = state.u.shape
-    ey = 2.0 / (m * t_steps * params.n_out) * (state.y - batch.targets)       # eq. B1
-    eu = 2.0 * reg.lam_fr / (n * t_steps * m) * state.u
-    gx = _backward(params, state.u, ey, eu, alpha)
-    grad = _weight_grads(params, batch.inputs, state.u, ey, gx, alpha)
-    grad += _l2_curvature(params, reg) * params.flat                           # R_L2 is quadratic
+    u, inputs = _tm(state.u), _tm(batch.inputs)
+    ey = 2.0 / (m * t_steps * params.n_out) * _tm(state.y - batch.targets)   # eq. B1
+    eu = 2.0 * reg.lam_fr / (n * t_steps * m) * u
+    gx = _backward(params, u, ey, eu, alpha)
+    grad = _weight_grads(params, inputs, u, ey, gx, alpha)
+    grad += _l2_curvature(params, reg) * params.flat                          # R_L2 is quadratic
     terms = _terms(params, state.y, state.u, batch.targets, reg)
     if sq_grad:
-        return terms, grad, _per_trial_sq(params, batch.inputs, state.u, ey, gx, alpha, reg)
+        return terms, grad, _per_trial_sq(params, inputs, u, ey, gx, alpha, reg)
     return terms, grad
 
 
@@ -175,19 +192,19 @@ def gn_product(params, batch, state, v, reg, mu=0.0, alpha=ALPHA):
     (P,) float64
     """
     alpha = check_problem(params, batch, reg, alpha)
-    u = check_state(state, params, batch)
+    u = _tm(check_state(state, params, batch, contiguous=False))
     mu = check_nonneg_float("mu", mu)
     dv = Params.from_flat(as_float_array("v", v, (params.flat.size,)), *params.shape)
-    m, t_steps, n = u.shape
-    inputs = batch.inputs
+    t_steps, m, n = u.shape
+    inputs = _tm(batch.inputs)
     # R-op forward pass (eq. G1-G3): tangents du_t, dy_t of u_t, y_t along v.
-    drive = inputs @ dv.Win.T + dv.b + u @ dv.Wrec.T
     du = np.empty_like(u)
-    dx = np.zeros((m, n))                            # dx_0 = 0: x_0 does not depend on theta
+    dx = np.zeros((m, n))                             # dx_0 = 0: x_0 does not depend on theta
     for t in range(t_steps):
-        du[:, t] = (1 - u[:, t] ** 2) * dx
-        dx = (1 - alpha) * dx + alpha * (du[:, t] @ params.Wrec.T + drive[:, t])
-    dy = u @ dv.Wout.T + du @ params.Wout.T
+        du[t] = (1 - u[t] ** 2) * dx
+        drive = du[t] @ params.Wrec.T + u[t] @ dv.Wrec.T + inputs[t] @ dv.Win.T + dv.b
+        dx = (1 - alpha) * dx + alpha * drive
+    dy = _apply(u, dv.Wout) + _apply(du, params.Wout)
     # Multiply by H (eq. G4), then J' by BPTT of the same network (eq. G5).
     ey = 2.0 / (m * t_steps * params.n_out) * dy
     eu = 2.0 * (reg.lam_fr + mu) / (n * t_steps * m) * du
