@@ -1,3 +1,6 @@
+"""Build hook only: metadata lives in pyproject.toml. Compiles the C core
+(csrc/) into gridcore._gridcore_c with the cffi builder named here."""
+
 from setuptools import setup
 
-setup()
+setup(cffi_modules=["python/build_gridcore.py:ffibuilder"])

@@ -1,0 +1,93 @@
+/*
+ * grc_internal.h - what gridcore.c (driver) and grc_kernels.c (compute
+ * kernels, one copy per instruction set) share. Not part of the public API.
+ *
+ * Padded layouts. The kernels work on rows of Np doubles, Np = N + Nout
+ * rounded up to the vector width, so every vector load of a padded row stays
+ * inside it. Columns [0, N) hold unit values; columns [N, N+Nout) carry the
+ * outputs through the same matrix products (y_t comes out of the forward
+ * product, dWout out of the weight-gradient product); the rest are zero.
+ *
+ * The "S layout" of a gradient is an (R, Np) array, R = N + Nin + 1:
+ *   S[j, i]       = sum_t u_t[j]  gx_{t+1}[i]   (j, i < N)  -> dWrec[i, j] / alpha
+ *   S[N + k, i]   = sum_t I_t[k]  gx_{t+1}[i]   (k < Nin)   -> dWin[i, k] / alpha
+ *   S[N + Nin, i] = sum_t gx_{t+1}[i]                       -> db[i] / alpha
+ *   S[j, N + o]   = sum_t u_t[j]  ey_t[o]       (j < N)     -> dWout[o, j]
+ * (math.md eq. B6); other entries are by-products and are never read.
+ */
+#ifndef GRC_INTERNAL_H
+#define GRC_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Trials a partition processes at a time: enough rows for the register
+ * tiles to reuse each panel of the weights from L1, few enough that the
+ * stored states of a block stay small next to the whole batch. */
+#define GRC_BLOCK_TRIALS 32
+/* Cap on one partition's per-block state storage, so long trials shrink the
+ * block instead of the memory growing with T (never below one trial). */
+#define GRC_BLOCK_BYTES ((size_t)64 << 20)
+
+/* One call's problem: dimensions, read-only inputs, packed weights, outputs.
+ * Built by the driver, read (never written) by the kernels. */
+typedef struct grc__prob {
+    int64_t N, Nin, Nout, M, T;
+    int64_t Np;           /* padded row length (see above) */
+    int64_t R;            /* rows of the S layout: N + Nin + 1 */
+    int64_t Ka;           /* columns of the GN product's left operand: 2N + Nin + 1 */
+    int64_t block;        /* trials per block */
+    double alpha;
+    double c_y;           /* ey = c_y (y - target) or c_y dy (eq. B1, G4) */
+    double c_u;           /* eu = c_u u (eq. B1) or c_u du (eq. G4) */
+    double m_total;       /* M: per-trial gradients are M times the trial's share (eq. B7) */
+    const double *inputs; /* (M, T, Nin) */
+    const double *noise;  /* (M, T, N) or NULL */
+    const double *targets;/* (M, T, Nout) or NULL (forward only) */
+    const double *x0;     /* (M, N) or NULL */
+    const double *u_in;   /* (M, T, N): stored rates for the GN product */
+    const double *BF;     /* (N, Np): BF[j, i] = Wrec[i, j], BF[j, N+o] = Wout[o, j] */
+    const double *BB;     /* (N+Nout, Np): alpha Wrec (rows < N), then Wout; cols >= N zero */
+    const double *BG;     /* (Ka, Np): the GN operand, rows [du | u | I | 1] (see gridcore.c) */
+    const double *WinT;   /* (Nin, Np): WinT[k, i] = Win[i, k] */
+    const double *bias;   /* (Np,): b, zero-padded */
+    const double *scale;  /* (R, Np): alpha or 1 per S entry, 0 where unused */
+    const double *l2grad; /* (R, Np): gradient of lam_l2 R_L2 in the S layout */
+    double *u_out;        /* (M, T, N) or NULL */
+    double *y_out;        /* (M, T, Nout) or NULL */
+    double *x_end;        /* (M, N) or NULL */
+    int want_loss;        /* accumulate E and R_FR */
+    int want_sq;          /* accumulate squared per-trial gradients */
+} grc__prob;
+
+/* One partition's scratch (carved from the workspace) and partial sums. */
+typedef struct grc__part {
+    double *x;            /* (block, Np): x_t, or dx_t in the GN product */
+    double *z;            /* (block, Np): result of the per-step product */
+    double *ut;           /* (block, Np): u_t of the block */
+    double *acc;          /* (2 block): per-trial squared errors, then squared rates */
+    double *a;            /* (block, Ka): the GN product's left operand */
+    double *U;            /* (block, T, N): stored rates (gradient) */
+    double *GX;           /* (block, T+1, Np): gx_t in cols < N, ey_{t-1} in cols [N, N+Nout) */
+    double *db;           /* (block, Np): per-trial sums of gx_t (bias gradient) */
+    double *S;            /* (R, Np): partial gradient, S layout */
+    double *SQ;           /* (R, Np): partial sum of squared per-trial gradients */
+    double *St;           /* (R, Np): one trial's S, added to S (and squared into SQ) */
+    double E, RFR;        /* partial sums of squared errors and squared rates */
+} grc__part;
+
+/* The kernels of one instruction set. Each runs one partition: trials
+ * [m0, m0 + mb) of the problem, block by block. */
+typedef struct grc__kernels {
+    int isa;              /* GRC_ISA_* */
+    int64_t vw;           /* doubles per vector */
+    void (*forward)(const grc__prob *p, grc__part *s, int64_t m0, int64_t mb);
+    void (*gradient)(const grc__prob *p, grc__part *s, int64_t m0, int64_t mb);
+    void (*gn_product)(const grc__prob *p, grc__part *s, int64_t m0, int64_t mb);
+} grc__kernels;
+
+/* Kernel tables defined in grc_kernels.c; NULL entries were not compiled. */
+const grc__kernels *grc__kernels_for(int isa);
+int grc__cpu_supports(int isa);
+
+#endif /* GRC_INTERNAL_H */

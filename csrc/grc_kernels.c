@@ -1,0 +1,95 @@
+/*
+ * grc_kernels.c - one copy of the compute kernels (grc_kernels.inc) per
+ * instruction set, and the run-time choice between them.
+ *
+ * Why run-time dispatch: a build with -march=native would only run on CPUs
+ * like the builder's, so a wheel copied to an older machine would crash.
+ * Instead the baseline copy is compiled for the build target and, with GCC
+ * on x86-64, two more under `#pragma GCC target` (x86-64-v3: AVX2 + FMA;
+ * x86-64-v4: AVX-512); a workspace picks the widest one the CPU reports.
+ * Other compilers and architectures get the baseline copy only.
+ */
+#include <stdint.h>
+#include <string.h>
+
+#include "gridcore.h"
+#include "grc_internal.h"
+
+#define GRC_CAT_(a, b) a##b
+#define GRC_CAT(a, b) GRC_CAT_(a, b)
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define GRC_MULTI_ISA 1
+#endif
+
+/* Baseline: 2-wide covers SSE2 and NEON; 6x2 tiles use 12 of 16 registers. */
+#define GRC_SUFFIX generic
+#define GRC_ISA_NAME GENERIC
+#define GRC_VW 2
+#define GRC_MR 6
+#define GRC_NV 2
+#include "grc_kernels.inc"
+#undef GRC_SUFFIX
+#undef GRC_ISA_NAME
+#undef GRC_VW
+#undef GRC_MR
+#undef GRC_NV
+
+#ifdef GRC_MULTI_ISA
+#pragma GCC push_options
+#pragma GCC target("arch=x86-64-v3")
+/* 16 ymm registers: 6x2 tiles of 4 doubles (12 accumulators). */
+#define GRC_SUFFIX avx2
+#define GRC_ISA_NAME AVX2
+#define GRC_VW 4
+#define GRC_MR 6
+#define GRC_NV 2
+#include "grc_kernels.inc"
+#undef GRC_SUFFIX
+#undef GRC_ISA_NAME
+#undef GRC_VW
+#undef GRC_MR
+#undef GRC_NV
+#pragma GCC pop_options
+
+#pragma GCC push_options
+#pragma GCC target("arch=x86-64-v4,prefer-vector-width=512")
+/* 32 zmm registers: 8x3 tiles of 8 doubles (24 accumulators). */
+#define GRC_SUFFIX avx512
+#define GRC_ISA_NAME AVX512
+#define GRC_VW 8
+#define GRC_MR 8
+#define GRC_NV 3
+#include "grc_kernels.inc"
+#undef GRC_SUFFIX
+#undef GRC_ISA_NAME
+#undef GRC_VW
+#undef GRC_MR
+#undef GRC_NV
+#pragma GCC pop_options
+#endif
+
+const grc__kernels *grc__kernels_for(int isa)
+{
+    switch (isa) {
+    case GRC_ISA_GENERIC: return &grc__kernels_generic;
+#ifdef GRC_MULTI_ISA
+    case GRC_ISA_AVX2: return &grc__kernels_avx2;
+    case GRC_ISA_AVX512: return &grc__kernels_avx512;
+#endif
+    default: return NULL;
+    }
+}
+
+int grc__cpu_supports(int isa)
+{
+    switch (isa) {
+    case GRC_ISA_GENERIC: return 1;
+#ifdef GRC_MULTI_ISA
+    /* libgcc's checks include the OS saving the wide registers (XGETBV). */
+    case GRC_ISA_AVX2: __builtin_cpu_init(); return __builtin_cpu_supports("x86-64-v3") != 0;
+    case GRC_ISA_AVX512: __builtin_cpu_init(); return __builtin_cpu_supports("x86-64-v4") != 0;
+#endif
+    default: return 0;
+    }
+}

@@ -1,0 +1,582 @@
+/*
+ * gridcore.c - the public entry points: argument checks, the workspace,
+ * packing of the weights into the kernels' padded layouts, the OpenMP loop
+ * over trial partitions and the fixed-order reduction of their sums.
+ * The arithmetic per trial lives in grc_kernels.inc.
+ */
+#define _POSIX_C_SOURCE 200112L /* posix_memalign */
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "gridcore.h"
+#include "grc_internal.h"
+
+#ifndef GRC_BUILD_FLAGS
+#define GRC_BUILD_FLAGS "unknown"
+#endif
+
+struct grc_workspace {
+    int threads;                /* partitions per call, >= 1 */
+    const grc__kernels *kern;   /* kernels of the chosen instruction set */
+    void *mem;                  /* scratch, 64-byte aligned, zeroed when allocated */
+    size_t bytes;               /* size of mem */
+};
+
+enum grc__op { OP_FORWARD, OP_LOSS, OP_GRADIENT, OP_GN };
+
+const char *grc_strerror(int status)
+{
+    switch (status) {
+    case GRC_OK: return "success";
+    case GRC_ENOMEM: return "out of memory: the workspace's scratch could not be allocated";
+    case GRC_ESHAPE: return "invalid shape: every dimension must be >= 1 and the array sizes must fit in memory";
+    case GRC_ENULL: return "a required pointer argument is NULL";
+    case GRC_EALPHA: return "alpha (dt/tau) must be in (0, 1]";
+    case GRC_EREG: return "lam_l2, lam_fr and mu must be finite and >= 0";
+    case GRC_EISA: return "instruction set unknown, not compiled in, or not supported by this CPU";
+    case GRC_ETHREADS: return "threads must be >= 0 (0 = all available)";
+    default: return "unknown gridcore status code";
+    }
+}
+
+int grc_openmp_enabled(void)
+{
+#ifdef _OPENMP
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+int grc_max_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+int grc_isa_available(int isa)
+{
+    return isa != GRC_ISA_AUTO && grc__kernels_for(isa) != NULL && grc__cpu_supports(isa);
+}
+
+const char *grc_isa_name(int isa)
+{
+    switch (isa) {
+    case GRC_ISA_AUTO: return "auto";
+    case GRC_ISA_GENERIC: return "generic";
+    case GRC_ISA_AVX2: return "avx2";
+    case GRC_ISA_AVX512: return "avx512";
+    default: return "unknown";
+    }
+}
+
+const char *grc_build_flags(void)
+{
+    return GRC_BUILD_FLAGS;
+}
+
+int grc_workspace_create(int threads, int isa, grc_workspace **out)
+{
+    if (!out)
+        return GRC_ENULL;
+    *out = NULL;
+    if (threads < 0)
+        return GRC_ETHREADS;
+    if (isa == GRC_ISA_AUTO) {
+        isa = GRC_ISA_AVX512;
+        while (isa > GRC_ISA_GENERIC && !grc_isa_available(isa))
+            isa--;
+    } else if (!grc_isa_available(isa)) {
+        return GRC_EISA;
+    }
+    grc_workspace *ws = calloc(1, sizeof *ws);
+    if (!ws)
+        return GRC_ENOMEM;
+    ws->threads = threads ? threads : grc_max_threads();
+    ws->kern = grc__kernels_for(isa);
+    *out = ws;
+    return GRC_OK;
+}
+
+void grc_workspace_destroy(grc_workspace *ws)
+{
+    if (ws) {
+        free(ws->mem);
+        free(ws);
+    }
+}
+
+int grc_workspace_threads(const grc_workspace *ws) { return ws ? ws->threads : 0; }
+int grc_workspace_isa(const grc_workspace *ws) { return ws ? ws->kern->isa : GRC_ISA_AUTO; }
+size_t grc_workspace_bytes(const grc_workspace *ws) { return ws ? ws->bytes : 0; }
+
+/* ---- argument checks ---------------------------------------------------- */
+
+/* a * b, or -1 if either is negative or the product would pass 2^62 / 8
+ * doubles (then no array of that size fits in memory anyway). */
+static int64_t mul_checked(int64_t a, int64_t b)
+{
+    const int64_t cap = ((int64_t)1 << 62) / 8;
+    if (a < 0 || b < 0 || (a && b > cap / a))
+        return -1;
+    return a * b;
+}
+
+static int check_shape(const grc_shape *s)
+{
+    if (s->n_units < 1 || s->n_in < 1 || s->n_out < 1 || s->n_trials < 1 || s->n_steps < 1)
+        return GRC_ESHAPE;
+    /* the largest arrays: (M, T+1, N + Nout + 2*VW) scratch and (M, T, N) states */
+    const int64_t width = s->n_units + s->n_in + s->n_out + 64;
+    if (width < 0 || mul_checked(mul_checked(s->n_trials, s->n_steps + 1), width) < 0
+        || mul_checked(2 * width, width) < 0)
+        return GRC_ESHAPE;
+    return GRC_OK;
+}
+
+static int check_alpha(double alpha)
+{
+    return (alpha > 0.0 && alpha <= 1.0) ? GRC_OK : GRC_EALPHA; /* NaN fails */
+}
+
+static int check_weight(double w)
+{
+    return (isfinite(w) && w >= 0.0) ? GRC_OK : GRC_EREG;
+}
+
+/* ---- scratch layout ----------------------------------------------------- */
+
+static size_t round64(size_t bytes) { return (bytes + 63) & ~(size_t)63; }
+
+/* Hands out 64-byte-aligned pieces of one block; with base == NULL it only
+ * counts, so the same code computes the size and then the pointers. */
+typedef struct { char *base; size_t used; } carver;
+
+static double *carve(carver *c, int64_t n_doubles)
+{
+    double *ptr = c->base ? (double *)(c->base + c->used) : NULL;
+    c->used += round64((size_t)n_doubles * sizeof(double));
+    return ptr;
+}
+
+/* Shared packed weights (written by the driver, then read by all partitions). */
+typedef struct {
+    double *BF, *BB, *BG, *WinT, *bias, *scale, *l2grad, *flat_a, *flat_b;
+} grc__shared;
+
+static void layout(carver *c, const grc__prob *p, enum grc__op op, int64_t nparts,
+                   grc__shared *sh, grc__part **parts)
+{
+    const int64_t N = p->N, Nout = p->Nout, Np = p->Np, R = p->R, T = p->T, B = p->block;
+    const int64_t P = N * (N + p->Nin + 1 + Nout);
+    *parts = (grc__part *)(c->base ? c->base + c->used : NULL);
+    c->used += round64((size_t)nparts * sizeof(grc__part));
+    sh->BF = carve(c, N * Np);
+    sh->WinT = carve(c, p->Nin * Np);
+    sh->bias = carve(c, Np);
+    const int grad = op == OP_GRADIENT || op == OP_GN;
+    sh->BB = grad ? carve(c, (N + Nout) * Np) : NULL;
+    sh->BG = op == OP_GN ? carve(c, p->Ka * Np) : NULL;
+    sh->scale = grad ? carve(c, R * Np) : NULL;
+    sh->l2grad = grad ? carve(c, R * Np) : NULL;
+    sh->flat_a = grad ? carve(c, P) : NULL;
+    sh->flat_b = grad ? carve(c, P) : NULL;
+    for (int64_t q = 0; q < nparts; q++) {
+        grc__part s = {0};
+        s.x = carve(c, B * Np);
+        s.z = carve(c, B * Np);
+        s.ut = carve(c, B * Np);
+        s.acc = carve(c, 2 * B);
+        if (grad) {
+            s.GX = carve(c, B * (T + 1) * Np);
+            s.db = carve(c, B * Np);
+            s.S = carve(c, R * Np);
+            s.St = carve(c, R * Np);
+        }
+        if (op == OP_GRADIENT)
+            s.U = carve(c, B * T * N);
+        if (op == OP_GN)
+            s.a = carve(c, B * p->Ka);
+        if (op == OP_GRADIENT && p->want_sq)
+            s.SQ = carve(c, R * Np);
+        if (c->base)
+            (*parts)[q] = s;
+    }
+}
+
+/* Make ws hold at least `bytes` of zeroed scratch (grows, never shrinks). */
+static int reserve(grc_workspace *ws, size_t bytes)
+{
+    if (bytes <= ws->bytes)
+        return GRC_OK;
+    free(ws->mem);
+    ws->mem = NULL;
+    ws->bytes = 0;
+    void *mem = NULL;
+    if (posix_memalign(&mem, 64, bytes) != 0)
+        return GRC_ENOMEM;
+    memset(mem, 0, bytes); /* finite (zero) even where a product reads unused pads */
+    ws->mem = mem;
+    ws->bytes = bytes;
+    return GRC_OK;
+}
+
+/* ---- packing ------------------------------------------------------------ */
+
+/* Fill p's dimensions from a checked shape, for kernels of vector width vw. */
+static void set_dims(grc__prob *p, const grc_shape *s, int64_t vw, int64_t nparts,
+                     int64_t per_trial_doubles)
+{
+    p->N = s->n_units;
+    p->Nin = s->n_in;
+    p->Nout = s->n_out;
+    p->M = s->n_trials;
+    p->T = s->n_steps;
+    p->Np = (p->N + p->Nout + vw - 1) / vw * vw;
+    p->R = p->N + p->Nin + 1;
+    p->Ka = 2 * p->N + p->Nin + 1;
+    p->m_total = (double)p->M;
+    /* block: at most GRC_BLOCK_TRIALS, a partition's share, and what fits GRC_BLOCK_BYTES */
+    const int64_t share = (p->M + nparts - 1) / nparts;
+    int64_t block = share < GRC_BLOCK_TRIALS ? share : GRC_BLOCK_TRIALS;
+    const int64_t fit = (int64_t)(GRC_BLOCK_BYTES / sizeof(double)) / (per_trial_doubles + 1);
+    if (block > fit)
+        block = fit > 1 ? fit : 1;
+    p->block = block;
+}
+
+/* BF (N, Np): [Wrec' | Wout'] so that u_t @ BF = [Wrec u_t | y_t] (eq. F1, F3). */
+static void pack_forward(const grc__prob *p, const double *restrict theta, grc__shared *sh)
+{
+    const int64_t N = p->N, Nin = p->Nin, Np = p->Np;
+    const double *Wrec = theta, *Win = theta + N * N, *b = Win + N * Nin, *Wout = b + N;
+    memset(sh->BF, 0, (size_t)(N * Np) * sizeof(double));
+    memset(sh->WinT, 0, (size_t)(Nin * Np) * sizeof(double));
+    memset(sh->bias, 0, (size_t)Np * sizeof(double));
+    for (int64_t j = 0; j < N; j++) {
+        double *row = sh->BF + j * Np;
+        for (int64_t i = 0; i < N; i++)
+            row[i] = Wrec[i * N + j];
+        for (int64_t o = 0; o < p->Nout; o++)
+            row[N + o] = Wout[o * N + j];
+    }
+    for (int64_t k = 0; k < Nin; k++)
+        for (int64_t i = 0; i < N; i++)
+            sh->WinT[k * Np + i] = Win[i * Nin + k];
+    memcpy(sh->bias, b, (size_t)N * sizeof(double));
+}
+
+/* BB (N+Nout, Np) = [alpha Wrec; Wout], so [gx_{t+1} | ey_t] @ BB is the
+ * back-propagated part of gu_t (eq. B3); scale and l2grad in the S layout. */
+static void pack_backward(const grc__prob *p, const double *restrict theta, double lam_l2,
+                          grc__shared *sh)
+{
+    const int64_t N = p->N, Nin = p->Nin, Nout = p->Nout, Np = p->Np, R = p->R;
+    const double *Wrec = theta, *Win = theta + N * N, *Wout = Win + N * Nin + N;
+    /* the scratch holds the previous call's data: clear pads and unused entries */
+    memset(sh->BB, 0, (size_t)((N + Nout) * Np) * sizeof(double));
+    memset(sh->scale, 0, (size_t)(R * Np) * sizeof(double));
+    memset(sh->l2grad, 0, (size_t)(R * Np) * sizeof(double));
+    for (int64_t j = 0; j < N; j++)
+        for (int64_t i = 0; i < N; i++)
+            sh->BB[j * Np + i] = p->alpha * Wrec[j * N + i];
+    for (int64_t o = 0; o < Nout; o++)
+        memcpy(sh->BB + (N + o) * Np, Wout + o * N, (size_t)N * sizeof(double));
+    const double c_in = 2.0 * lam_l2 / (double)(N * Nin), c_out = 2.0 * lam_l2 / (double)(N * Nout);
+    for (int64_t j = 0; j < R; j++)
+        for (int64_t i = 0; i < N; i++)
+            sh->scale[j * Np + i] = p->alpha;
+    for (int64_t j = 0; j < N; j++)
+        for (int64_t o = 0; o < Nout; o++) {
+            sh->scale[j * Np + N + o] = 1.0;
+            sh->l2grad[j * Np + N + o] = c_out * Wout[o * N + j];
+        }
+    for (int64_t k = 0; k < Nin; k++)
+        for (int64_t i = 0; i < N; i++)
+            sh->l2grad[(N + k) * Np + i] = c_in * Win[i * Nin + k];
+}
+
+/* BG (Ka, Np), the right operand of [du_t | u_t | I_t | 1] (eq. G2-G3):
+ *   rows [0, N):   [Wrec' | Wout']     (du_t -> Wrec du_t, Wout du_t)
+ *   rows [N, 2N):  [dWrec' | dWout']   (u_t  -> dWrec u_t, dWout u_t)
+ *   rows 2N + k:   [dWin[:, k] | 0]
+ *   row 2N + Nin:  [db | 0]
+ * where d* are the blocks of v. */
+static void pack_gn(const grc__prob *p, const double *restrict theta, const double *restrict v,
+                    grc__shared *sh)
+{
+    const int64_t N = p->N, Nin = p->Nin, Nout = p->Nout, Np = p->Np;
+    const double *W[2] = {theta, v};
+    memset(sh->BG, 0, (size_t)(p->Ka * Np) * sizeof(double));
+    for (int h = 0; h < 2; h++) {
+        const double *Wrec = W[h], *Wout = W[h] + N * N + N * Nin + N;
+        for (int64_t j = 0; j < N; j++) {
+            double *row = sh->BG + (h * N + j) * Np;
+            for (int64_t i = 0; i < N; i++)
+                row[i] = Wrec[i * N + j];
+            for (int64_t o = 0; o < Nout; o++)
+                row[N + o] = Wout[o * N + j];
+        }
+    }
+    const double *dWin = v + N * N, *db = dWin + N * Nin;
+    for (int64_t k = 0; k < Nin; k++)
+        for (int64_t i = 0; i < N; i++)
+            sh->BG[(2 * N + k) * Np + i] = dWin[i * Nin + k];
+    memcpy(sh->BG + (2 * N + Nin) * Np, db, (size_t)N * sizeof(double));
+}
+
+/* Copy an S-layout array into theta's flat order (grc_internal.h). */
+static void gather(const grc__prob *p, const double *restrict S, double *restrict flat)
+{
+    const int64_t N = p->N, Nin = p->Nin, Np = p->Np;
+    double *dWrec = flat, *dWin = flat + N * N, *db = dWin + N * Nin, *dWout = db + N;
+    for (int64_t i = 0; i < N; i++) {
+        for (int64_t j = 0; j < N; j++)
+            dWrec[i * N + j] = S[j * Np + i];
+        for (int64_t k = 0; k < Nin; k++)
+            dWin[i * Nin + k] = S[(N + k) * Np + i];
+        db[i] = S[(N + Nin) * Np + i];
+    }
+    for (int64_t o = 0; o < p->Nout; o++)
+        for (int64_t j = 0; j < N; j++)
+            dWout[o * N + j] = S[j * Np + N + o];
+}
+
+/* ---- the parallel loop -------------------------------------------------- */
+
+/* Run `op` over the partitions and add their sums, in partition order, into
+ * parts[0]. Partition q owns trials [q*M/n, (q+1)*M/n). */
+static void run_parts(const grc__prob *p, const grc__kernels *k, enum grc__op op,
+                      grc__part *parts, int64_t nparts)
+{
+    void (*fn)(const grc__prob *, grc__part *, int64_t, int64_t) =
+        op == OP_GN ? k->gn_product : op == OP_GRADIENT ? k->gradient : k->forward;
+    const int64_t M = p->M;
+#ifdef _OPENMP
+#pragma omp parallel for num_threads((int)nparts) schedule(static, 1)
+#endif
+    for (int64_t q = 0; q < nparts; q++) {
+        const int64_t m0 = q * M / nparts, m1 = (q + 1) * M / nparts;
+        grc__part *s = &parts[q];
+        s->E = s->RFR = 0.0;
+        if (s->S)
+            memset(s->S, 0, (size_t)(p->R * p->Np) * sizeof(double));
+        if (s->SQ)
+            memset(s->SQ, 0, (size_t)(p->R * p->Np) * sizeof(double));
+        fn(p, s, m0, m1 - m0);
+    }
+    const int64_t len = p->R * p->Np;
+    for (int64_t q = 1; q < nparts; q++) {
+        parts[0].E += parts[q].E;
+        parts[0].RFR += parts[q].RFR;
+        if (parts[0].S)
+            for (int64_t i = 0; i < len; i++)
+                parts[0].S[i] += parts[q].S[i];
+        if (parts[0].SQ)
+            for (int64_t i = 0; i < len; i++)
+                parts[0].SQ[i] += parts[q].SQ[i];
+    }
+}
+
+/* Set up p and the scratch for `op`, pack the forward weights, run. */
+static int prepare(grc_workspace *ws, const grc_shape *shape, enum grc__op op, grc__prob *p,
+                   const double *theta, grc__shared *sh, grc__part **parts, int64_t *nparts)
+{
+    int rc = check_shape(shape);
+    if (rc)
+        return rc;
+    *nparts = shape->n_trials < ws->threads ? shape->n_trials : ws->threads;
+    const int64_t N = shape->n_units, T = shape->n_steps;
+    const int64_t np_est = N + shape->n_out + ws->kern->vw;
+    const int64_t per_trial = op == OP_GRADIENT ? T * N + (T + 1) * np_est
+                              : op == OP_GN ? (T + 1) * np_est : 0;
+    set_dims(p, shape, ws->kern->vw, *nparts, per_trial);
+    carver c = {NULL, 0};
+    layout(&c, p, op, *nparts, sh, parts);
+    if ((rc = reserve(ws, c.used)))
+        return rc;
+    c.base = ws->mem;
+    c.used = 0;
+    layout(&c, p, op, *nparts, sh, parts);
+    pack_forward(p, theta, sh);
+    p->BF = sh->BF;
+    p->WinT = sh->WinT;
+    p->bias = sh->bias;
+    return GRC_OK;
+}
+
+static double r_l2(const grc__prob *p, const double *theta)
+{
+    const int64_t N = p->N, Nin = p->Nin, Nout = p->Nout;
+    const double *Win = theta + N * N, *Wout = Win + N * Nin + N;
+    double s_in = 0.0, s_out = 0.0;
+    for (int64_t i = 0; i < N * Nin; i++)
+        s_in += Win[i] * Win[i];
+    for (int64_t i = 0; i < Nout * N; i++)
+        s_out += Wout[i] * Wout[i];
+    return s_in / (double)(N * Nin) + s_out / (double)(N * Nout);
+}
+
+/* terms = {E, R_L2, R_FR, loss} from the reduced sums (eq. L1-L4). */
+static void set_terms(const grc__prob *p, const grc__part *s, const double *theta,
+                      double lam_l2, double lam_fr, double *terms)
+{
+    const double MT = (double)p->M * (double)p->T;
+    terms[0] = s->E / (MT * (double)p->Nout);
+    terms[1] = r_l2(p, theta);
+    terms[2] = s->RFR / (MT * (double)p->N);
+    terms[3] = terms[0] + lam_l2 * terms[1] + lam_fr * terms[2];
+}
+
+/* ---- public kernels ----------------------------------------------------- */
+
+int grc_forward(grc_workspace *ws, grc_shape shape, const double *restrict theta,
+                const double *restrict inputs, const double *restrict noise, const double *x0,
+                double alpha, double *restrict u, double *restrict y, double *x_end)
+{
+    if (!ws || !theta || !inputs || !y || !x_end)
+        return GRC_ENULL;
+    int rc = check_alpha(alpha);
+    if (rc)
+        return rc;
+    grc__prob p = {0};
+    grc__shared sh;
+    grc__part *parts;
+    int64_t nparts;
+    if ((rc = prepare(ws, &shape, OP_FORWARD, &p, theta, &sh, &parts, &nparts)))
+        return rc;
+    p.alpha = alpha;
+    p.inputs = inputs;
+    p.noise = noise;
+    p.x0 = x0;
+    p.u_out = u;
+    p.y_out = y;
+    p.x_end = x_end;
+    run_parts(&p, ws->kern, OP_FORWARD, parts, nparts);
+    return GRC_OK;
+}
+
+int grc_loss(grc_workspace *ws, grc_shape shape, const double *restrict theta,
+             const double *restrict inputs, const double *restrict targets,
+             const double *restrict noise, double alpha, double lam_l2, double lam_fr,
+             double *restrict terms)
+{
+    if (!ws || !theta || !inputs || !targets || !terms)
+        return GRC_ENULL;
+    int rc = check_alpha(alpha);
+    if (rc || (rc = check_weight(lam_l2)) || (rc = check_weight(lam_fr)))
+        return rc;
+    grc__prob p = {0};
+    grc__shared sh;
+    grc__part *parts;
+    int64_t nparts;
+    if ((rc = prepare(ws, &shape, OP_LOSS, &p, theta, &sh, &parts, &nparts)))
+        return rc;
+    p.alpha = alpha;
+    p.inputs = inputs;
+    p.targets = targets;
+    p.noise = noise;
+    p.want_loss = 1;
+    run_parts(&p, ws->kern, OP_LOSS, parts, nparts);
+    set_terms(&p, &parts[0], theta, lam_l2, lam_fr, terms);
+    return GRC_OK;
+}
+
+int grc_gradient(grc_workspace *ws, grc_shape shape, const double *restrict theta,
+                 const double *restrict inputs, const double *restrict targets,
+                 const double *restrict noise, double alpha, double lam_l2, double lam_fr,
+                 double *restrict terms, double *restrict grad, double *restrict sq)
+{
+    if (!ws || !theta || !inputs || !targets || !terms || !grad)
+        return GRC_ENULL;
+    int rc = check_alpha(alpha);
+    if (rc || (rc = check_weight(lam_l2)) || (rc = check_weight(lam_fr)))
+        return rc;
+    grc__prob p = {0};
+    grc__shared sh;
+    grc__part *parts;
+    int64_t nparts;
+    p.want_sq = sq != NULL;  /* layout() reads it */
+    if ((rc = prepare(ws, &shape, OP_GRADIENT, &p, theta, &sh, &parts, &nparts)))
+        return rc;
+    const double MT = (double)p.M * (double)p.T;
+    p.alpha = alpha;
+    p.c_y = 2.0 / (MT * (double)p.Nout);                         /* eq. B1 */
+    p.c_u = 2.0 * lam_fr / (MT * (double)p.N);
+    p.inputs = inputs;
+    p.targets = targets;
+    p.noise = noise;
+    p.want_loss = 1;
+    pack_backward(&p, theta, lam_l2, &sh);
+    p.BB = sh.BB;
+    p.scale = sh.scale;
+    p.l2grad = sh.l2grad;
+    run_parts(&p, ws->kern, OP_GRADIENT, parts, nparts);
+    set_terms(&p, &parts[0], theta, lam_l2, lam_fr, terms);
+    const int64_t P = p.N * (p.N + p.Nin + 1 + p.Nout);
+    double *sc = sh.flat_a, *l2 = sh.flat_b;
+    gather(&p, p.scale, sc);
+    gather(&p, p.l2grad, l2);
+    gather(&p, parts[0].S, grad);
+    for (int64_t i = 0; i < P; i++)                              /* eq. B6 + L2 */
+        grad[i] = sc[i] * grad[i] + l2[i];
+    if (sq) {                                                    /* eq. B7 */
+        gather(&p, parts[0].SQ, sq);
+        for (int64_t i = 0; i < P; i++)
+            sq[i] /= p.m_total;
+    }
+    return GRC_OK;
+}
+
+int grc_gn_product(grc_workspace *ws, grc_shape shape, const double *restrict theta,
+                   const double *restrict inputs, const double *restrict u,
+                   const double *restrict v, double alpha, double lam_l2, double lam_fr,
+                   double mu, double *restrict gv)
+{
+    if (!ws || !theta || !inputs || !u || !v || !gv)
+        return GRC_ENULL;
+    int rc = check_alpha(alpha);
+    if (rc || (rc = check_weight(lam_l2)) || (rc = check_weight(lam_fr)) || (rc = check_weight(mu)))
+        return rc;
+    grc__prob p = {0};
+    grc__shared sh;
+    grc__part *parts;
+    int64_t nparts;
+    if ((rc = prepare(ws, &shape, OP_GN, &p, theta, &sh, &parts, &nparts)))
+        return rc;
+    const double MT = (double)p.M * (double)p.T;
+    p.alpha = alpha;
+    p.c_y = 2.0 / (MT * (double)p.Nout);                         /* H_y, eq. G4 */
+    p.c_u = 2.0 * (lam_fr + mu) / (MT * (double)p.N);            /* H_u */
+    p.inputs = inputs;
+    p.u_in = u;
+    pack_backward(&p, theta, 0.0, &sh);
+    pack_gn(&p, theta, v, &sh);
+    p.BB = sh.BB;
+    p.BG = sh.BG;
+    p.scale = sh.scale;
+    run_parts(&p, ws->kern, OP_GN, parts, nparts);
+    const int64_t N = p.N, Nin = p.Nin, Nout = p.Nout, P = N * (N + Nin + 1 + Nout);
+    double *sc = sh.flat_a;
+    gather(&p, p.scale, sc);
+    gather(&p, parts[0].S, gv);
+    for (int64_t i = 0; i < P; i++)
+        gv[i] *= sc[i];
+    /* + lam_l2 Hess(R_L2) v: diagonal on Win and Wout (eq. G5) */
+    const double c_in = 2.0 * lam_l2 / (double)(N * Nin), c_out = 2.0 * lam_l2 / (double)(N * Nout);
+    for (int64_t i = N * N; i < N * N + N * Nin; i++)
+        gv[i] += c_in * v[i];
+    for (int64_t i = P - Nout * N; i < P; i++)
+        gv[i] += c_out * v[i];
+    return GRC_OK;
+}
