@@ -77,7 +77,7 @@ DEFAULTS = {
 PRESETS = {
     # The README default: minutes on 2 cores, already clearly better than a constant guess.
     "quick": {"n_units": 64, "n_trials": 100, "n_steps": 200, "curvature_trials": 50,
-              "iterations": 60, "eval_every": 5, "snapshot_at": [0, 10, 30]},
+              "iterations": 150, "eval_every": 10, "snapshot_at": [0, 10, 50]},
     # The paper: N=100, M=500, T=500, noise and metabolic cost on, 90% zero speed.
     "paper": {"n_units": 100, "n_trials": 500, "n_steps": 500, "iterations": 1000,
               "snapshot_at": [0, 10, 20, 50, 100, 200, 500]},
