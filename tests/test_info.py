@@ -1,7 +1,6 @@
 """``python -m gridcore info``: the report users paste into bug reports."""
 
 import json
-import os
 import subprocess
 import sys
 
@@ -10,11 +9,11 @@ import pytest
 from gridcore import backends, info
 from gridcore.__main__ import main
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def test_command_line_text_report():
-    out = subprocess.run([sys.executable, "-m", "gridcore", "info"], cwd=REPO, capture_output=True,
+def test_command_line_text_report(tmp_path):
+    # Not from the source tree: `python -m` would import it instead of the installed package.
+    out = subprocess.run([sys.executable, "-m", "gridcore", "info"], cwd=tmp_path, capture_output=True,
                          text=True, check=True).stdout
     for line in ("gridcore: ", "numba: ", "model: ", "OPENBLAS_CORETYPE: ", "numpy_blas:",
                  "threading_layer: ", "cache_dir: ", "openmp: ", "available: "):
