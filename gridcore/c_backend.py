@@ -17,9 +17,9 @@ import threading
 import numpy as np
 
 from ._ccore import ffi, lib
-from ._validate import as_float_array, check_nonneg_float, check_positive_int
+from ._validate import check_positive_int
 from .model import (ALPHA, ForwardState, StreamResult, check_forward_args,
-                    check_problem, check_state)
+                    check_gn_args, check_problem)
 
 ISAS = {"auto": lib.GRC_ISA_AUTO, "generic": lib.GRC_ISA_GENERIC,
         "avx2": lib.GRC_ISA_AVX2, "avx512": lib.GRC_ISA_AVX512}
@@ -200,10 +200,7 @@ class CBackend:
         -------
         (P,) float64
         """
-        alpha = check_problem(params, batch, reg, alpha)
-        u = check_state(state, params, batch)
-        mu = check_nonneg_float("mu", mu)
-        v = as_float_array("v", v, (params.flat.size,))
+        alpha, u, v, mu = check_gn_args(params, batch, state, v, reg, mu, alpha)
         gv = np.empty(params.flat.size)
         _check(lib.grc_gn_product(self._ws(), self._shape(params, batch.n_trials, batch.n_steps),
                                   _ptr(params.flat), _ptr(batch.inputs), _ptr(u), _ptr(v),

@@ -309,6 +309,17 @@ def check_state(state, params, batch, contiguous=True):
     return np.ascontiguousarray(u) if contiguous else u
 
 
+def check_gn_args(params, batch, state, v, reg, mu, alpha, contiguous=True):
+    """Validate the arguments of ``gn_product``; return clean ``(alpha, u, v, mu)``.
+
+    ``u`` is ``state.u`` (see :func:`check_state`), ``v`` a float64 (P,) vector.
+    """
+    alpha = check_problem(params, batch, reg, alpha)
+    u = check_state(state, params, batch, contiguous)
+    v = as_float_array("v", v, (params.flat.size,))
+    return alpha, u, v, check_nonneg_float("mu", mu)
+
+
 def atomic_savez(path, **arrays):
     """``numpy.savez`` to a temporary file in the same folder, then rename over ``path``.
 

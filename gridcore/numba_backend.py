@@ -20,9 +20,9 @@ from llvmlite import binding as llvm
 from numba.np.ufunc import parallel as _numba_parallel
 
 from . import numba_kernels as nk
-from ._validate import as_float_array, check_nonneg_float, check_positive_int
+from ._validate import check_positive_int
 from .model import (ALPHA, ForwardState, Params, StreamResult, check_forward_args,
-                    check_problem, check_state)
+                    check_gn_args, check_problem)
 
 _EMPTY = np.empty((0, 0, 0))  # stands for a missing (M, T, N) array: keeps one kernel signature
 _LAUNCH_LOCK = threading.Lock()
@@ -241,10 +241,8 @@ class NumbaBackend:
         -------
         (P,) float64
         """
-        alpha = check_problem(params, batch, reg, alpha)
-        u = check_state(state, params, batch)
-        mu = check_nonneg_float("mu", mu)
-        dv = Params.from_flat(as_float_array("v", v, (params.flat.size,)), *params.shape)
+        alpha, u, v, mu = check_gn_args(params, batch, state, v, reg, mu, alpha)
+        dv = Params.from_flat(v, *params.shape)
         m, t_steps = batch.n_trials, batch.n_steps
         n, _, n_out = params.shape
         return self._launch(

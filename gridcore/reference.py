@@ -14,9 +14,9 @@ Shapes: M trials, T time steps, N units, Nin inputs, Nout outputs; all float64.
 
 import numpy as np
 
-from ._validate import as_float_array, check_nonneg_float, check_positive_int
+from ._validate import check_positive_int
 from .model import (ALPHA, ForwardState, Params, StreamResult, check_forward_args,
-                    check_problem, check_state)
+                    check_gn_args, check_problem)
 
 name = "numpy"
 
@@ -191,10 +191,9 @@ def gn_product(params, batch, state, v, reg, mu=0.0, alpha=ALPHA):
     -------
     (P,) float64
     """
-    alpha = check_problem(params, batch, reg, alpha)
-    u = _tm(check_state(state, params, batch, contiguous=False))
-    mu = check_nonneg_float("mu", mu)
-    dv = Params.from_flat(as_float_array("v", v, (params.flat.size,)), *params.shape)
+    alpha, u, v, mu = check_gn_args(params, batch, state, v, reg, mu, alpha, contiguous=False)
+    u = _tm(u)
+    dv = Params.from_flat(v, *params.shape)
     t_steps, m, n = u.shape
     inputs = _tm(batch.inputs)
     # R-op forward pass (eq. G1-G3): tangents du_t, dy_t of u_t, y_t along v.

@@ -15,7 +15,7 @@ SQUARE = make_arena("square")
 @pytest.fixture(scope="module")
 def planted():
     traj = simulate(SQUARE, n_trials=40, n_steps=2500, seed=11)
-    p, s, h = traj.positions, traj.speed, traj.heading
+    p, s = traj.positions, traj.speed
     rng = np.random.default_rng(4)
     k = 4 * np.pi / (np.sqrt(3) * 0.8)         # hexagonal grid of spacing 0.8
     grid = sum(np.cos(k * (p[..., 0] * np.cos(a) + p[..., 1] * np.sin(a)) + 0.5)

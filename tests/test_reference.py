@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from gridcore import ALPHA, Batch, Params, Regularization, reference
+from gridcore import ALPHA, Batch, Regularization, reference
 from problems import random_problem
 
 
