@@ -10,6 +10,7 @@ every backend; the kernels themselves live in ``reference.py`` and the fast
 cores.
 """
 
+import json
 import os
 import tempfile
 import zipfile
@@ -320,18 +321,18 @@ def check_gn_args(params, batch, state, v, reg, mu, alpha, contiguous=True):
     return alpha, u, v, check_nonneg_float("mu", mu)
 
 
-def atomic_savez(path, **arrays):
-    """``numpy.savez`` to a temporary file in the same folder, then rename over ``path``.
+def atomic_write(path, write, mode="w"):
+    """Call ``write(fh)`` on a temporary file in the same folder, then rename it over ``path``.
 
     A reader never sees a half-written file, and an interrupted write leaves
     the previous file intact.
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".npz")
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
     try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
+        with os.fdopen(fd, mode) as fh:
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -339,6 +340,19 @@ def atomic_savez(path, **arrays):
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def atomic_savez(path, **arrays):
+    """``numpy.savez`` written atomically (see :func:`atomic_write`)."""
+    atomic_write(path, lambda fh: np.savez(fh, **arrays), "wb")
+
+
+def atomic_write_json(path, obj):
+    """Strict JSON (NaN refused) written atomically (see :func:`atomic_write`)."""
+    def write(fh):
+        json.dump(obj, fh, indent=1, allow_nan=False)
+        fh.write("\n")
+    atomic_write(path, write, "w")
 
 
 def load_npz(path, required, optional=()):

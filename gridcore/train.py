@@ -14,6 +14,7 @@ import os
 import sys
 
 from .arenas import ARENA_NAMES
+from ._cli import int_list, positive_int, run_main
 from .backends import BACKEND_NAMES
 from .hf import HFError
 from .model import REC_INITS
@@ -31,25 +32,11 @@ def _motion_item(text):
         return key, value
 
 
-def _int_list(text):
-    try:
-        return [int(v) for v in text.split(",") if v]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
-
-
-def _threads(text):
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"threads must be >= 1, got {value}")
-    return value
-
-
 def build_parser():
-    p = argparse.ArgumentParser(prog="python -m gridcore.train", description=__doc__.split("\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    # No ArgumentDefaultsHelpFormatter: the overrides default to None ("the preset's value").
+    p = argparse.ArgumentParser(prog="python -m gridcore.train", description=__doc__.split("\n")[0])
     p.add_argument("--arena", choices=ARENA_NAMES, default=None, help="arena shape (default: square)")
-    p.add_argument("--preset", choices=tuple(PRESETS), default="quick")
+    p.add_argument("--preset", choices=tuple(PRESETS), default="quick", help="(default: quick)")
     p.add_argument("--out", default=None, help="run directory (default: runs/ARENA-PRESET)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     # Overrides: None means "not given", so --resume keeps the saved value.
@@ -61,7 +48,7 @@ def build_parser():
     o.add_argument("--iterations", type=int, help="total iterations of the run")
     o.add_argument("--optimizer", choices=OPTIMIZERS)
     o.add_argument("--backend", choices=("auto",) + BACKEND_NAMES)
-    o.add_argument("--threads", type=_threads)
+    o.add_argument("--threads", type=positive_int)
     o.add_argument("--seed", type=int)
     o.add_argument("--encoding", choices=tuple(ENCODINGS))
     o.add_argument("--noise-std", type=float)
@@ -74,7 +61,7 @@ def build_parser():
     o.add_argument("--eval-every", type=int)
     o.add_argument("--checkpoint-every", type=int)
     o.add_argument("--snapshot-every", type=int)
-    o.add_argument("--snapshot-at", type=_int_list, metavar="I,J,...")
+    o.add_argument("--snapshot-at", type=int_list, metavar="I,J,...")
     o.add_argument("--no-noise", action="store_true", help="ablation: no noise (noise_std = 0)")
     o.add_argument("--no-metabolic", action="store_true", help="ablation: no metabolic cost")
     o.add_argument("--no-l2", action="store_true", help="ablation: no L2 weight penalty")
@@ -107,7 +94,8 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     overrides = overrides_from_args(args)
-    try:
+
+    def work():
         if args.resume:
             if args.out is None:
                 raise ValueError("--resume needs --out DIR, the run to continue")
@@ -124,13 +112,10 @@ def main(argv=None):
               f"T={cfg['n_steps']}, {cfg['optimizer']}, {cfg['iterations']} iterations -> {out}",
               file=sys.stderr)
         train(cfg, out, resume=args.resume, stream=None if args.quiet else sys.stderr)
-    except KeyboardInterrupt:
-        return 130
-    except (ValueError, FileNotFoundError, FileExistsError, ImportError, HFError) as err:
-        print(f"gridcore.train: error: {err}", file=sys.stderr)
-        return 2
-    print(f"done: {os.path.join(out, 'final.npz')}", file=sys.stderr)
-    return 0
+        return os.path.join(out, "final.npz")
+
+    return run_main("gridcore.train", work,
+                    (ValueError, FileNotFoundError, FileExistsError, ImportError, HFError))
 
 
 if __name__ == "__main__":

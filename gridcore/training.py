@@ -20,7 +20,6 @@ import json
 import logging
 import os
 import sys
-import tempfile
 import time
 from dataclasses import asdict
 
@@ -31,8 +30,8 @@ from ._validate import check_choice, check_nonneg_float, check_positive_int
 from .arenas import ARENA_NAMES, make_arena
 from .backends import get_backend
 from .hf import AdamSettings, AdamState, HFSettings, HFState, adam_step, hf_step
-from .model import (ALPHA, REC_INITS, Batch, Params, Regularization, atomic_savez, init_params,
-                    load_npz, param_count)
+from .model import (ALPHA, REC_INITS, Batch, Params, Regularization, atomic_savez, atomic_write,
+                    atomic_write_json, init_params, load_npz, param_count)
 from .trajectories import ENCODINGS, MOTION_DEFAULTS, simulate
 
 log = logging.getLogger(__name__)
@@ -226,15 +225,6 @@ def update_schedule(cfg, reg, terms):
 # ---------------------------------------------------------------- run directory
 
 
-def _write_json(path, obj):
-    """Write JSON atomically (temporary file + rename)."""
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp-")
-    with os.fdopen(fd, "w") as fh:
-        json.dump(obj, fh, indent=2, sort_keys=True)
-        fh.write("\n")
-    os.replace(tmp, path)
-
-
 def _config_for_compare(cfg):
     # These may change on resume without changing the numbers.
     return {k: v for k, v in cfg.items() if k not in ("iterations", "checkpoint_every", "threads", "backend")}
@@ -291,10 +281,7 @@ def _truncate_log(path, iteration):
         return
     with open(path) as fh:
         lines = [ln for ln in fh if ln.strip() and json.loads(ln)["iteration"] <= iteration]
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".tmp-")
-    with os.fdopen(fd, "w") as fh:
-        fh.writelines(lines)
-    os.replace(tmp, path)
+    atomic_write(path, lambda fh: fh.writelines(lines))
 
 
 def _progress(rec, total, optimizer):
@@ -359,7 +346,7 @@ def train(cfg, out, resume=False, stream=sys.stderr):
                                                Regularization(), alpha=cfg["alpha"]))
         params.save(run.snapshot(0))
         _save_checkpoint(run, 0, theta, opt_state, reg)
-    _write_json(run.config, cfg)
+    atomic_write_json(run.config, cfg)
     held_out = eval_batch(cfg, arena)
     hf_settings, adam_settings = HFSettings(**cfg["hf"]), AdamSettings(**cfg["adam"])
     total = cfg["iterations"]
@@ -400,7 +387,7 @@ def train(cfg, out, resume=False, stream=sys.stderr):
     _save_checkpoint(run, *done)
     params = Params.from_flat(done[1], *shape)
     params.save(run.final)
-    _write_json(run.metrics, {"nerr_heldout": evaluate(params, held_out, backend, cfg["alpha"]),
+    atomic_write_json(run.metrics, {"nerr_heldout": evaluate(params, held_out, backend, cfg["alpha"]),
                               "eval_trials": cfg["eval_trials"], "iterations": total,
                               "gridcore_version": __version__})
     return params

@@ -1,0 +1,191 @@
+"""``report.html``: the analysis figures with a caption each and the main numbers, offline.
+
+The page links the PNGs next to it by relative names and has no external
+assets (inline CSS, no scripts), so the ``analysis/`` folder can be copied
+or opened anywhere. Everything shown comes from ``metrics.json``.
+"""
+
+import html
+import os
+
+__all__ = ["caption", "summary_rows", "write_report"]
+
+_ORDER = ("tracking", "ratemaps", "tuning", "selectivity", "development", "error_correction",
+          "stability", "comparison")
+_TITLES = {"tracking": "C1 Tracking (Fig. 1c)", "ratemaps": "C2 Rate maps of all units (Figs. 2, 5)",
+           "tuning": "C3 Tuning of example units (Fig. 3)",
+           "selectivity": "C4 Speed, direction and spatial selectivity (App. D)",
+           "development": "C5 Development during training (Fig. 4)",
+           "error_correction": "C7 Error correction at the boundary (Fig. 6a)",
+           "stability": "C8 Stability over long paths (Fig. 6b)",
+           "comparison": "C6 Comparison of runs (Fig. 5, App. A)"}
+
+
+def _g(v, fmt=".3g"):
+    """A number for text, or "n/a"."""
+    return "n/a" if v is None else format(v, fmt)
+
+
+def caption(key, m):
+    """Short caption of figure ``key`` from the metrics ``m`` (what is shown, how, the main numbers)."""
+    t = m["tracking"]
+    if key == "tracking":
+        return (f"True path (black) and the network's linear read-out (red) on three held-out trials, "
+                f"at the 25th, 50th and 75th percentile of the per-trial error. Over {t['n_trials']} "
+                f"trials of {t['n_steps']} steps the normalised error (MSE / best-constant MSE) is "
+                f"{t['normalised_error']:.3f} (squared error {t['squared_error']:.3g} vs "
+                f"{t['best_constant_error']:.3g} arena units^2).")
+    if key == "ratemaps":
+        ct = m["celltypes"]
+        c, cs = ct["counts"], ct["settings"]
+        return (f"Mean activity per spatial bin of every unit over the held-out trials ({cs['bins']} bins, "
+                f"Gaussian smoothing {cs['smooth_sigma_bins']} bin), each map scaled to its own range "
+                f"(yellow high). Titles: unit, type (grid60/grid90: the winning symmetry), S/D: speed/"
+                f"direction tuned. Types pass the {cs['percentile']:g}th percentile of {cs['n_shuffles']} "
+                f"circular-shift nulls per unit; reported grid score: {cs['grid_method']}. Counts: "
+                + ", ".join(f"{k} {v}" for k, v in c.items()) + ".")
+    if key == "tuning":
+        return ("For each example unit: its rate map, mean activity against heading (all steps, 10-degree "
+                "bins) and against speed (moving steps, equal-count bins). First the most "
+                "direction-selective units, then the grid, border and band units with the highest "
+                "scores of their type (the most spatially informative units fill missing types).")
+    if key == "selectivity":
+        rho = m["selectivity"]["spearman"]
+        return ("Speed selectivity (|slope| of a line through the speed tuning curve), direction "
+                "selectivity (max - min of the direction tuning curve) and spatial selectivity "
+                "(lifetime sparseness of the rate map) of every unit, coloured by type. Spearman rho: "
+                + ", ".join(f"{k.replace('_', ' ')} {_g(v['rho'], '.2f')}" for k, v in rho.items()) + ".")
+    if key == "development":
+        d = m["development"]
+        med = {g: v["median_travel_correlation"] for g, v in d["summary"].items()}
+        note = f" Note: {d['embedding']['note']}." if d["embedding"]["note"] else ""
+        return (f"Each dot is one unit at one training stage (iterations {d['stages']}, blue to yellow), "
+                f"placed by {d['embedding']['method']} from the distances 1 - r between the units' activity "
+                f"on the same {d['n_trials']} test trials. Lines trace the final network's border (a) and "
+                f"grid (b) units; their late maps are shown below (border: least travelled, grid: most). "
+                f"c) Distance travelled per unit, summed 1 - r between consecutive stages; medians: "
+                + ", ".join(f"{g} {_g(v, '.2f')}" for g, v in med.items()) + "." + note)
+    if key == "error_correction":
+        e = m["error_correction"]
+        drops = ", ".join(f"{g['range'][0]}-{g['range'][1]}: {_g(g['drop'])} ({g['n_trials']} trials)"
+                          for g in e["groups"])
+        gr = e["no_interaction"]
+        return (f"Squared error aligned to each trial's first boundary interaction ({e['n_aligned']} of "
+                f"{e['n_trials']} trials have a full window of +-{e['window']} steps), grouped by the "
+                f"interactions in the next {e['window']} steps (mean +- sem). Drop = mean error over the "
+                f"{e['pre_steps']} steps up to the interaction minus the last {e['post_steps']} steps of "
+                f"the window: {drops}. Trials without any interaction ({gr['n_trials']}): error grows by "
+                f"{_g(gr['slope'])} per step (line fit R^2 {_g(gr['r2'], '.2f')}).")
+    if key == "stability":
+        st = m["stability"]
+        return (f"Squared error of {st['n_paths']} path(s) of {st['n_steps']:,} steps (the network was "
+                f"trained on {m['config']['n_steps']}), mean and sd per block of {st['block_steps']:,} "
+                f"steps, against the error of the best constant output (red). Error / constant = "
+                f"{st['ratio']:.3f}; slope {_g(st['slope_per_million_steps'])} +- {_g(st['slope_se'])} per "
+                f"10^6 steps; rate maps of the first and second half correlate with median r = "
+                f"{_g(st['map_stability']['median'], '.2f')}.")
+    if key == "comparison":
+        runs = m["comparison"]["runs"]
+        return ("Rate maps of every unit of each run (same test trials and settings) and the fraction of "
+                "units of each type. " + "; ".join(
+                    f"{r['label']} ({', '.join(f'{k}={v[1]}' for k, v in r['differs'].items()) or 'reference'}): "
+                    f"normalised error {r['normalised_error']:.3f}, grid {r['counts']['grid']}, "
+                    f"border {r['counts']['border']}, band {r['counts']['band']}" for r in runs) + ".")
+    raise ValueError(f"unknown figure {key!r}; allowed: {', '.join(_ORDER)}")
+
+
+def summary_rows(m):
+    """The metrics table: ``(claim, quantity, value)`` rows of text."""
+    t, ct = m["tracking"], m["celltypes"]
+    rows = [("C1", "normalised error (held-out)", f"{t['normalised_error']:.4f}"),
+            ("C1", "squared error / best-constant error (arena units^2)",
+             f"{t['squared_error']:.4g} / {t['best_constant_error']:.4g}")]
+    names = {"speed": "speed-tuned units", "direction": "direction-tuned units",
+             "untuned": "units without any label"}
+    rows += [("C2", names.get(k, f"{k} units"), str(v)) for k, v in ct["counts"].items()]
+    g = ct["grid_symmetry"]
+    rows.append(("C2", "grid units with 60 / 90 deg symmetry", f"{g['n_grid60']} / {g['n_grid90']}"))
+    ts = m["tuning"]["summary"]
+    rows.append(("C3", "fraction of units speed-tuned; median R^2 of their line fit",
+                 f"{ts['speed_tuned_fraction']:.2f}; {_g(ts['median_speed_r2_of_speed_tuned'], '.2f')}"))
+    for typ, v in ts["by_type"].items():
+        rows.append(("C3", f"median speed selectivity of {typ} units ({v['n']})",
+                     _g(v["median_speed_selectivity"])))
+    md = ts["most_direction_tuned"]
+    rows.append(("C3", "lifetime sparseness: most direction-tuned units vs the others (medians)",
+                 f"{_g(md['median_lifetime_sparseness'])} vs {_g(md['median_lifetime_sparseness_others'])}"))
+    for k, v in m["selectivity"]["spearman"].items():
+        rows.append(("C4", f"Spearman rho, {k.replace('_', ' ')}", _g(v["rho"], ".3f")))
+    d = m["development"]
+    if "skipped" in d:
+        rows.append(("C5", "development", f"skipped: {d['skipped']}"))
+    else:
+        rows.append(("C5", "stages (iterations); embedding", f"{d['stages']}; {d['embedding']['method']}"))
+        for grp, v in d["summary"].items():
+            rows.append(("C5", f"median distance travelled (1 - r), {grp} units ({v['n']})",
+                         _g(v["median_travel_correlation"], ".3f")))
+    if m.get("comparison"):
+        for r in m["comparison"]["runs"]:
+            rows.append(("C6", f"{r['label']}: normalised error; grid / border / band units",
+                         f"{r['normalised_error']:.3f}; {r['counts']['grid']} / {r['counts']['border']} / "
+                         f"{r['counts']['band']}"))
+    e = m["error_correction"]
+    for grp in e["groups"]:
+        rows.append(("C7", f"error drop after the first interaction, {grp['range'][0]}-{grp['range'][1]} "
+                           f"later interactions ({grp['n_trials']} trials)", _g(grp["drop"])))
+    rows.append(("C7", "drop grows with the number of interactions", str(e["drops_increase"])))
+    gr = e["no_interaction"]
+    rows.append(("C7", f"error growth without interactions per step (R^2), {gr['n_trials']} trials",
+                 f"{_g(gr['slope'])} ({_g(gr['r2'], '.2f')})"))
+    st = m["stability"]
+    rows += [("C8", "long-path error / best-constant error", f"{st['ratio']:.4f}"),
+             ("C8", "slope of the block errors per 10^6 steps (+- se)",
+              f"{_g(st['slope_per_million_steps'])} +- {_g(st['slope_se'])}"),
+             ("C8", "first / last block error", f"{st['first_block']:.4g} / {st['last_block']:.4g}"),
+             ("C8", "median rate-map correlation, first vs second half",
+              _g(st["map_stability"]["median"], ".3f"))]
+    return rows
+
+
+_CSS = """body{font-family:sans-serif;max-width:1100px;margin:1em auto;padding:0 1em;color:#222}
+h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.6em;border-bottom:1px solid #ccc}
+table{border-collapse:collapse;font-size:.85em}td,th{border:1px solid #ccc;padding:2px 6px;text-align:left}
+figure{margin:0}img{max-width:100%;border:1px solid #eee}figcaption{font-size:.85em;color:#444;margin:.3em 0}
+.settings{font-size:.8em;color:#555}"""
+
+
+def write_report(path, m):
+    """Write ``report.html`` for the metrics ``m`` (figures are linked by their relative file names)."""
+    esc = html.escape
+    cfg, s = m["config"], m["settings"]
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>gridcore analysis: {esc(m['run']['path'])}</title><style>{_CSS}</style></head><body>",
+        f"<h1>gridcore analysis of {esc(m['run']['path'])}</h1>",
+        f"<p>{esc(cfg['arena'])} arena, N = {cfg['n_units']} units, {esc(cfg['encoding'])} inputs, "
+        f"noise {cfg['noise_std']}, metabolic cost {'on' if cfg['metabolic'] else 'off'}, "
+        f"{esc(cfg['optimizer'])}, {m['run']['final_iteration']} iterations. "
+        "Claims C1-C8 as in the paper (Cueva &amp; Wei 2018); every number is in "
+        "<a href='metrics.json'>metrics.json</a>.</p>",
+        "<p class='settings'>" + esc(
+            f"backend {s['backend']} ({s['threads'] or 'default'} threads), seed {s['seed']}, {s['n_trials']} test trials x "
+            f"{s['n_steps']} steps, test noise {s['test_noise_std']}, {s['bins']} bins, {s['n_shuffles']} "
+            f"shuffles, {s['long_paths']} long path(s) of {s['long_steps']:,} steps, blocks of "
+            f"{s['block_steps']:,}" + (", quick" if s["quick"] else "")
+            + f"; total {m['timings_s']['total']:.0f} s") + "</p>",
+        "<h2>Summary</h2><table><tr><th>claim</th><th>quantity</th><th>value</th></tr>",
+    ]
+    parts += [f"<tr><td>{esc(c)}</td><td>{esc(q)}</td><td>{esc(v)}</td></tr>" for c, q, v in summary_rows(m)]
+    parts.append("</table>")
+    for key in _ORDER:
+        fig = m["figures"].get(key)
+        if fig is None:
+            continue
+        parts.append(f"<h2>{esc(_TITLES[key])}</h2><figure><img src='{esc(fig['file'])}' "
+                     f"alt='{esc(_TITLES[key])}'><figcaption>{esc(fig['caption'])}</figcaption></figure>")
+    parts.append("</body></html>\n")
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write("\n".join(parts))
+    os.replace(tmp, path)
+    return path

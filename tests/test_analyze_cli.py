@@ -1,0 +1,114 @@
+"""``python -m gridcore.analyze`` end to end on tiny trained runs."""
+
+import json
+import os
+import re
+import shutil
+
+import pytest
+
+from gridcore.analyze import main
+from gridcore.model import init_params
+from gridcore.training import make_config, train
+
+TINY = dict(n_units=12, n_trials=20, n_steps=40, curvature_trials=10, iterations=3, backend="numpy")
+SMALL = ["--quick", "--backend", "numpy", "--n-trials", "20", "--long-steps", "2000",
+         "--block-steps", "500", "--shuffles", "5", "--bins", "8", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    base = tmp_path_factory.mktemp("runs")
+    train(make_config("quick", **TINY), base / "ref", stream=None)
+    train(make_config("quick", metabolic=False, **TINY), base / "nometabolic", stream=None)
+    return base
+
+
+@pytest.fixture(scope="module")
+def analysed(runs):
+    assert main([str(runs / "ref"), *SMALL, "--compare", str(runs / "nometabolic")]) == 0
+    out = runs / "ref" / "analysis"
+    with open(out / "metrics.json") as fh:
+        metrics = json.load(fh)     # written with allow_nan=False: strict JSON
+    return out, metrics
+
+
+def test_writes_metrics_figures_and_report(analysed):
+    out, m = analysed
+    for key in ("tracking", "celltypes", "tuning", "selectivity", "development", "error_correction",
+                "stability", "comparison", "settings", "conventions", "figures", "timings_s"):
+        assert key in m, key
+    assert set(m["figures"]) == {"tracking", "ratemaps", "tuning", "selectivity", "development",
+                                 "error_correction", "stability", "comparison"}
+    for fig in m["figures"].values():
+        path = out / fig["file"]
+        assert path.stat().st_size > 1000 and fig["caption"]
+        assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+    html = (out / "report.html").read_text()
+    for fig in m["figures"].values():
+        assert f"src='{fig['file']}'" in html
+    assert not re.search(r"(src|href)=['\"]?(https?:|//|/)", html)        # offline: relative links only
+    assert "<table>" in html and "C8" in html
+
+
+def test_metrics_record_settings_conventions_and_thresholds(analysed):
+    _, m = analysed
+    s = m["settings"]
+    assert (s["backend"], s["n_trials"], s["n_steps"], s["n_shuffles"], s["long_steps"], s["bins"]) == \
+        ("numpy", 20, 40, 5, 2000, 8)
+    assert s["quick"] is True and s["stages"] == [0, 3]
+    ct = m["celltypes"]
+    assert ct["settings"]["percentile"] == 95.0 and len(ct["units"]["thresholds"]["border"]) == 12
+    assert "Sargolini" in m["conventions"]["scores"]["grid60"]
+    assert sum(ct["counts"][t] for t in ("grid", "border", "band", "irregular", "none")) == 12
+    assert 0 <= m["tracking"]["normalised_error"] < 5
+    dev = m["development"]
+    assert dev["stages"] == [0, 3] and len(dev["travel_correlation"]) == 12
+    assert dev["embedding"]["method"] in ("tsne", "mds")
+    assert m["stability"]["n_blocks"] == 4
+    assert m["comparison"]["runs"][1]["differs"] == {"metabolic": [True, False]}
+    assert len(m["tuning"]["speed_curves"]) == 12
+
+
+def test_same_seed_same_numbers(runs, analysed, tmp_path):
+    _, m = analysed
+    copy = tmp_path / "ref"
+    shutil.copytree(runs / "ref", copy)
+    shutil.rmtree(copy / "analysis")
+    assert main([str(copy), *SMALL]) == 0
+    with open(copy / "analysis" / "metrics.json") as fh:
+        again = json.load(fh)
+    for key in ("tracking", "celltypes", "error_correction", "stability", "development"):
+        a = {k: v for k, v in m[key].items() if k != "settings"}
+        b = {k: v for k, v in again[key].items() if k != "settings"}
+        assert a == b, key
+
+
+def test_missing_final_is_a_clear_error(runs, tmp_path, capsys):
+    broken = tmp_path / "unfinished"
+    shutil.copytree(runs / "ref", broken)
+    os.remove(broken / "final.npz")
+    assert main([str(broken), *SMALL]) == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and f"{broken / 'final.npz'}: no such file" in err
+
+
+def test_mismatched_checkpoint_is_a_clear_error(runs, tmp_path, capsys):
+    broken = tmp_path / "wrongshape"
+    shutil.copytree(runs / "ref", broken)
+    init_params(30, 2, 2, seed=0).save(broken / "final.npz")
+    assert main([str(broken), *SMALL]) == 2
+    err = capsys.readouterr().err
+    assert "final.npz" in err and "(30, 2, 2)" in err and "(12, 2, 2)" in err
+    # A compared run with a broken file fails before any analysis starts.
+    assert main([str(runs / "ref"), *SMALL, "--compare", str(broken)]) == 2
+    assert "final.npz" in capsys.readouterr().err
+
+
+def test_bad_options(runs, capsys):
+    assert main([str(runs / "ref"), *SMALL, "--long-steps", "100"]) == 2
+    assert "long_steps" in capsys.readouterr().err
+    assert main([str(runs / "ref"), *SMALL, "--stages", "1,2"]) == 2
+    assert "available: [0, 3]" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([str(runs / "ref"), "--shuffles", "0"])
