@@ -1,0 +1,150 @@
+"""``python -m gridcore.reproduce``: the paper's runs (issue 8), trained and analysed.
+
+Five runs, one configuration each: the ``paper`` preset in the square,
+triangular and hexagonal arenas, and in the square arena the two ablations
+of the paper's Fig. 5 (no metabolic cost; no noise). Committed results live
+in ``docs/results/<run>/`` (``config.json``, ``log.jsonl``, ``final.npz``,
+the snapshots and ``analysis/``); ``docs/results/README.md`` gives the
+verdict on each claim.
+
+Examples::
+
+    python -m gridcore.reproduce --analyze-only            # re-analyse the committed runs
+    python -m gridcore.reproduce --train                    # retrain all five (see docs/results/README.md)
+    python -m gridcore.reproduce --train --runs square,hexagon --threads 1
+    python -m gridcore.reproduce --collect                  # copy finished runs to docs/results
+"""
+
+import argparse
+import os
+import shutil
+import sys
+
+from ._cli import positive_int, run_main
+from .analyze import analyze
+from .training import RunDir, make_config, train
+
+# Run name -> overrides of the paper preset. Snapshots every 250 iterations on
+# top of the preset's early ones feed the development analysis (C5).
+RUNS = {
+    "square": {"arena": "square"},
+    "triangle": {"arena": "triangle"},
+    "hexagon": {"arena": "hexagon"},
+    "square-no-metabolic": {"arena": "square", "metabolic": False},
+    "square-no-noise": {"arena": "square", "noise_std": 0.0},
+}
+SNAPSHOT_EVERY = 250
+# C6: the ablations are shown beside the full model.
+COMPARE = {"square": ["square-no-metabolic", "square-no-noise"]}
+RESULTS = os.path.join("docs", "results")
+# What a committed run keeps (the checkpoint holds optimiser state only).
+KEEP = ("config.json", "log.jsonl", "final.npz", "final_metrics.json", "snapshots")
+
+
+def _say(stream, text):
+    if stream is not None:
+        print(text, file=stream, flush=True)
+
+
+def run_config(name, backend="c", threads=None):
+    """The full configuration of run ``name`` (a key of :data:`RUNS`)."""
+    if name not in RUNS:
+        raise ValueError(f"unknown run {name!r}; allowed: {', '.join(RUNS)}")
+    return make_config("paper", snapshot_every=SNAPSHOT_EVERY, backend=backend, threads=threads,
+                       **RUNS[name])
+
+
+def train_runs(configs, out, stream=sys.stderr):
+    """Train (or resume) each run into ``out/<name>``; finished runs are left alone.
+
+    ``configs`` maps run names to configurations (see :func:`run_config`).
+    """
+    for name, cfg in configs.items():
+        path = os.path.join(out, name)
+        run = RunDir(path)
+        if os.path.exists(run.final):
+            _say(stream, f"{name}: finished ({run.final})")
+            continue
+        resume = os.path.exists(run.checkpoint)
+        _say(stream, f"{name}: {'resuming' if resume else 'training'} in {path}")
+        train(cfg, path, resume=resume, stream=stream)
+
+
+def collect(names, out, results=RESULTS):
+    """Copy the finished runs ``out/<name>`` into ``results/<name>`` (the committed files only)."""
+    for name in names:
+        src, dst = os.path.join(out, name), os.path.join(results, name)
+        if not os.path.exists(RunDir(src).final):
+            raise FileNotFoundError(f"{src}: not finished (no final.npz); train it first")
+        os.makedirs(dst, exist_ok=True)
+        for item in KEEP:
+            s, d = os.path.join(src, item), os.path.join(dst, item)
+            if os.path.isdir(s):
+                shutil.copytree(s, d, dirs_exist_ok=True)
+            elif os.path.exists(s):
+                shutil.copy2(s, d)
+
+
+def analyze_runs(names, results=RESULTS, stream=sys.stderr, **settings):
+    """``python -m gridcore.analyze`` on each run in ``results`` (the square one with its ablations).
+
+    ``settings`` go to :func:`gridcore.analyze.analyze` (backend, threads, quick, ...).
+    Returns the names of the runs analysed.
+    """
+    present = [n for n in names if os.path.exists(RunDir(os.path.join(results, n)).final)]
+    missing = sorted(set(names) - set(present))
+    if missing:
+        _say(stream, f"not trained yet (skipped): {', '.join(missing)}")
+    for name in present:
+        compare = [os.path.join(results, c) for c in COMPARE.get(name, []) if c in present]
+        analyze(os.path.join(results, name), compare, stream=stream, **settings)
+    return present
+
+
+def _run_list(text):
+    names = [n for n in text.split(",") if n]
+    unknown = [n for n in names if n not in RUNS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown run(s) {unknown}; allowed: {', '.join(RUNS)}")
+    return names
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="python -m gridcore.reproduce", description=__doc__.split("\n")[0])
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--train", action="store_true", help="train (or resume) the runs into --out")
+    what.add_argument("--collect", action="store_true", help="copy finished runs from --out to --results")
+    what.add_argument("--analyze-only", action="store_true", help="analyse the runs in --results")
+    p.add_argument("--runs", type=_run_list, default=list(RUNS), metavar="A,B",
+                   help=f"which runs (default: all: {','.join(RUNS)})")
+    p.add_argument("--out", default="runs", help="training directory (default: runs)")
+    p.add_argument("--results", default=RESULTS, help=f"committed results (default: {RESULTS})")
+    p.add_argument("--backend", choices=("auto", "numpy", "numba", "c"), default=None,
+                   help="compute backend (default: c for training, auto for analysis)")
+    p.add_argument("--threads", type=positive_int, default=None, help="threads (default: all cores)")
+    p.add_argument("--quick", action="store_true", help="analysis with the small --quick sizes")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    return p
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    stream = None if args.quiet else sys.stderr
+
+    def work():
+        if args.train:
+            configs = {n: run_config(n, args.backend or "c", args.threads) for n in args.runs}
+            train_runs(configs, args.out, stream=stream)
+            return args.out
+        if args.collect:
+            collect(args.runs, args.out, args.results)
+            return args.results
+        analyze_runs(args.runs, args.results, stream=stream, backend=args.backend or "auto",
+                     threads=args.threads, quick=args.quick)
+        return args.results
+
+    return run_main("gridcore.reproduce", work)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

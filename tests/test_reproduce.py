@@ -1,0 +1,64 @@
+"""``python -m gridcore.reproduce``: run configurations, train/collect/analyse on tiny runs."""
+
+import json
+import os
+
+import pytest
+
+from gridcore import reproduce
+from gridcore.reproduce import RUNS, analyze_runs, collect, main, run_config, train_runs
+from gridcore.training import make_config
+
+TINY = dict(n_units=10, n_trials=16, n_steps=30, curvature_trials=8, iterations=2, backend="numpy",
+            eval_trials=8)
+SMALL = dict(backend="numpy", quick=True, n_trials=16, long_steps=1000, block_steps=500, shuffles=5,
+             bins=8)
+
+
+def test_runs_are_the_paper_preset_with_one_change_each():
+    base = run_config("square")
+    paper = make_config("paper", arena="square")
+    assert {k: base[k] for k in ("n_units", "n_trials", "n_steps", "noise_std", "metabolic", "encoding")} == \
+        {k: paper[k] for k in ("n_units", "n_trials", "n_steps", "noise_std", "metabolic", "encoding")}
+    assert base["snapshot_every"] == reproduce.SNAPSHOT_EVERY
+    expected = {"triangle": {"arena": "triangle"},
+                "hexagon": {"arena": "hexagon", "rec_init": "gaussian"},
+                "square-no-metabolic": {"metabolic": False},
+                "square-no-noise": {"noise_std": 0.0}}
+    for name, change in expected.items():
+        cfg = run_config(name)
+        assert {k for k in cfg if cfg[k] != base[k]} == set(change), name
+        assert all(cfg[k] == v for k, v in change.items())
+    assert set(RUNS) == {"square", *expected}
+
+
+def test_unknown_run_is_refused():
+    with pytest.raises(ValueError, match="unknown run 'circle'; allowed: square"):
+        run_config("circle")
+    with pytest.raises(SystemExit) as exc:
+        main(["--analyze-only", "--runs", "square,circle"])
+    assert exc.value.code == 2
+
+
+def test_train_collect_analyze(tmp_path):
+    out, results = tmp_path / "runs", tmp_path / "results"
+    configs = {"square": make_config("quick", **TINY),
+               "square-no-metabolic": make_config("quick", metabolic=False, **TINY)}
+    train_runs(configs, out, stream=None)
+    final = (out / "square" / "final.npz").read_bytes()
+    train_runs(configs, out, stream=None)                       # finished runs are left alone
+    assert (out / "square" / "final.npz").read_bytes() == final
+
+    with pytest.raises(FileNotFoundError, match="not finished"):
+        collect(["square-no-noise"], out, results)
+    collect(list(configs), out, results)
+    kept = sorted(os.listdir(results / "square"))
+    assert kept == sorted(reproduce.KEEP)                       # no checkpoint
+    assert (results / "square" / "final.npz").read_bytes() == final
+
+    done = analyze_runs(["square", "square-no-metabolic", "hexagon"], results, stream=None, **SMALL)
+    assert done == ["square", "square-no-metabolic"]
+    with open(results / "square" / "analysis" / "metrics.json") as fh:
+        m = json.load(fh)
+    assert [r["label"] for r in m["comparison"]["runs"]] == ["square", "square-no-metabolic"]
+    assert (results / "square-no-metabolic" / "analysis" / "report.html").exists()
