@@ -1,4 +1,4 @@
-"""``python -m gridcore.reproduce``: the paper's runs (issue 8), trained and analysed.
+"""``python -m gridcore.reproduce``: the paper's runs, trained and analysed.
 
 Five runs, one configuration each: the ``paper`` preset in the square,
 triangular and hexagonal arenas, and in the square arena the two ablations
@@ -93,6 +93,9 @@ def analyze_runs(names, results=RESULTS, stream=sys.stderr, **settings):
     """
     present = [n for n in names if os.path.exists(RunDir(os.path.join(results, n)).final)]
     missing = sorted(set(names) - set(present))
+    if not present:
+        raise FileNotFoundError(f"no finished run in {results} (looked for {', '.join(names)}); "
+                                "train them with --train and copy them with --collect")
     if missing:
         _say(stream, f"not trained yet (skipped): {', '.join(missing)}")
     for name in present:

@@ -51,6 +51,8 @@ def test_train_collect_analyze(tmp_path):
 
     with pytest.raises(FileNotFoundError, match="not finished"):
         collect(["square-no-noise"], out, results)
+    with pytest.raises(FileNotFoundError, match="no finished run in"):
+        analyze_runs(["square"], results, stream=None, **SMALL)
     collect(list(configs), out, results)
     kept = sorted(os.listdir(results / "square"))
     assert kept == sorted(reproduce.KEEP)                       # no checkpoint
