@@ -13,7 +13,9 @@ Labels (``CellTypes.labels``):
 
 - spatial type (one of): a unit is *spatially tuned* if its spatial
   information passes. A spatially tuned unit is ``border`` if its border
-  score passes, else ``grid`` if its 60 or 90 deg grid score passes, else
+  score passes, else ``grid`` if its 60 or 90 deg grid score passes and
+  its map is periodic (:func:`gridcore.scores.periodic`: a smooth ramp
+  beats the shuffle null on the grid score too), else
   ``band`` if its band score passes, else ``irregular``. The order goes
   from the most to the least specific score: grids and bands put most of
   their fields away from the walls and rarely pass the border score, but a
@@ -39,7 +41,7 @@ import scipy.sparse
 
 from ._validate import as_float_array, check_choice, check_nonneg_float, check_positive_int
 from .ratemaps import _maps_from_sums, autocorrelogram, spatial_bins
-from .scores import (CONVENTIONS, TANH_OFFSET, band_score, border_score, grid_score,
+from .scores import (CONVENTIONS, TANH_OFFSET, band_score, border_score, grid_score, periodic,
                      lifetime_sparseness, spatial_information)
 from .tuning import (bin_mean_speed, direction_bin_index, direction_selectivity,
                      speed_bin_index, speed_selectivity)
@@ -71,6 +73,9 @@ class CellTypes:
         (not spatially tuned).
     grid_symmetry : ndarray of int, shape (n_units,)
         60 or 90 for grid units (the symmetry that won), else 0.
+    periodic : ndarray of bool, shape (n_units,)
+        Whether the unit's map repeats in space (:func:`gridcore.scores.periodic`),
+        required of a grid unit.
     speed_tuned, direction_tuned : ndarray of bool, shape (n_units,)
     labels : list of tuple of str
         Per unit: its spatial type (if any), then ``"speed"`` and/or
@@ -87,6 +92,7 @@ class CellTypes:
     null: dict
     spatial_type: np.ndarray
     grid_symmetry: np.ndarray
+    periodic: np.ndarray
     speed_tuned: np.ndarray
     direction_tuned: np.ndarray
     labels: list
@@ -113,6 +119,7 @@ class CellTypes:
                 "thresholds": {k: floats(v) for k, v in self.thresholds.items()},
                 "spatial_type": [str(t) for t in self.spatial_type],
                 "grid_symmetry": [int(s) for s in self.grid_symmetry],
+                "periodic": [bool(p) for p in self.periodic],
                 "labels": [list(lab) for lab in self.labels],
             },
         }
@@ -288,7 +295,8 @@ def classify(activity, positions, speed, heading, arena, bins=20, *, n_shuffles=
 
     # Spatial type, most specific first (see the module docstring). Between
     # 60 and 90 deg the larger z wins.
-    is_grid = passes["grid60"] | passes["grid90"]
+    is_periodic = periodic(maps)
+    is_grid = (passes["grid60"] | passes["grid90"]) & is_periodic
     z60 = np.where(passes["grid60"], np.nan_to_num(z["grid60"], nan=-np.inf), -np.inf)
     z90 = np.where(passes["grid90"], np.nan_to_num(z["grid90"], nan=-np.inf), -np.inf)
     spatial = passes["spatial_information"]
@@ -316,7 +324,8 @@ def classify(activity, positions, speed, heading, arena, bins=20, *, n_shuffles=
         "min_count": min_count, "rate_offset": float(offset),
         "rules": "pass = score > percentile of its own null; spatially tuned = "
                  "spatial_information passes; type = first passing of border, grid (grid60 "
-                 "or grid90, the larger z = (score - null mean) / null sd decides the "
+                 "or grid90, and the map periodic: autocorrelogram radial profile below 0 "
+                 "then above 0; the larger z = (score - null mean) / null sd decides the "
                  "symmetry), band, else irregular; untuned = none; speed, direction = "
                  "selectivity passes",
         "conventions": {
@@ -329,6 +338,6 @@ def classify(activity, positions, speed, heading, arena, bins=20, *, n_shuffles=
         },
     }
     return CellTypes(scores=real, thresholds=thresholds, null=null,
-                     spatial_type=spatial_type, grid_symmetry=grid_symmetry,
+                     spatial_type=spatial_type, grid_symmetry=grid_symmetry, periodic=is_periodic,
                      speed_tuned=speed_tuned, direction_tuned=direction_tuned, labels=labels,
                      maps=maps, settings=settings)

@@ -143,6 +143,69 @@ def _ring_sums(x, ring_start):
     return np.concatenate([np.zeros((x.shape[0], 1)), np.cumsum(s, axis=1)], axis=1)
 
 
+def _ring_means(x0, valid, ring_start):
+    """NaN-aware mean per ring of pixels sorted by ring, (U, n + 1)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (np.add.reduceat(x0, ring_start, axis=1)
+                / np.add.reduceat(valid.astype(np.float64), ring_start, axis=1))
+
+
+def radial_profile(acorr):
+    """Mean autocorrelation per ring of 1-bin width around the centre.
+
+    Parameters
+    ----------
+    acorr : array_like, shape (n_units, 2H - 1, 2W - 1)
+        :func:`gridcore.ratemaps.autocorrelogram` output (NaN where undefined).
+
+    Returns
+    -------
+    ndarray, shape (n_units, n + 1)
+        ``profile[u, k]``: mean over the valid pixels at distance in [k, k + 1)
+        bins (n = the shorter map side); NaN for rings without valid pixels.
+    """
+    ac = as_float_array("acorr", acorr, (None, None, None), finite=False)
+    pix, ring_start, _ = _rotation_stencil(ac.shape[1:], ())
+    x = ac.reshape(ac.shape[0], -1)[:, pix]
+    valid = np.isfinite(x)
+    return _ring_means(np.where(valid, x, 0.0), valid, ring_start)
+
+
+def periodic(maps=None, acorr=None):
+    """Whether each map repeats in space: its autocorrelogram's radial profile
+    (:func:`radial_profile`) falls below zero and later rises above zero again.
+
+    This is the precondition of a grid score (Sargolini et al. 2006 score a
+    ring of peaks around the centre). A periodic map's profile oscillates: for
+    plane waves of wave number k it is J0(k r), which dips to -0.40 and comes
+    back to +0.30 at the first ring of grid peaks. A smooth ramp or a single
+    broad field has an autocorrelogram near 1 (ramp) or one that only decays;
+    its rotated copies still correlate strongly, so it can get a high grid
+    score (which only compares rotations) and beat a shuffle null; this test
+    rejects it.
+
+    Parameters
+    ----------
+    maps : array_like, shape (n_units, H, W), optional
+        Rate maps (NaN where invalid); or give ``acorr``.
+    acorr : array_like, shape (n_units, 2H - 1, 2W - 1), optional
+        Their autocorrelograms.
+
+    Returns
+    -------
+    ndarray of bool, shape (n_units,)
+    """
+    if acorr is None:
+        if maps is None:
+            raise ValueError("give maps or acorr")
+        acorr = autocorrelogram(_check_maps(maps))
+    p = radial_profile(acorr)
+    below = np.nan_to_num(p, nan=0.0) < 0
+    first = np.where(below.any(axis=1), np.argmax(below, axis=1), p.shape[1])
+    later = np.arange(p.shape[1])[None, :] > first[:, None]
+    return np.any(later & (np.nan_to_num(p, nan=0.0) > 0), axis=1)
+
+
 def _annulus_correlations(ac, angles):
     """Pearson r between each autocorrelogram and its rotations, for every annulus.
 
@@ -161,9 +224,7 @@ def _annulus_correlations(ac, angles):
     x = flat[:, pix]
     xv = np.isfinite(x)
     x0 = np.where(xv, x, 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        profile = (np.add.reduceat(x0, ring_start, axis=1)
-                   / np.add.reduceat(xv.astype(np.float64), ring_start, axis=1))
+    profile = _ring_means(x0, xv, ring_start)
     out = {}
     for angle, (interp, ok) in zip(angles, stencils):
         y = np.asarray(interp @ flat.T).T       # NaN wherever a weighted source is NaN

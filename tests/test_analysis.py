@@ -176,6 +176,7 @@ def _fake_types():
               "direction_selectivity": np.array([0.1, 0.2, 0.3, 1.0, 0.4, 0.9])}
     return CellTypes(scores=scores, thresholds={k: np.zeros(n) for k in scores}, null={},
                      spatial_type=st, grid_symmetry=np.array([60, 0, 0, 0, 60, 0]),
+                     periodic=np.array([1, 0, 1, 0, 1, 0], bool),
                      speed_tuned=np.array([1, 0, 1, 1, 0, 0], bool),
                      direction_tuned=np.array([0, 0, 1, 1, 1, 1], bool),
                      labels=[("grid", "speed"), ("border",), ("band", "speed", "direction"),

@@ -30,6 +30,9 @@ def planted():
                         + 0.3 * rng.standard_normal(s.shape)),
         "place": (np.exp(-np.sum((p - [0.3, -0.2]) ** 2, axis=-1) / (2 * 0.25**2))
                   + 0.2 * rng.standard_normal(s.shape)),
+        # Smooth ramps, the commonest map of a partly trained network.
+        "ramp": 1.5 * (p[..., 0] * np.cos(0.6) + p[..., 1] * np.sin(0.6)) + 0.2 * rng.standard_normal(s.shape),
+        "diagonal ramp": 0.8 * (p[..., 0] + p[..., 1]) + 0.2 * rng.standard_normal(s.shape),
     }
     act = np.tanh(np.stack(list(units.values()), axis=-1))   # like the network's units
     return list(units), act, traj
@@ -53,6 +56,9 @@ def test_planted_units_get_their_labels(planted):
     assert types["speed"] == "none"
     assert types["square grid"] == "grid" and res.grid_symmetry[names.index("square grid")] == 90
     assert types["place"] == "irregular"
+    # Ramps are spatially tuned but not periodic, so never grids.
+    assert types["ramp"] == types["diagonal ramp"] == "irregular"
+    assert list(res.periodic) == [n in ("grid", "noise", "band", "square grid") for n in names]
     for k in SCORE_NAMES:
         assert res.scores[k].shape == res.thresholds[k].shape == (len(names),)
         assert res.null[k].shape == (20, len(names))
@@ -70,7 +76,7 @@ def test_deterministic_for_a_seed_and_serialisable(planted):
     d = json.loads(json.dumps(a.to_dict()))
     assert d["settings"]["percentile"] == 95.0 and d["settings"]["n_shuffles"] == 20
     assert "grid60" in d["settings"]["conventions"]
-    assert sum(d["counts"][t] for t in ("grid", "border", "band", "irregular", "none")) == 7
+    assert sum(d["counts"][t] for t in ("grid", "border", "band", "irregular", "none")) == len(a.labels)
     n = d["settings"]["n_samples"]
     assert all(0.05 * n <= s <= 0.95 * n for s in d["settings"]["shifts"])
 

@@ -5,8 +5,8 @@ import pytest
 
 from gridcore.arenas import Polygon, make_arena
 from gridcore.ratemaps import autocorrelogram, spatial_bins
-from gridcore.scores import (band_score, border_score, grid_score, lifetime_sparseness,
-                             spatial_information)
+from gridcore.scores import (band_score, border_score, grid_score, lifetime_sparseness, periodic,
+                             radial_profile, spatial_information)
 
 SQUARE = make_arena("square")
 B40 = spatial_bins(SQUARE, 40)            # bins of 0.05 arena units
@@ -113,7 +113,37 @@ def test_grid_score_accepts_a_shared_autocorrelogram_and_works_in_a_hexagon():
     assert g[0] > 1.0 and g[1] < 0.0 and abs(g[2]) < 0.3
 
 
+def ramp(b, angle_deg, gain):
+    a = np.deg2rad(angle_deg)
+    return np.where(b.inside, np.tanh(gain * (b.centres @ [np.cos(a), np.sin(a)])), np.nan)
+
+
+def test_periodic_maps_are_grids_and_bands_not_ramps_or_fields():
+    b = spatial_bins(SQUARE, 20)
+    grids = [f(b, s) for f in (hex_grid, square_grid) for s in (0.4, 0.7, 1.0, 1.3)]
+    bands = [plane_waves(b, s, [25.0], [0.4]) for s in (0.4, 1.0)]
+    ramps = [ramp(b, a, g) for a in (0, 20, 45, 70) for g in (0.5, 2.0, 5.0)]
+    fields = [blob(b, (0.2, -0.1), w) for w in (0.3, 0.6, 1.0)] + [wall_stripe(SQUARE, b, 0)]
+    rng = np.random.default_rng(3)
+    for noise_sd in (0.0, 0.05):
+        maps = np.array(grids + bands + ramps + fields)
+        maps = maps + noise_sd * rng.standard_normal(maps.shape)
+        got = periodic(maps)
+        assert got[:len(grids) + len(bands)].all()
+        assert not got[len(grids) + len(bands):].any()
+    # Why the test exists: a saturated ramp aligned with the box scores high on
+    # the 90-degree grid score although its autocorrelogram never dips below 0.
+    r = ramp(b, 0, 2.0)[None]
+    assert grid_score(r, 90)[0] > 0.5
+    assert np.nanmin(radial_profile(autocorrelogram(r))) > 0.5
+    # The profile of plane waves follows J0(k r): down to about -0.4, back up.
+    p = radial_profile(autocorrelogram(square_grid(spatial_bins(SQUARE, 40), 0.5)[None]))[0]
+    assert -0.55 < np.nanmin(p[:10]) < -0.25 and np.nanmax(p[5:15]) > 0.15
+
+
 def test_grid_score_degenerate_and_bad_arguments():
+    with pytest.raises(ValueError, match="give maps or acorr"):
+        periodic()
     assert np.isnan(grid_score(np.ones((1, 20, 20)), 60)[0])
     with pytest.raises(ValueError, match="symmetry"):
         grid_score(np.zeros((1, 10, 10)), 45)
