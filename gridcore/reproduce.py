@@ -1,8 +1,9 @@
 """``python -m gridcore.reproduce``: the paper's runs, trained and analysed.
 
-Five runs, one configuration each: the ``paper`` preset in the square,
-triangular and hexagonal arenas, and in the square arena the two ablations
-of the paper's Fig. 5 (no metabolic cost; no noise). Committed results live
+Six runs, one configuration each: the ``paper`` preset in the square,
+triangular and hexagonal arenas; in the square arena the two ablations of
+the paper's Fig. 5 (no metabolic cost; no noise); and one variant that is
+not in the paper, the heading given as (cos, sin) instead of an angle. Committed results live
 in ``docs/results/<run>/`` (``config.json``, ``log.jsonl``, ``final.npz``,
 the snapshots and ``analysis/``); ``docs/results/README.md`` gives the
 verdict on each claim.
@@ -32,10 +33,13 @@ RUNS = {
     "hexagon": {"arena": "hexagon"},
     "square-no-metabolic": {"arena": "square", "metabolic": False},
     "square-no-noise": {"arena": "square", "noise_std": 0.0},
+    # Not in the paper: heading as (cos, sin) instead of an angle, to separate
+    # what the angle's wrap-around costs from what the model learns.
+    "square-speed-cos-sin": {"arena": "square", "encoding": "speed-cos-sin"},
 }
 SNAPSHOT_EVERY = 250
 # C6: the ablations are shown beside the full model.
-COMPARE = {"square": ["square-no-metabolic", "square-no-noise"]}
+COMPARE = {"square": ["square-no-metabolic", "square-no-noise", "square-speed-cos-sin"]}
 RESULTS = os.path.join("docs", "results")
 # What a committed run keeps (the checkpoint holds optimiser state only).
 KEEP = ("config.json", "log.jsonl", "final.npz", "final_metrics.json", "snapshots")

@@ -24,7 +24,8 @@ def test_runs_are_the_paper_preset_with_one_change_each():
     expected = {"triangle": {"arena": "triangle"},
                 "hexagon": {"arena": "hexagon", "rec_init": "gaussian"},
                 "square-no-metabolic": {"metabolic": False},
-                "square-no-noise": {"noise_std": 0.0}}
+                "square-no-noise": {"noise_std": 0.0},
+                "square-speed-cos-sin": {"encoding": "speed-cos-sin"}}
     for name, change in expected.items():
         cfg = run_config(name)
         assert {k for k in cfg if cfg[k] != base[k]} == set(change), name
