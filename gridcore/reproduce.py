@@ -17,12 +17,14 @@ Examples::
 """
 
 import argparse
+import json
 import os
 import shutil
 import sys
 
 from ._cli import positive_int, run_main
 from .analyze import analyze
+from .model import atomic_write, atomic_write_json
 from .training import RunDir, make_config, train
 
 # Run name -> overrides of the paper preset. Snapshots every 250 iterations on
@@ -93,7 +95,8 @@ def analyze_runs(names, results=RESULTS, stream=sys.stderr, **settings):
     """``python -m gridcore.analyze`` on each run in ``results`` (the square one with its ablations).
 
     ``settings`` go to :func:`gridcore.analyze.analyze` (backend, threads, quick, ...).
-    Returns the names of the runs analysed.
+    Then writes the summary table (:func:`write_summary`). Returns the names
+    of the runs analysed.
     """
     present = [n for n in names if os.path.exists(RunDir(os.path.join(results, n)).final)]
     missing = sorted(set(names) - set(present))
@@ -105,7 +108,58 @@ def analyze_runs(names, results=RESULTS, stream=sys.stderr, **settings):
     for name in present:
         compare = [os.path.join(results, c) for c in COMPARE.get(name, []) if c in present]
         analyze(os.path.join(results, name), compare, stream=stream, **settings)
+    write_summary(present, results)
     return present
+
+
+def run_summary(path):
+    """Headline numbers of one analysed run: training cost and one line per claim.
+
+    Reads ``config.json``, ``log.jsonl`` and ``analysis/metrics.json``.
+    """
+    run = RunDir(path)
+    cfg = run.read_config()
+    with open(run.log) as fh:
+        log = [json.loads(line) for line in fh if line.strip()]
+    with open(os.path.join(path, "analysis", "metrics.json")) as fh:
+        m = json.load(fh)
+    counts = m["celltypes"]["counts"]
+    sym = m["celltypes"]["grid_symmetry"]
+    ec, st = m["error_correction"], m["stability"]
+    return {
+        "arena": cfg["arena"], "encoding": cfg["encoding"], "noise_std": cfg["noise_std"],
+        "metabolic": cfg["metabolic"], "iterations": len(log),
+        "train_hours": sum(r["seconds"] for r in log) / 3600.0,
+        "train_threads": cfg["threads"],
+        "nerr": m["tracking"]["normalised_error"],                              # C1
+        **{t: counts[t] for t in ("grid", "border", "band", "irregular", "none")},  # C2, C6
+        "grid60": sym["n_grid60"], "grid90": sym["n_grid90"],
+        "speed_tuned": counts["speed"], "direction_tuned": counts["direction"],  # C3, C4
+        "drop_by_interactions": [g["drop"] for g in ec["groups"]],              # C7
+        "drops_increase": ec["drops_increase"],
+        "no_interaction_slope": ec["no_interaction"]["slope"],
+        "long_path_ratio": st["ratio"], "long_path_max_block_ratio": st["max_block_ratio"],  # C8
+        "long_path_slope_per_million": st["slope_per_million_steps"],
+    }
+
+
+_COLUMNS = [("run", "{}"), ("iterations", "{}"), ("train_hours", "{:.1f}"), ("nerr", "{:.3f}"),
+            ("grid", "{}"), ("grid60", "{}"), ("grid90", "{}"), ("border", "{}"), ("band", "{}"),
+            ("irregular", "{}"), ("none", "{}"), ("speed_tuned", "{}"), ("direction_tuned", "{}"),
+            ("drops_increase", "{}"), ("long_path_ratio", "{:.3f}")]
+
+
+def write_summary(names, results=RESULTS):
+    """``results/summary.json`` and ``summary.md``: :func:`run_summary` of each analysed run."""
+    rows = {n: run_summary(os.path.join(results, n)) for n in names
+            if os.path.exists(os.path.join(results, n, "analysis", "metrics.json"))}
+    atomic_write_json(os.path.join(results, "summary.json"), rows)
+    lines = ["| " + " | ".join(c for c, _ in _COLUMNS) + " |", "|" + "---|" * len(_COLUMNS)]
+    for name, row in rows.items():
+        row = {"run": name, **row}
+        lines.append("| " + " | ".join(f.format(row[c]) for c, f in _COLUMNS) + " |")
+    atomic_write(os.path.join(results, "summary.md"), lambda fh: fh.write("\n".join(lines) + "\n"))
+    return rows
 
 
 def _run_list(text):

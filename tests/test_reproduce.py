@@ -65,3 +65,13 @@ def test_train_collect_analyze(tmp_path):
         m = json.load(fh)
     assert [r["label"] for r in m["comparison"]["runs"]] == ["square", "square-no-metabolic"]
     assert (results / "square-no-metabolic" / "analysis" / "report.html").exists()
+
+    with open(results / "summary.json") as fh:
+        summary = json.load(fh)
+    assert list(summary) == ["square", "square-no-metabolic"]
+    row = summary["square"]
+    assert row["iterations"] == TINY["iterations"] and row["nerr"] == m["tracking"]["normalised_error"]
+    assert sum(row[t] for t in ("grid", "border", "band", "irregular", "none")) == TINY["n_units"]
+    assert summary["square-no-metabolic"]["metabolic"] is False
+    table = (results / "summary.md").read_text().splitlines()
+    assert len(table) == 4 and table[2].startswith("| square | 2 |")
