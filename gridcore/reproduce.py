@@ -1,9 +1,10 @@
 """``python -m gridcore.reproduce``: the paper's runs, trained and analysed.
 
-Six runs, one configuration each: the ``paper`` preset in the square,
+Eight runs, one configuration each: the ``paper`` preset in the square,
 triangular and hexagonal arenas; in the square arena the two ablations of
-the paper's Fig. 5 (no metabolic cost; no noise); and one variant that is
-not in the paper, the heading given as (cos, sin) instead of an angle. Committed results live
+the paper's Fig. 5 (no metabolic cost; no noise); and three variants that
+are not in the paper: heading as (cos, sin), velocity inputs, and 10x
+smaller length units (see ``RUNS``). Committed results live
 in ``docs/results/<run>/`` (``config.json``, ``log.jsonl``, ``final.npz``,
 the snapshots and ``analysis/``); ``docs/results/README.md`` gives the
 verdict on each claim.
@@ -35,13 +36,19 @@ RUNS = {
     "hexagon": {"arena": "hexagon"},
     "square-no-metabolic": {"arena": "square", "metabolic": False},
     "square-no-noise": {"arena": "square", "noise_std": 0.0},
-    # Not in the paper: heading as (cos, sin) instead of an angle, to separate
-    # what the angle's wrap-around costs from what the model learns.
+    # Variants, not in the paper (docs/results/README.md says why): the
+    # heading as (cos, sin) instead of an angle; velocity inputs (no heading
+    # at rest to guess from); and the same task in 10x smaller length units,
+    # so the speed input is 10x larger.
     "square-speed-cos-sin": {"arena": "square", "encoding": "speed-cos-sin"},
+    "square-velocity": {"arena": "square", "encoding": "velocity"},
+    "square-units-x10": {"arena": "square", "arena_size": 20.0,
+                         "motion": {"speed_scale": 0.6, "max_speed": 2.5}},
 }
 SNAPSHOT_EVERY = 250
 # C6: the ablations are shown beside the full model.
-COMPARE = {"square": ["square-no-metabolic", "square-no-noise", "square-speed-cos-sin"]}
+COMPARE = {"square": ["square-no-metabolic", "square-no-noise", "square-speed-cos-sin", "square-velocity",
+                      "square-units-x10"]}
 RESULTS = os.path.join("docs", "results")
 # What a committed run keeps (the checkpoint holds optimiser state only).
 KEEP = ("config.json", "log.jsonl", "final.npz", "final_metrics.json", "snapshots")

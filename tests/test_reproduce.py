@@ -25,11 +25,13 @@ def test_runs_are_the_paper_preset_with_one_change_each():
                 "hexagon": {"arena": "hexagon", "rec_init": "gaussian"},
                 "square-no-metabolic": {"metabolic": False},
                 "square-no-noise": {"noise_std": 0.0},
-                "square-speed-cos-sin": {"encoding": "speed-cos-sin"}}
+                "square-speed-cos-sin": {"encoding": "speed-cos-sin"},
+                "square-velocity": {"encoding": "velocity"},
+                "square-units-x10": {"arena_size": 20.0, "motion": {"speed_scale": 0.6, "max_speed": 2.5}}}
     for name, change in expected.items():
         cfg = run_config(name)
         assert {k for k in cfg if cfg[k] != base[k]} == set(change), name
-        assert all(cfg[k] == v for k, v in change.items())
+        assert all(cfg[k] == v for k, v in change.items()), name
     assert set(RUNS) == {"square", *expected}
 
 
