@@ -9,6 +9,12 @@ Examples::
     python -m gridcore.analyze runs/square-quick
     python -m gridcore.analyze runs/square-quick --quick
     python -m gridcore.analyze runs/square --compare runs/square-nometabolic runs/square-nonoise
+    python -m gridcore.analyze runs/square-quick --quick --trajectory sargolini
+
+With ``--trajectory sargolini|ratinabox|FILE`` the network also runs along a
+real rat's path (or RatInABox's simulated one, or any path file) and, side by
+side, along one of our simulated paths of the same length: tracking error over
+time, rate maps and unit types of both (``docs/real_paths.md``).
 """
 
 import argparse
@@ -21,13 +27,13 @@ import numpy as np
 
 from . import __version__
 from . import analysis as an
-from . import figures, report
+from . import figures, report, trajectory_io
 from ._cli import int_list, nonneg_float, positive_int, run_main
 from ._validate import check_choice, check_nonneg_float, check_positive_int
 from .backends import BACKEND_NAMES, get_backend
 from .celltypes import classify
 from .model import atomic_write_json
-from .recording import record_trajectories
+from .recording import record_trajectories, run_chunks
 from .trajectories import simulate
 
 # Defaults of the full analysis (the paper's sizes) and of --quick.
@@ -35,7 +41,13 @@ DEFAULTS = {"n_trials": 500, "shuffles": 100, "long_steps": 1_000_000, "long_pat
 QUICK = {"n_trials": 100, "shuffles": 20, "long_steps": 100_000, "long_paths": 1}
 # Independent random streams, one per purpose, from --seed.
 _STREAMS = {"trajectories": 0, "noise": 1, "shuffles": 2, "development_noise": 3, "long_path": 4,
-            "embedding": 5}
+            "embedding": 5, "path_simulated": 6, "path_noise": 7, "path_shuffles": 8, "ratinabox": 9,
+            "path_trials": 10}
+# --trajectory: RatInABox's default length (that of the Sargolini recording),
+# real time per block of the error curve and seconds of path in the tracking panels.
+RATINABOX_DURATION = 600.0  # s
+PATH_BLOCK_S = 10.0         # s
+PATH_TRACE_S = 30.0         # s
 
 
 def _subseed(seed, stream):
@@ -84,9 +96,108 @@ def _core(run, backend, seed, n_trials, n_steps, noise_std, bins, shuffles):
     return traj, rec, track, types
 
 
+def _real_path(spec, run, seed, dt, duration):
+    """The trial of ``--trajectory``: a file or built-in source prepared for the run's network."""
+    if spec == "sargolini":
+        from .ratinabox_paths import sargolini
+        path = sargolini()
+    elif spec == "ratinabox":
+        from .ratinabox_paths import random_motion
+        path = random_motion(RATINABOX_DURATION if duration is None else duration,
+                             seed=_subseed(seed, "ratinabox"))
+    else:
+        path = trajectory_io.read_path(spec)
+    cfg = run.config
+    return trajectory_io.prepare(path, run.arena, cfg["encoding"], dt=dt, motion=cfg["motion"],
+                                 duration=duration)
+
+
+def _run_path(run, backend, traj, start, noise_std, seed):
+    """Stream the network along a one-trial path; rates (T - start, N) and outputs (T - start, 2) from ``start``."""
+    n = traj.inputs.shape[1] - start
+    activity = np.empty((n, run.params.n_units))
+    outputs = np.empty((n, run.params.n_out))
+    for lo, hi, res in run_chunks(run.params, backend, traj.inputs, noise_std, seed, run.config["alpha"]):
+        a = max(lo, start)
+        if hi > a:
+            activity[a - start:hi - start] = res.u[0, a - lo:]
+            outputs[a - start:hi - start] = res.y[0, a - lo:]
+    return activity, outputs
+
+
+def _trial_tracking(run, backend, traj, noise_std, seed):
+    """C1 tracking on trials after their lead-in (``traj.motion["lead_in_steps"]``, 0 if absent)."""
+    y = np.concatenate([res.y for _, _, res in run_chunks(run.params, backend, traj.inputs, noise_std, seed,
+                                                           run.config["alpha"], keep_u=False)], axis=1)
+    lead = int(traj.motion.get("lead_in_steps", 0))
+    track = an.tracking(y[:, lead:], traj.positions[:, lead:])
+    del track["example_trials"]
+    return track
+
+
+def _path_section(run, backend, real, seed, noise_std, bins, shuffles, progress):
+    """The network on a real path and on a simulated path of the same length, side by side.
+
+    Two views: the whole path as one long trial (error over time, rate maps,
+    unit types), and the path cut into trials of the training length, each
+    reached from the centre (error by step, as C1), against as many
+    simulated trials.
+
+    Returns the JSON-ready section, the unit types of both paths and, for
+    the figure, per path the first ``PATH_TRACE_S`` seconds of outputs and
+    positions and all speeds.
+    """
+    cfg = run.config
+    lead, dt = real.motion["lead_in_steps"], real.motion["dt_s"]
+    n = real.inputs.shape[1] - lead
+    sim = simulate(run.arena, 1, n, _subseed(seed, "path_simulated"), encoding=cfg["encoding"],
+                   **cfg["motion"])
+    block = max(1, min(n, int(round(PATH_BLOCK_S / dt))))
+    trace = max(2, min(n, int(round(PATH_TRACE_S / dt))))
+    out, types, traces = {}, {}, {}
+    for name, traj, start in (("real", real, lead), ("simulated", sim, 0)):
+        act, y = progress.run(f"path:{name}", f"network along the {name} path ({n:,} steps)", _run_path,
+                              run, backend, traj, start, noise_std, _subseed(seed, "path_noise"))
+        pos = traj.positions[0, start:]
+        track = an.tracking(y[None], pos[None])
+        del track["squared_error_by_step"], track["example_trials"]   # one long trial: see over_time
+        over_time = an.stability(np.sum((y - pos) ** 2, axis=1)[None], pos[None], block)
+        over_time["block_end_s"] = [e * dt for e in over_time["block_end"]]
+        types[name] = progress.run(f"path_celltypes:{name}", f"unit types on the {name} path", classify,
+                                   act, pos, traj.speed[0, start:], traj.heading[0, start:], run.arena,
+                                   bins, n_shuffles=shuffles, seed=_subseed(seed, "path_shuffles"))
+        ct = types[name].to_dict()
+        ct["grid_symmetry"] = an.grid_symmetry_counts(types[name])
+        out[name] = {"tracking": track, "over_time": over_time, "celltypes": ct,
+                     "statistics": trajectory_io.path_statistics(traj, start, dt, bins=bins)}
+        traces[name] = (y[:trace], pos[:trace], traj.speed[0, start:])
+    pieces = trajectory_io.split_trials(real, cfg["n_steps"], cfg["motion"])
+    sim_trials = simulate(run.arena, pieces.inputs.shape[0], cfg["n_steps"], _subseed(seed, "path_trials"),
+                          encoding=cfg["encoding"], **cfg["motion"])
+    for name, traj in (("real", pieces), ("simulated", sim_trials)):
+        out[name]["trials"] = progress.run(
+            f"path_trials:{name}", f"{traj.inputs.shape[0]} {name} trials of {cfg['n_steps']} steps",
+            _trial_tracking, run, backend, traj, noise_std, _subseed(seed, "path_noise"))
+    out["real"]["trials"]["lead_in_steps"] = pieces.motion["lead_in_steps"]
+    r = an.map_correlation(types["real"].maps, types["simulated"].maps)
+    summaries = [an.run_summary(f"{name} path", {**cfg, "trajectory": label}, out[name]["tracking"],
+                                types[name])
+                 for name, label in (("simulated", "simulated"), ("real", real.motion["source"]))]
+    section = {
+        "source": real.motion["source"], "path": real.motion, "n_steps": int(n), "dt_s": dt,
+        "block_steps": block, "block_s": block * dt, **out,
+        "map_correlation": {"per_unit": an._floats(r), "median": an._median(r),
+                            "what": "rate map on the real path vs on the simulated path, per unit"},
+        "same_spatial_type": float(np.mean(types["real"].spatial_type == types["simulated"].spatial_type)),
+        "comparison": an.compare_runs(summaries),
+    }
+    return section, types, traces
+
+
 def analyze(run_dir, compare=(), backend="auto", threads=None, seed=0, n_trials=None, n_steps=None,
             long_steps=None, long_paths=None, block_steps=10_000, shuffles=None, bins=20,
-            quick=False, noise_std=None, stages=None, embedding="tsne", stream=sys.stderr):
+            quick=False, noise_std=None, stages=None, embedding="tsne", trajectory=None,
+            trajectory_dt=None, trajectory_duration=None, stream=sys.stderr):
     """Run every analysis on ``run_dir`` and write ``run_dir/analysis/``.
 
     Parameters
@@ -120,6 +231,17 @@ def analyze(run_dir, compare=(), backend="auto", threads=None, seed=0, n_trials=
         Training iterations for the development analysis (default: see
         :func:`gridcore.analysis.select_stages`).
     embedding : {"tsne", "mds"}
+    trajectory : str or None
+        ``"sargolini"`` (the rat path shipped with RatInABox),
+        ``"ratinabox"`` (RatInABox's random motion, seeded from ``seed``) or
+        a path file (:func:`gridcore.trajectory_io.read_path`): also run the
+        network along it and along a simulated path of the same length.
+    trajectory_dt : float or None
+        Seconds per network step on that path (default: the step at which
+        its mean speed matches the training motion's).
+    trajectory_duration : float or None
+        Seconds of the path used (default: all of a recording, 600 s of
+        RatInABox motion).
     stream : file or None
         Where the progress lines go.
 
@@ -139,6 +261,9 @@ def analyze(run_dir, compare=(), backend="auto", threads=None, seed=0, n_trials=
         raise ValueError(f"long_steps ({sizes['long_steps']}) must be at least one block "
                          f"(block_steps = {block_steps})")
     check_choice("embedding", embedding, an.EMBEDDINGS)
+    for name, v in (("trajectory_dt", trajectory_dt), ("trajectory_duration", trajectory_duration)):
+        if v is not None and not (check_nonneg_float(name, v) > 0):
+            raise ValueError(f"{name} must be a positive number of seconds, got {v!r}")
 
     prog = Progress(stream)
     run = an.load_run(run_dir)
@@ -148,6 +273,10 @@ def analyze(run_dir, compare=(), backend="auto", threads=None, seed=0, n_trials=
     test_noise = cfg["noise_std"] if noise_std is None else check_nonneg_float("noise_std", noise_std)
     chosen_stages = an.select_stages(run.snapshots, run.final_iteration, stages)
     be = get_backend(backend, threads)
+    real = None
+    if trajectory is not None:      # read and check the path before the long work
+        real = prog.run("path_load", f"loading the path {trajectory}", _real_path, trajectory, run, seed,
+                        trajectory_dt, trajectory_duration)
     out_dir = os.path.join(run.path, "analysis")
     os.makedirs(out_dir, exist_ok=True)
     prog.say(f"analysing {run.path}: {cfg['arena']} arena, N={cfg['n_units']}, {cfg['encoding']} inputs; "
@@ -206,6 +335,11 @@ def analyze(run_dir, compare=(), backend="auto", threads=None, seed=0, n_trials=
             cmp_types.append(o_types)
         comparison = an.compare_runs(summaries)
 
+    path_section = None
+    if real is not None:
+        path_section, path_types, path_traces = _path_section(run, be, real, seed, test_noise, bins,
+                                                              sizes["shuffles"], prog)
+
     def draw():
         fig = {}
         f = lambda name: os.path.join(out_dir, name)   # noqa: E731
@@ -225,6 +359,12 @@ def analyze(run_dir, compare=(), backend="auto", threads=None, seed=0, n_trials=
             fig["comparison"] = figures.comparison_figure(
                 comparison, [types.maps] + [t.maps for t in cmp_types], [types] + cmp_types,
                 [run.arena] + [o.arena for o in others], bins, f("comparison.png"))
+        if path_section is not None:
+            fig["path_error"] = figures.path_figure(path_section, path_traces, run.arena, f("path_error.png"))
+            fig["path_maps"] = figures.comparison_figure(
+                path_section["comparison"], [path_types["simulated"].maps, path_types["real"].maps],
+                [path_types["simulated"], path_types["real"]], [run.arena, run.arena], bins,
+                f("path_maps.png"))
         return {k: os.path.basename(v) for k, v in fig.items()}
 
     files = prog.run("figures", "figures", draw)
@@ -247,7 +387,8 @@ def analyze(run_dir, compare=(), backend="auto", threads=None, seed=0, n_trials=
             "bins": bins, "n_shuffles": sizes["shuffles"], "long_steps": total,
             "long_paths": sizes["long_paths"], "block_steps": block_steps,
             "stages": chosen_stages, "embedding": embedding,
-            "compare": [o.path for o in others],
+            "compare": [o.path for o in others], "trajectory": trajectory,
+            "trajectory_dt": trajectory_dt, "trajectory_duration": trajectory_duration,
         },
         "conventions": {**an.CONVENTIONS, "scores": types.settings["conventions"]},
         "tracking": track,
@@ -260,6 +401,7 @@ def analyze(run_dir, compare=(), backend="auto", threads=None, seed=0, n_trials=
         "error_correction": ec,
         "stability": stab,
         "comparison": comparison,
+        "trajectory": path_section,
     }
     metrics["figures"] = {k: {"file": v, "caption": report.caption(k, metrics)} for k, v in files.items()}
     metrics["timings_s"] = {**prog.timings, "total": time.perf_counter() - prog.start}
@@ -302,6 +444,16 @@ def build_parser():
                         "after 0, one in between, final)")
     p.add_argument("--embedding", choices=an.EMBEDDINGS, default="tsne",
                    help="embedding of the development analysis (tsne needs scikit-learn)")
+    p.add_argument("--trajectory", default=None, metavar="sargolini|ratinabox|FILE",
+                   help="also run the network along a real path: the Sargolini et al. 2006 rat path "
+                        "shipped with RatInABox, RatInABox's random motion, or a .csv/.npz path file "
+                        "(docs/real_paths.md); needs 'pip install gridcore[ratinabox]' for the first two")
+    p.add_argument("--trajectory-dt", type=nonneg_float, default=None, metavar="SECONDS",
+                   help="seconds per network step on that path (default: its mean speed per step "
+                        "matches the training motion's)")
+    p.add_argument("--trajectory-duration", type=nonneg_float, default=None, metavar="SECONDS",
+                   help=f"seconds of that path used (default: all of a recording; "
+                        f"{RATINABOX_DURATION:g} s of RatInABox motion)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     return p
 
@@ -314,7 +466,8 @@ def main(argv=None):
                 n_trials=args.n_trials, n_steps=args.n_steps, long_steps=args.long_steps,
                 long_paths=args.long_paths, block_steps=args.block_steps, shuffles=args.shuffles,
                 bins=args.bins, quick=args.quick, noise_std=args.noise_std, stages=args.stages,
-                embedding=args.embedding, stream=None if args.quiet else sys.stderr)
+                embedding=args.embedding, trajectory=args.trajectory, trajectory_dt=args.trajectory_dt,
+                trajectory_duration=args.trajectory_duration, stream=None if args.quiet else sys.stderr)
         return os.path.join(args.run_dir, "analysis", "report.html")
 
     return run_main("gridcore.analyze", work)

@@ -14,6 +14,7 @@ function                   what it shows                                   paper
 :func:`error_correction_figure` error around the first boundary hit        Fig. 6a
 :func:`stability_figure`   error per block of a long path vs a constant    Fig. 6b
 :func:`comparison_figure`  rate maps and unit types of several runs        Fig. 5, App. A
+:func:`path_figure`        a real path vs a simulated one (--trajectory)   -
 =========================  ==============================================  ==========
 
 Rate maps use viridis (low blue, high yellow, as in the paper), each scaled
@@ -32,7 +33,7 @@ from .ratemaps import spatial_bins
 
 __all__ = ["TYPE_COLOURS", "tracking_figure", "ratemap_panel", "tuning_examples",
            "selectivity_figure", "development_figure", "error_correction_figure",
-           "stability_figure", "comparison_figure"]
+           "stability_figure", "comparison_figure", "path_figure"]
 
 TYPE_COLOURS = {"grid": "#d62728", "border": "#1f77b4", "band": "#2ca02c",
                 "irregular": "#555555", "none": "#aaaaaa"}
@@ -413,6 +414,85 @@ def comparison_figure(comparison, maps, types, arenas, bins, path):
     ax.set_xticks(range(len(kinds)))
     ax.set_xticklabels(kinds, fontsize=8)
     ax.set_ylabel("fraction of units", fontsize=8)
+    ax.legend(fontsize=7, frameon=False)
+    ax.tick_params(labelsize=7)
+    return _save(fig, path)
+
+
+def path_figure(section, traces, arena, path):
+    """The network along a real path and along simulated paths (``--trajectory``).
+
+    a) squared error per block of real time along the whole real path and a
+    simulated path of the same length, the best-constant error dashed; b, c)
+    true path (black) and read-out (red) over the first seconds of each;
+    d) error by step of the trials of the training length cut from the real
+    path vs simulated trials; e) the distribution of the speed per step.
+
+    Parameters
+    ----------
+    section : dict
+        ``metrics["trajectory"]`` (from ``gridcore.analyze``).
+    traces : dict
+        ``"real"`` and ``"simulated"`` -> ``(outputs (W, 2), positions (W, 2),
+        speed (T,))``: the first W steps' read-out and true positions (arena
+        units) and every step's speed (arena units per step).
+    arena : Arena
+    path : str
+    """
+    colours = {"real": "tab:orange", "simulated": "tab:blue"}
+    fig = Figure(figsize=(11, 7))
+    gs = fig.add_gridspec(2, 3, width_ratios=[1.5, 1, 1], hspace=0.38, wspace=0.25)
+    ax = fig.add_subplot(gs[0, 0])
+    for name in ("real", "simulated"):
+        st = section[name]["over_time"]
+        x = np.asarray(st["block_end_s"]) - 0.5 * section["block_s"]
+        nerr = section[name]["tracking"]["normalised_error"]
+        ax.plot(x, st["error_mean"], "o-", ms=2.5, lw=1, color=colours[name],
+                label=f"{name} (normalised error {nerr:.3f})")
+        ax.plot(x, st["constant_mean"], "--", lw=1, color=colours[name])
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("time on the path (s)", fontsize=8)
+    ax.set_ylabel("squared error (arena units$^2$)", fontsize=8)
+    ax.set_title(f"a) one long trial: error per {section['block_s']:.3g} s; dashed: best constant",
+                 fontsize=8.5)
+    ax.legend(fontsize=7, frameon=False)
+    ax.tick_params(labelsize=7)
+    for k, name in enumerate(("real", "simulated")):
+        y, p, _ = traces[name]
+        ax = fig.add_subplot(gs[0, 1 + k])
+        _outline(ax, arena, color="0.6", lw=1.0)
+        ax.plot(p[:, 0], p[:, 1], color="k", lw=0.8, label="true path")
+        ax.plot(y[:, 0], y[:, 1], color="tab:red", lw=0.8, label="network")
+        ax.set_title(f"{'bc'[k]}) {name} path, first {len(p) * section['dt_s']:.0f} s", fontsize=8.5)
+        ax.set_aspect("equal")
+        ax.set_axis_off()
+        if k == 0:
+            ax.legend(fontsize=7, loc="upper left", frameon=False)
+    ax = fig.add_subplot(gs[1, 0])
+    for name in ("real", "simulated"):
+        t = section[name]["trials"]
+        ax.plot(t["squared_error_by_step"], lw=1.2, color=colours[name],
+                label=f"{name}: {t['n_trials']} trials, normalised error {t['normalised_error']:.3f}")
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("step of the trial (after the lead-in)", fontsize=8)
+    ax.set_ylabel("squared error (arena units$^2$)", fontsize=8)
+    ax.set_title("d) trials of the training length: mean error by step", fontsize=8.5)
+    ax.legend(fontsize=7, frameon=False)
+    ax.tick_params(labelsize=7)
+    ax = fig.add_subplot(gs[1, 1:])
+    top = max(float(np.max(traces[n][2])) for n in traces)
+    edges = np.linspace(0.0, top if top > 0 else 1.0, 61)
+    for name in ("real", "simulated"):
+        s = traces[name][2]
+        st = section[name]["statistics"]
+        ax.hist(s, bins=edges, weights=np.full(len(s), 1.0 / len(s)), histtype="step", lw=1.2,
+                color=colours[name], label=f"{name}: mean {st['speed']['mean']:.3g}, "
+                f"{100 * st['fraction_zero_speed']:.0f}% zero, {100 * st['fraction_near_wall']:.0f}% "
+                "near a wall")
+    ax.set_yscale("log")
+    ax.set_xlabel("speed (arena units per step)", fontsize=8)
+    ax.set_ylabel("fraction of steps", fontsize=8)
+    ax.set_title("e) speed per step", fontsize=8.5)
     ax.legend(fontsize=7, frameon=False)
     ax.tick_params(labelsize=7)
     return _save(fig, path)

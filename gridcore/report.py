@@ -11,14 +11,16 @@ import os
 __all__ = ["caption", "summary_rows", "write_report"]
 
 _ORDER = ("tracking", "ratemaps", "tuning", "selectivity", "development", "error_correction",
-          "stability", "comparison")
+          "stability", "comparison", "path_error", "path_maps")
 _TITLES = {"tracking": "C1 Tracking (Fig. 1c)", "ratemaps": "C2 Rate maps of all units (Figs. 2, 5)",
            "tuning": "C3 Tuning of example units (Fig. 3)",
            "selectivity": "C4 Speed, direction and spatial selectivity (App. D)",
            "development": "C5 Development during training (Fig. 4)",
            "error_correction": "C7 Error correction at the boundary (Fig. 6a)",
            "stability": "C8 Stability over long paths (Fig. 6b)",
-           "comparison": "C6 Comparison of runs (Fig. 5, App. A)"}
+           "comparison": "C6 Comparison of runs (Fig. 5, App. A)",
+           "path_error": "Real path: tracking along it vs a simulated path",
+           "path_maps": "Real path: rate maps and unit types vs a simulated path"}
 
 
 def _g(v, fmt=".3g"):
@@ -91,6 +93,33 @@ def caption(key, m):
                     f"{r['label']} ({', '.join(f'{k}={v[1]}' for k, v in r['differs'].items()) or 'reference'}): "
                     f"normalised error {r['normalised_error']:.3f}, grid {r['counts']['grid']}, "
                     f"border {r['counts']['border']}, band {r['counts']['band']}" for r in runs) + ".")
+    if key in ("path_error", "path_maps"):
+        p = m["trajectory"]
+        real, sim = p["real"], p["simulated"]
+        if key == "path_error":
+            rs, ss = real["statistics"], sim["statistics"]
+            return (f"The network along {p['source']} ({p['n_steps']:,} steps of {p['dt_s']:.3g} s, after "
+                    f"a {p['path']['lead_in_steps']}-step lead-in from the centre) and along one simulated "
+                    f"path of the same length with the training motion. a) Squared error per "
+                    f"{p['block_s']:.3g} s block, best-constant error dashed: normalised error "
+                    f"{real['tracking']['normalised_error']:.3f} on the real path vs "
+                    f"{sim['tracking']['normalised_error']:.3f} on the simulated one. b, c) True path and "
+                    f"read-out. d) The real path cut into {real['trials']['n_trials']} trials of the training "
+                    f"length, each reached from the centre by a {real['trials']['lead_in_steps']}-step lead-in: "
+                    f"normalised error {real['trials']['normalised_error']:.3f} vs "
+                    f"{sim['trials']['normalised_error']:.3f} on as many simulated trials. "
+                    f"e) Speeds per step: mean {rs['speed']['mean']:.3g} vs "
+                    f"{ss['speed']['mean']:.3g} (matched), zero on {100 * rs['fraction_zero_speed']:.0f}% vs "
+                    f"{100 * ss['fraction_zero_speed']:.0f}% of the steps; time near a wall (within "
+                    f"{rs['near_wall_rel']:g} inradius) {100 * rs['fraction_near_wall']:.0f}% vs "
+                    f"{100 * ss['fraction_near_wall']:.0f}%.")
+        c = {k: p[k]["celltypes"]["counts"] for k in ("real", "simulated")}
+        return (f"Rate maps of every unit from the simulated path (left) and from {p['source']} (right), "
+                f"each classified against its own shuffle nulls. Median per-unit correlation of the two "
+                f"maps {_g(p['map_correlation']['median'], '.2f')}; {100 * p['same_spatial_type']:.0f}% of the "
+                f"units keep their spatial type. Grid / border / band units: "
+                f"{c['simulated']['grid']} / {c['simulated']['border']} / {c['simulated']['band']} simulated, "
+                f"{c['real']['grid']} / {c['real']['border']} / {c['real']['band']} real.")
     raise ValueError(f"unknown figure {key!r}; allowed: {', '.join(_ORDER)}")
 
 
@@ -144,6 +173,20 @@ def summary_rows(m):
              ("C8", "first / last block error", f"{st['first_block']:.4g} / {st['last_block']:.4g}"),
              ("C8", "median rate-map correlation, first vs second half",
               _g(st["map_stability"]["median"], ".3f"))]
+    p = m.get("trajectory")
+    if p:
+        for name in ("real", "simulated"):
+            q = p[name]
+            rows += [("path", f"{name} path: normalised error; first / last block error",
+                      f"{q['tracking']['normalised_error']:.4f}; {q['over_time']['first_block']:.4g} / "
+                      f"{q['over_time']['last_block']:.4g}"),
+                     ("path", f"{name} path cut into trials of the training length: normalised error",
+                      f"{q['trials']['normalised_error']:.4f}"),
+                     ("path", f"{name} path: grid / border / band / irregular units",
+                      " / ".join(str(q["celltypes"]["counts"][k]) for k in ("grid", "border", "band",
+                                                                              "irregular")))]
+        rows += [("path", "median map correlation real vs simulated path; same spatial type",
+                  f"{_g(p['map_correlation']['median'], '.3f')}; {100 * p['same_spatial_type']:.0f}%")]
     return rows
 
 

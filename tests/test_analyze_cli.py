@@ -5,6 +5,7 @@ import os
 import re
 import shutil
 
+import numpy as np
 import pytest
 
 from gridcore.analyze import main
@@ -112,3 +113,73 @@ def test_bad_options(runs, capsys):
     assert "available: [0, 3]" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         main([str(runs / "ref"), "--shuffles", "0"])
+
+
+def wandering_csv(path, seconds=30.0, hz=25.0):
+    """A smooth path in cm (a Lissajous figure in a 100 cm box), as a tracker's CSV with a short NaN gap."""
+    t = np.arange(0.0, seconds, 1.0 / hz)
+    x = 50 + 45 * np.sin(2 * np.pi * t / 13.0)
+    y = 50 + 45 * np.sin(2 * np.pi * t / 7.7 + 0.5)
+    rows = [f"{a},{b},{c}" for a, b, c in zip(t, x, y)]
+    rows[100:105] = [f"{a},," for a in t[100:105]]
+    path.write_text("time,x,y\n" + "\n".join(rows) + "\n")
+    return path
+
+
+def test_without_trajectory_nothing_changes(analysed):
+    _, m = analysed
+    assert m["trajectory"] is None and m["settings"]["trajectory"] is None
+
+
+def test_trajectory_file_side_by_side_with_simulated(runs, tmp_path):
+    run = tmp_path / "ref"
+    shutil.copytree(runs / "ref", run)
+    shutil.rmtree(run / "analysis", ignore_errors=True)
+    file = wandering_csv(tmp_path / "rat.csv")
+    assert main([str(run), *SMALL, "--trajectory", str(file)]) == 0
+    with open(run / "analysis" / "metrics.json") as fh:
+        m = json.load(fh)
+    p = m["trajectory"]
+    assert p["source"] == str(file) and p["path"]["dt_rule"] == "matched mean speed"
+    assert p["path"]["resample"]["gaps_bridged"] == 1
+    n = p["n_steps"]
+    for name in ("real", "simulated"):
+        q = p[name]
+        assert q["tracking"]["n_steps"] == n and np.isfinite(q["tracking"]["normalised_error"])
+        assert q["over_time"]["n_blocks"] == len(q["over_time"]["block_end_s"]) >= 1
+        assert q["trials"]["n_trials"] == n // 40 and len(q["trials"]["squared_error_by_step"]) == 40
+        assert len(q["celltypes"]["units"]["spatial_type"]) == 12
+    # Matched time step: the same mean distance per step on both paths.
+    assert p["real"]["statistics"]["speed"]["mean"] == pytest.approx(
+        p["simulated"]["statistics"]["speed"]["mean"], rel=0.15)
+    assert p["simulated"]["statistics"]["fraction_zero_speed"] > 0.8 > p["real"]["statistics"]["fraction_zero_speed"]
+    assert len(p["map_correlation"]["per_unit"]) == 12 and 0 <= p["same_spatial_type"] <= 1
+    assert p["comparison"]["runs"][1]["differs"] == {"trajectory": ["simulated", str(file)]}
+    assert {"path_error", "path_maps"} <= set(m["figures"])
+    for key in ("path_error", "path_maps"):
+        assert (run / "analysis" / m["figures"][key]["file"]).stat().st_size > 1000
+    html = (run / "analysis" / "report.html").read_text()
+    assert "Real path: tracking" in html and "path_error.png" in html
+
+
+def test_trajectory_sargolini(runs, tmp_path):
+    pytest.importorskip("ratinabox")
+    run = tmp_path / "ref"
+    shutil.copytree(runs / "ref", run)
+    assert main([str(run), *SMALL, "--trajectory", "sargolini", "--trajectory-duration", "20",
+                 "--trajectory-dt", "0.05"]) == 0
+    with open(run / "analysis" / "metrics.json") as fh:
+        p = json.load(fh)["trajectory"]
+    assert p["source"] == "ratinabox:sargolini" and p["dt_s"] == 0.05 and p["path"]["dt_rule"] == "given"
+    assert p["n_steps"] == 400 and p["path"]["duration_s"] <= 20
+
+
+def test_trajectory_errors(runs, tmp_path, capsys):
+    assert main([str(runs / "ref"), *SMALL, "--trajectory", str(tmp_path / "none.csv")]) == 2
+    assert "none.csv: no such path file" in capsys.readouterr().err
+    assert main([str(runs / "ref"), *SMALL, "--trajectory", "x.csv", "--trajectory-dt", "0"]) == 2
+    assert "trajectory_dt must be a positive number of seconds" in capsys.readouterr().err
+    bad = tmp_path / "bad.csv"
+    bad.write_text("t,x\n0,1\n1,2\n")
+    assert main([str(runs / "ref"), *SMALL, "--trajectory", str(bad)]) == 2
+    assert "no y position column" in capsys.readouterr().err
