@@ -27,7 +27,7 @@ import numpy as np
 
 from . import __version__
 from . import analysis as an
-from . import figures, report, trajectory_io
+from . import figures, probes, report, trajectory_io
 from ._cli import int_list, nonneg_float, positive_int, run_main
 from ._validate import check_choice, check_nonneg_float, check_positive_int
 from .backends import BACKEND_NAMES, get_backend
@@ -283,6 +283,7 @@ def analyze(run_dir, compare=(), backend="auto", threads=None, seed=0, n_trials=
              f"backend {be.name}, threads {be.threads}")
 
     # One recording serves C1-C4 and C7.
+    probe = prog.run("probe", "step response (does the network integrate?)", probes.run_probe, run, be)
     traj, rec, track, types = prog.run(
         "recording_and_celltypes",
         f"recording {sizes['n_trials']} trials x {n_steps} steps and classifying units "
@@ -345,6 +346,7 @@ def analyze(run_dir, compare=(), backend="auto", threads=None, seed=0, n_trials=
         f = lambda name: os.path.join(out_dir, name)   # noqa: E731
         fig["tracking"] = figures.tracking_figure(outputs, positions, run.arena, track["example_trials"],
                                                   f("tracking.png"), track["normalised_error"])
+        fig["probe"] = figures.probe_figure(probe, f("probe.png"))
         fig["ratemaps"] = figures.ratemap_panel(types.maps, types, run.arena, bins, f("ratemaps.png"),
                                                 title=f"{run.path}: rate maps of all units")
         fig["tuning"] = figures.tuning_examples(examples, types.maps, curves, types, run.arena, bins,
@@ -392,6 +394,7 @@ def analyze(run_dir, compare=(), backend="auto", threads=None, seed=0, n_trials=
         },
         "conventions": {**an.CONVENTIONS, "scores": types.settings["conventions"]},
         "tracking": track,
+        "probe": probe,
         "celltypes": celltypes,
         "tuning": {"examples": examples, "summary": an.tuning_summary(types, curves["speed_r2"]),
                    **an.curves_to_json(curves)},

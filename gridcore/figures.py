@@ -15,6 +15,7 @@ function                   what it shows                                   paper
 :func:`stability_figure`   error per block of a long path vs a constant    Fig. 6b
 :func:`comparison_figure`  rate maps and unit types of several runs        Fig. 5, App. A
 :func:`path_figure`        a real path vs a simulated one (--trajectory)   -
+:func:`probe_figure`       response to one moving step: integration?       -
 =========================  ==============================================  ==========
 
 Rate maps use viridis (low blue, high yellow, as in the paper), each scaled
@@ -33,7 +34,7 @@ from .ratemaps import spatial_bins
 
 __all__ = ["TYPE_COLOURS", "tracking_figure", "ratemap_panel", "tuning_examples",
            "selectivity_figure", "development_figure", "error_correction_figure",
-           "stability_figure", "comparison_figure", "path_figure"]
+           "stability_figure", "comparison_figure", "path_figure", "probe_figure"]
 
 TYPE_COLOURS = {"grid": "#d62728", "border": "#1f77b4", "band": "#2ca02c",
                 "irregular": "#555555", "none": "#aaaaaa"}
@@ -495,4 +496,57 @@ def path_figure(section, traces, arena, path):
     ax.set_title("e) speed per step", fontsize=8.5)
     ax.legend(fontsize=7, frameon=False)
     ax.tick_params(labelsize=7)
+    return _save(fig, path)
+
+
+def probe_figure(probe, path):
+    """Step response (:func:`gridcore.probes.run_probe`): does the network integrate?
+
+    a) Output displacement per unit step length for each heading (dots, one
+    colour per speed) against an integrator's unit circle; b) the output
+    after the same trial without the step, per heading; c) median gain and
+    median output at rest over training.
+    """
+    f = probe["final"]
+    fig = Figure(figsize=(11, 3.6))
+    hd = np.asarray(f["headings"])
+    ax = fig.add_subplot(1, 3, 1, aspect="equal")
+    t = np.linspace(0, 2 * np.pi, 200)
+    ax.plot(np.cos(t), np.sin(t), color="0.6", lw=1, ls="--", label="integrator")
+    colours = matplotlib.colormaps["plasma"](np.linspace(0.1, 0.8, len(f["speeds"])))
+    for s, resp, c in zip(f["speeds"], f["response"], colours):
+        r = np.asarray(resp) / s
+        ax.plot(r[:, 0], r[:, 1], ".", color=c, ms=4, label=f"step {s:.3g}")
+    ax.set_title("a) output moved by one step / its length", fontsize=8.5)
+    ax.legend(fontsize=6.5, loc="upper right")
+    ax.set_xlabel("x", fontsize=8)
+    ax.set_ylabel("y", fontsize=8)
+
+    ax = fig.add_subplot(1, 3, 2)
+    rest = np.asarray(f["rest_output"])
+    ax.plot(np.rad2deg(hd), np.hypot(rest[:, 0], rest[:, 1]), color="k", lw=1.5, label="|output|")
+    ax2 = ax.twinx()
+    ax2.plot(np.rad2deg(hd), np.rad2deg(np.angle(np.exp(1j * (np.arctan2(rest[:, 1], rest[:, 0]) - hd)))),
+             color="tab:red", lw=1, label="direction - heading")
+    ax2.set_ylim(-180, 180)
+    ax2.set_ylabel("output direction - heading (deg)", fontsize=8, color="tab:red")
+    ax.set_xlabel("heading held (deg)", fontsize=8)
+    ax.set_ylabel(f"|output| after {f['settle'] + 1 + f['after']} steps at rest", fontsize=8)
+    ax.set_title("b) output without any step (integrator: 0)", fontsize=8.5)
+
+    ax = fig.add_subplot(1, 3, 3)
+    over = probe["over_training"]
+    its = [max(o["iteration"], 1) for o in over]
+    mid = len(f["speeds"]) // 2
+    ax.plot(its, [o["median_gain"][mid] for o in over], "o-", color="tab:blue", ms=3,
+            label=f"median gain (step {f['speeds'][mid]:.3g})")
+    ax.plot(its, [o["median_rest_output"] for o in over], "s-", color="k", ms=3, label="median |output| at rest")
+    ax.axhline(1.0, color="0.6", lw=0.8, ls="--")
+    ax.set_xscale("log")
+    ax.set_xlabel("training iteration (0 shown at 1)", fontsize=8)
+    ax.set_title("c) over training", fontsize=8.5)
+    ax.legend(fontsize=6.5)
+    for a in fig.axes:
+        a.tick_params(labelsize=7)
+    fig.tight_layout()
     return _save(fig, path)

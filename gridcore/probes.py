@@ -13,7 +13,7 @@ import numpy as np
 
 from ._validate import check_nonneg_float, check_positive_int
 from .model import ALPHA
-from .trajectories import encode
+from .trajectories import MOTION_DEFAULTS, encode
 
 
 def step_response(params, backend, encoding, speeds=(0.03, 0.07, 0.13), n_headings=72, settle=60,
@@ -87,3 +87,38 @@ def step_response(params, backend, encoding, speeds=(0.03, 0.07, 0.13), n_headin
 def _wrap_deg(rad):
     """Angle in degrees, wrapped to (-180, 180]."""
     return np.rad2deg(np.angle(np.exp(1j * np.asarray(rad))))
+
+
+# Rayleigh quantiles (10th, 50th, 90th percentile) in units of its scale:
+# sqrt(-2 ln(1 - q)).
+_RAYLEIGH_Q = np.sqrt(-2.0 * np.log1p(-np.array([0.1, 0.5, 0.9])))
+
+
+def run_probe(run, backend):
+    """:func:`step_response` of a trained run, at the end and at every snapshot.
+
+    Parameters
+    ----------
+    run : :class:`gridcore.analysis.Run`
+    backend : a backend from :func:`gridcore.backends.get_backend`
+
+    Returns
+    -------
+    dict (JSON-serialisable)
+        ``final``: the step response of the final network (arrays as lists;
+        speeds at the 10th, 50th and 90th percentile of the run's moving
+        speeds, capped at its ``max_speed``); ``over_training``: one
+        ``summary`` per snapshot and the final iteration, with ``iteration``.
+    """
+    cfg = run.config
+    motion = {**MOTION_DEFAULTS, **cfg["motion"]}
+    speeds = np.minimum(motion["speed_scale"] * _RAYLEIGH_Q, motion["max_speed"])
+
+    def probe(params):
+        return step_response(params, backend, cfg["encoding"], speeds=speeds, alpha=cfg["alpha"])
+
+    final = probe(run.params)
+    over = [{"iteration": it, **probe(run.stage_params(it))["summary"]} for it in sorted(run.snapshots)]
+    over.append({"iteration": run.final_iteration, **final["summary"]})
+    return {"final": {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in final.items()},
+            "over_training": over}

@@ -10,9 +10,10 @@ import os
 
 __all__ = ["caption", "summary_rows", "write_report"]
 
-_ORDER = ("tracking", "ratemaps", "tuning", "selectivity", "development", "error_correction",
+_ORDER = ("tracking", "probe", "ratemaps", "tuning", "selectivity", "development", "error_correction",
           "stability", "comparison", "path_error", "path_maps")
-_TITLES = {"tracking": "C1 Tracking (Fig. 1c)", "ratemaps": "C2 Rate maps of all units (Figs. 2, 5)",
+_TITLES = {"tracking": "C1 Tracking (Fig. 1c)",
+           "probe": "C1 Does the network integrate? Response to one moving step (ours)", "ratemaps": "C2 Rate maps of all units (Figs. 2, 5)",
            "tuning": "C3 Tuning of example units (Fig. 3)",
            "selectivity": "C4 Speed, direction and spatial selectivity (App. D)",
            "development": "C5 Development during training (Fig. 4)",
@@ -37,6 +38,19 @@ def caption(key, m):
                 f"trials of {t['n_steps']} steps the normalised error (MSE / best-constant MSE) is "
                 f"{t['normalised_error']:.3f} (squared error {t['squared_error']:.3g} vs "
                 f"{t['best_constant_error']:.3g} arena units^2).")
+    if key == "probe":
+        f = m["probe"]["final"]
+        s = f["summary"]
+        return (f"The network at rest at the centre, heading held, takes one moving step on step "
+                f"{f['settle']} and rests {f['after']} more steps (noise off). a) How far the output moved "
+                f"because of the step, divided by the step length: an integrator gives the unit circle. "
+                f"Median gain " + ", ".join(f"{g:.3g} (step {v:.3g})" for g, v in zip(s["median_gain"],
+                                                                                  s["speeds"]))
+                + f"; median |direction error| {s['median_abs_angle_error_deg'][len(s['speeds']) // 2]:.1f} "
+                f"deg. b) The output after the same trial without the step: median "
+                f"{s['median_rest_output']:.3g} arena units, at a median "
+                f"{s['median_abs_rest_angle_to_heading_deg']:.1f} deg from the heading (a network that "
+                f"guesses from the heading alone moves along it). c) The same medians at every snapshot.")
     if key == "ratemaps":
         ct = m["celltypes"]
         c, cs = ct["counts"], ct["settings"]
@@ -129,6 +143,12 @@ def summary_rows(m):
     rows = [("C1", "normalised error (held-out)", f"{t['normalised_error']:.4f}"),
             ("C1", "squared error / best-constant error (arena units^2)",
              f"{t['squared_error']:.4g} / {t['best_constant_error']:.4g}")]
+    s = m["probe"]["final"]["summary"]
+    mid = len(s["speeds"]) // 2
+    rows += [("C1", f"step response: median gain (step {s['speeds'][mid]:.3g}; integrator 1)",
+              f"{s['median_gain'][mid]:.3g}"),
+             ("C1", "step response: median |output| at rest; its angle to the heading (deg)",
+              f"{s['median_rest_output']:.3g}; {s['median_abs_rest_angle_to_heading_deg']:.1f}")]
     names = {"speed": "speed-tuned units", "direction": "direction-tuned units",
              "untuned": "units without any label"}
     rows += [("C2", names.get(k, f"{k} units"), str(v)) for k, v in ct["counts"].items()]

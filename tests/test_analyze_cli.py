@@ -36,11 +36,17 @@ def analysed(runs):
 
 def test_writes_metrics_figures_and_report(analysed):
     out, m = analysed
-    for key in ("tracking", "celltypes", "tuning", "selectivity", "development", "error_correction",
-                "stability", "comparison", "settings", "conventions", "figures", "timings_s"):
+    for key in ("tracking", "probe", "celltypes", "tuning", "selectivity", "development",
+                "error_correction", "stability", "comparison", "settings", "conventions", "figures",
+                "timings_s"):
         assert key in m, key
-    assert set(m["figures"]) == {"tracking", "ratemaps", "tuning", "selectivity", "development",
+    assert set(m["figures"]) == {"tracking", "probe", "ratemaps", "tuning", "selectivity", "development",
                                  "error_correction", "stability", "comparison"}
+    # The probe covers every snapshot and the final network (iterations 0 and 3 here).
+    assert [o["iteration"] for o in m["probe"]["over_training"]] == [0, 3]
+    assert m["probe"]["over_training"][-1]["median_gain"] == m["probe"]["final"]["summary"]["median_gain"]
+    # Steps at the 10th, 50th, 90th percentile of the Rayleigh(0.06) moving speeds.
+    assert m["probe"]["final"]["speeds"] == pytest.approx([0.027543, 0.070644, 0.128758], abs=1e-6)
     for fig in m["figures"].values():
         path = out / fig["file"]
         assert path.stat().st_size > 1000 and fig["caption"]
