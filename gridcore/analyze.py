@@ -86,8 +86,30 @@ def _test_recording(run, backend, seed, n_trials, n_steps, noise_std):
     return traj, rec
 
 
-def _core(run, backend, seed, n_trials, n_steps, noise_std, bins, shuffles):
-    """Recording, tracking (C1) and unit types (C2) of one run."""
+def record_and_classify(run, backend, seed, n_trials, n_steps, noise_std, bins, shuffles):
+    """Recording, tracking (C1) and unit types (C2) of one run, as :func:`analyze` does them.
+
+    Parameters
+    ----------
+    run : :class:`gridcore.analysis.Run`
+    backend : a backend from :func:`gridcore.backends.get_backend`
+    seed : int
+        The analysis seed (``metrics.json`` ``settings.seed``); the test
+        trials, noise and shuffles derive from it.
+    n_trials, n_steps : int
+        Held-out test trials and their length.
+    noise_std : float
+        Unit noise during the test.
+    bins, shuffles : int
+        Spatial bins along the longer side; shuffles per unit.
+
+    Returns
+    -------
+    traj : Trajectories
+    rec : Recording
+    track : dict from :func:`gridcore.analysis.tracking`
+    types : CellTypes
+    """
     traj, rec = _test_recording(run, backend, seed, n_trials, n_steps, noise_std)
     shape = (rec.n_trials, rec.n_steps, 2)
     track = an.tracking(rec.outputs.reshape(shape), rec.positions.reshape(shape))
@@ -287,8 +309,8 @@ def analyze(run_dir, compare=(), backend="auto", threads=None, seed=0, n_trials=
     traj, rec, track, types = prog.run(
         "recording_and_celltypes",
         f"recording {sizes['n_trials']} trials x {n_steps} steps and classifying units "
-        f"({sizes['shuffles']} shuffles)", _core, run, be, seed, sizes["n_trials"], n_steps, test_noise,
-        bins, sizes["shuffles"])
+        f"({sizes['shuffles']} shuffles)", record_and_classify, run, be, seed, sizes["n_trials"], n_steps,
+        test_noise, bins, sizes["shuffles"])
     shape = (rec.n_trials, rec.n_steps)
     outputs, positions = rec.outputs.reshape(*shape, 2), rec.positions.reshape(*shape, 2)
     curves = prog.run("tuning", "tuning curves and selectivities", an.tuning_curves,
@@ -329,8 +351,8 @@ def analyze(run_dir, compare=(), backend="auto", threads=None, seed=0, n_trials=
         for other in others:
             o_noise = other.config["noise_std"] if noise_std is None else test_noise
             _, _, o_track, o_types = prog.run(
-                f"compare:{other.path}", f"comparison run {other.path}", _core, other, be, seed,
-                sizes["n_trials"], n_steps, o_noise, bins, sizes["shuffles"])
+                f"compare:{other.path}", f"comparison run {other.path}", record_and_classify, other, be,
+                seed, sizes["n_trials"], n_steps, o_noise, bins, sizes["shuffles"])
             summaries.append(an.run_summary(os.path.basename(os.path.normpath(other.path)),
                                             other.config, o_track, o_types))
             cmp_types.append(o_types)
