@@ -238,6 +238,52 @@ def tracking(outputs, positions):
     }
 
 
+def heading_baseline(speed, heading, positions, arena):
+    """Normalised error of a path integrator that ignores speed (a reference for C1).
+
+    It starts at the centre and on every step moves by the mean speed of all
+    steps along the heading, projected back into the arena when it would
+    leave it. On the default motion model (90% of steps still, long straight
+    runs) it reaches about 0.22 in the square: a network near that error may
+    be integrating the heading alone (check :func:`gridcore.probes.step_response`).
+
+    Parameters
+    ----------
+    speed, heading : array_like, shape (M, T)
+        Step length (arena units) and heading (rad) of each step.
+    positions : array_like, shape (M, T, 2)
+        True positions; ``positions[:, t + 1] = positions[:, t] + speed[:, t]
+        * (cos, sin)(heading[:, t])`` (:func:`gridcore.trajectories.simulate`).
+    arena : Arena
+
+    Returns
+    -------
+    float
+        MSE / best-constant MSE of the estimate.
+    """
+    s, h = np.asarray(speed, float), np.asarray(heading, float)
+    p = np.asarray(positions, float)
+    if s.ndim != 2 or s.shape != h.shape or p.shape != (*s.shape, 2):
+        raise ValueError(f"speed and heading must have shape (M, T) and positions (M, T, 2), got "
+                         f"{s.shape}, {h.shape}, {p.shape}")
+    step = s.mean() * np.stack([np.cos(h), np.sin(h)], axis=-1)
+    est = np.zeros_like(p)
+    for t in range(1, p.shape[1]):
+        est[:, t] = _into_arena(est[:, t - 1] + step[:, t - 1], arena)
+    return normalised_error(est, p)
+
+
+def _into_arena(q, arena):
+    """Points (n, 2) moved into a convex arena (half-plane projections, twice for corners)."""
+    if hasattr(arena, "radius"):
+        r = np.hypot(q[:, 0], q[:, 1])
+        return q * np.minimum(1.0, arena.radius / np.maximum(r, 1e-300))[:, None]
+    for _ in range(2):
+        for n, off in zip(arena.normals, arena.offsets):
+            q = q - np.maximum(q @ n - off, 0.0)[:, None] * n
+    return q
+
+
 # ---------------------------------------------------------------- C7 error correction
 
 

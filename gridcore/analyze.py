@@ -113,6 +113,8 @@ def record_and_classify(run, backend, seed, n_trials, n_steps, noise_std, bins, 
     traj, rec = _test_recording(run, backend, seed, n_trials, n_steps, noise_std)
     shape = (rec.n_trials, rec.n_steps, 2)
     track = an.tracking(rec.outputs.reshape(shape), rec.positions.reshape(shape))
+    track["heading_baseline_normalised_error"] = an.heading_baseline(
+        rec.speed.reshape(shape[:2]), rec.heading.reshape(shape[:2]), rec.positions.reshape(shape), run.arena)
     types = classify(rec.activity, rec.positions, rec.speed, rec.heading, run.arena, bins,
                      n_shuffles=shuffles, seed=_subseed(seed, "shuffles"))
     return traj, rec, track, types

@@ -37,7 +37,8 @@ def caption(key, m):
                 f"at the 25th, 50th and 75th percentile of the per-trial error. Over {t['n_trials']} "
                 f"trials of {t['n_steps']} steps the normalised error (MSE / best-constant MSE) is "
                 f"{t['normalised_error']:.3f} (squared error {t['squared_error']:.3g} vs "
-                f"{t['best_constant_error']:.3g} arena units^2).")
+                f"{t['best_constant_error']:.3g} arena units^2); an integrator that ignores speed (mean "
+                f"speed along the heading) gets {t['heading_baseline_normalised_error']:.3f}.")
     if key == "probe":
         f = m["probe"]["final"]
         s = f["summary"]
@@ -142,7 +143,9 @@ def summary_rows(m):
     t, ct = m["tracking"], m["celltypes"]
     rows = [("C1", "normalised error (held-out)", f"{t['normalised_error']:.4f}"),
             ("C1", "squared error / best-constant error (arena units^2)",
-             f"{t['squared_error']:.4g} / {t['best_constant_error']:.4g}")]
+             f"{t['squared_error']:.4g} / {t['best_constant_error']:.4g}"),
+            ("C1", "normalised error of an integrator that ignores speed (same trials)",
+             f"{t['heading_baseline_normalised_error']:.4f}")]
     s = m["probe"]["final"]["summary"]
     mid = len(s["speeds"]) // 2
     rows += [("C1", f"step response: median gain (step {s['speeds'][mid]:.3g}; integrator 1)",

@@ -184,6 +184,28 @@ def _fake_types():
                      maps=np.zeros((n, 4, 4)))
 
 
+def test_heading_baseline_is_exact_at_constant_speed_and_about_0_2_on_the_paper_motion():
+    from gridcore.arenas import make_arena
+    from gridcore.trajectories import simulate
+    square = make_arena("square")
+    rng = np.random.default_rng(0)
+    h = np.cumsum(rng.normal(0, 0.3, (20, 60)), axis=1)
+    s = np.full(h.shape, 0.01)
+    steps = s[..., None] * np.stack([np.cos(h), np.sin(h)], -1)
+    p = np.concatenate([np.zeros((20, 1, 2)), np.cumsum(steps, axis=1)[:, :-1]], axis=1)
+    assert an.heading_baseline(s, h, p, square) < 1e-25           # the mean speed is the speed
+    t = simulate(square, 200, 500, 3)
+    assert 0.15 < an.heading_baseline(t.speed, t.heading, t.positions, square) < 0.3
+    # Walls: the estimate stays inside, so a path pressed into a corner is matched there.
+    corner = np.broadcast_to([0.0, 0.0], (1, 400, 2)).copy()
+    corner[0, 1:] = np.minimum(0.01 * np.arange(1, 400), 1.0)[:, None]
+    hh = np.full((1, 400), np.pi / 4)
+    ss = np.full((1, 400), 0.01 * np.sqrt(2))
+    assert an.heading_baseline(ss, hh, corner, square) < 1e-20
+    with pytest.raises(ValueError, match=r"speed and heading must have shape \(M, T\)"):
+        an.heading_baseline(s, h[:, :-1], p, square)
+
+
 def test_pick_examples_follows_the_papers_order():
     ex = an.pick_examples(_fake_types(), n_direction=2, n_grid=2, n_border=2, n_band=1)
     assert [(e["unit"], e["role"]) for e in ex] == [
