@@ -1,0 +1,189 @@
+"""What the benchmark modules share: sizes, flop counts, problems and their
+reference results, the environment recorded with every result, and the one
+way a call is timed.
+
+Every result carries in ``extra_info`` what the report needs to place it
+(``kernel``, ``backend``, ``threads``, ``n``, ``m``, ``t``, ``gflop``) and
+what it depends on (OpenMP, instruction set, CPU, BLAS and its environment).
+"""
+
+import contextlib
+import functools
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+
+from gridcore import reference
+from gridcore.backends import get_backend
+from gridcore.info import collect
+from idle import wait_for_idle
+from problems import random_problem
+
+try:
+    from threadpoolctl import threadpool_limits
+except ImportError:
+    threadpool_limits = None
+
+N_IN = N_OUT = 2
+MU = 0.1                   # structural damping weight of the timed GN products
+ENV_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+            "NUMBA_NUM_THREADS")
+
+# Leading-order flops in units of F = 2 M T N^2, one (M x N)(N x N) product per
+# step over the batch (docs/math.md section 5; Nin, Nout terms add about 4%).
+PRODUCTS = {"forward": 1, "forward_stream": 1, "gradient": 3, "gradient_sq": 3, "gn_product": 4}
+
+
+@dataclass(frozen=True)
+class Size:
+    """Network and batch size: N units, M trials, T steps."""
+
+    n: int
+    m: int
+    t: int
+
+    def __str__(self):
+        return f"N={self.n} M={self.m} T={self.t}"
+
+    @property
+    def flop_unit(self):
+        """F = 2 M T N^2: one per-step (M x N)(N x N) product over the batch."""
+        return 2.0 * self.m * self.t * self.n ** 2
+
+    def shrunk(self):
+        """The smoke-test stand-in: every axis cut (N/10, M/50, T/50), sweeps stay distinct."""
+        return Size(max(2, self.n // 10), max(2, self.m // 50), max(2, self.t // 50))
+
+
+PAPER = Size(100, 500, 500)
+
+
+def gflop(kernel, size):
+    return PRODUCTS[kernel] * size.flop_unit / 1e9
+
+
+def quick(config):
+    """Tiny sizes when benchmarks are off (each runs once, as a smoke test) or
+    when ``GRIDCORE_BENCH_QUICK=1``."""
+    disabled = config.getoption("benchmark_disable") and not config.getoption("benchmark_enable")
+    return disabled or os.environ.get("GRIDCORE_BENCH_QUICK", "") not in ("", "0")
+
+
+@functools.cache
+def machine():
+    """CPU, BLAS as loaded, and the environment variables that change threading or BLAS."""
+    info = collect()
+    # The loaded OpenBLAS and its core type; its thread count at the first call would mislead.
+    blas = [s.split(", ")[0] for s in info["numpy_blas"]["loaded_openblas"]]
+    return {"cpu": info["cpu"]["model"], "numpy_blas": blas,
+            **{k: os.environ.get(k) for k in ENV_VARS}}
+
+
+class Problem:
+    """Random parameters, batch, regularisation, forward state and GN direction
+    of one size, with the reference's results computed once, on demand."""
+
+    def __init__(self, size, seed=0):
+        self.size = size
+        self.params, self.batch, self.reg = random_problem(size.n, N_IN, N_OUT, size.m, size.t,
+                                                           seed=seed)
+        self.state = reference.forward(self.params, self.batch.inputs, self.batch.noise)
+        self.v = np.random.default_rng(seed + 1).standard_normal(self.params.flat.size)
+        self._expected = {}
+
+    def call(self, backend, kernel):
+        """A zero-argument call of ``kernel`` and how to pick the checked array from its result."""
+        p, b, reg = self.params, self.batch, self.reg
+        if kernel == "forward":
+            return lambda: backend.forward(p, b.inputs, b.noise), lambda r: r.y
+        if kernel == "forward_stream":
+            # Chunks of 100 steps: the reference streams; the fast cores never hold the states.
+            return (lambda: backend.forward_stream(p, b.inputs, b.noise, chunk_steps=100),
+                    lambda r: r.y)
+        if kernel == "gradient":
+            return lambda: backend.gradient(p, b, reg), lambda r: r[1]
+        if kernel == "gradient_sq":
+            return lambda: backend.gradient(p, b, reg, sq_grad=True), lambda r: r[2]
+        if kernel == "gn_product":
+            return lambda: backend.gn_product(p, b, self.state, self.v, reg, mu=MU), lambda r: r
+        raise ValueError(f"unknown kernel {kernel!r}")
+
+    def expected(self, kernel):
+        """The reference's result of ``kernel`` (the checked array)."""
+        if kernel not in self._expected:
+            if kernel in ("forward", "forward_stream"):
+                self._expected[kernel] = self.state.y
+            else:
+                fn, pick = self.call(reference, kernel)
+                self._expected[kernel] = pick(fn())
+        return self._expected[kernel]
+
+    def check(self, kernel, got, rtol=1e-10):
+        assert_close(got, self.expected(kernel), rtol)
+
+
+def assert_close(got, want, rtol):
+    """Equal to ``rtol`` of the largest entry: kernels differ from the reference by round-off."""
+    err = np.max(np.abs(got - want))
+    assert err <= rtol * np.max(np.abs(want)), f"max error {err:.3g} vs max entry {np.max(np.abs(want)):.3g}"
+
+
+def load_backend(name, threads):
+    """A backend of the registry, or a skip when it is not built here."""
+    try:
+        return get_backend(name, threads=threads)
+    except ImportError as err:
+        pytest.skip(str(err))
+
+
+def blas_limit(name, threads):
+    """Cap NumPy's BLAS threads for the reference (threadpoolctl), else leave BLAS alone.
+
+    Returns the context and the BLAS thread count to record.
+    """
+    if name != "numpy" or threadpool_limits is None:
+        return contextlib.nullcontext(), "default"
+    return threadpool_limits(limits=threads, user_api="blas"), threads
+
+
+def record(benchmark, group, **info):
+    """Set the group and ``extra_info``: what places the result and what it depends on."""
+    benchmark.group = group
+    benchmark.extra_info.update(**info, **machine())
+
+
+def backend_info(backend):
+    """How a fast core runs: OpenMP and instruction set (C), threading layer (Numba)."""
+    info = backend.info() if hasattr(backend, "info") else {}
+    return {k: info.get(k) for k in ("openmp", "isa", "threading_layer")}
+
+
+def settle():
+    """Untimed, before every round: wait for idle CPUs if GRIDCORE_BENCH_WAIT_IDLE=1."""
+    wait_for_idle(window=0.25)
+
+
+def time_call(benchmark, fn, rounds, warmup=1, setup=None):
+    """Time ``fn`` with ``pedantic``: one call per round, warm-up rounds untimed
+    (JIT compilation), :func:`settle` before every round. ``setup`` (optional)
+    returns ``fn``'s positional arguments, made fresh for every round."""
+    def prepare():
+        settle()
+        return (setup() if setup else ()), {}
+    return benchmark.pedantic(fn, setup=prepare, rounds=rounds, warmup_rounds=warmup, iterations=1)
+
+
+def run_kernel(benchmark, problem, kernel, name, threads, rounds):
+    """Time one kernel of one backend on ``problem``, then check it against the reference."""
+    backend = load_backend(name, threads)
+    fn, pick = problem.call(backend, kernel)
+    limit, blas_threads = blas_limit(name, threads)
+    size = problem.size
+    record(benchmark, f"{kernel} {size}", kernel=kernel, backend=name, threads=threads,
+           blas_threads=blas_threads, n=size.n, m=size.m, t=size.t, gflop=gflop(kernel, size),
+           **backend_info(backend))
+    with limit:
+        result = time_call(benchmark, fn, rounds)
+    problem.check(kernel, pick(result))

@@ -1,0 +1,133 @@
+"""What surrounds the kernels in training and analysis, at the paper's size.
+
+- trajectory simulation (Numba, one thread) and the whole minibatch a
+  training iteration draws (trajectories plus the N-dimensional noise);
+- one full Hessian-free iteration, put together as ``gridcore.training``
+  does for a ``paper`` run's first iteration (gradient with per-trial
+  squares on 500 trials, CG on Gauss-Newton products over 100 trials, CG
+  backtracking, line search), for every backend on 2 threads, its step
+  checked against the reference's;
+- one rate-map and score pass over 100 units (20 x 20 bins, smoothed; grid
+  scores at 60 and 90 deg, border and band scores), as the unit-type analysis
+  does for the real maps.
+"""
+
+import numpy as np
+import pytest
+
+from gridcore import Regularization, reference
+from gridcore.arenas import make_arena
+from gridcore.backends import BACKEND_NAMES, get_backend
+from gridcore.hf import HFSettings, HFState, hf_step
+from gridcore.model import init_params
+from gridcore.ratemaps import rate_maps, smooth_maps, spatial_bins
+from gridcore.scores import band_score, border_score, grid_score
+from gridcore.training import ModelProblem, make_batch, make_config, start_schedule
+from gridcore.trajectories import ENCODINGS, simulate
+from harness import (PAPER, assert_close, backend_info, blas_limit, load_backend, record,
+                     time_call)
+
+SIZES = [PAPER]
+ARENA = "square"
+BINS, SMOOTH = 20, 1.0      # as gridcore.celltypes.classify
+
+
+def test_trajectories(benchmark, size):
+    record(benchmark, f"minibatch M={size.m} T={size.t}", kernel="trajectories", backend="Numba",
+           threads=1, n=None, m=size.m, t=size.t)
+    result = time_call(benchmark, lambda: simulate(ARENA, size.m, size.t, seed=0), rounds=15)
+    np.testing.assert_array_equal(result.positions, simulate(ARENA, size.m, size.t, seed=0).positions)
+
+
+def test_minibatch(benchmark, paper_run):
+    """Trajectories plus the noise xi (M T N normal draws): what each iteration draws."""
+    cfg, arena, *_ = paper_run
+    record(benchmark, f"minibatch M={cfg['n_trials']} T={cfg['n_steps']}", kernel="minibatch",
+           backend="Numba + NumPy", threads=1, n=cfg["n_units"], m=cfg["n_trials"], t=cfg["n_steps"])
+    batch, _ = time_call(benchmark, lambda: make_batch(cfg, arena, np.random.default_rng(1)), rounds=7)
+    assert batch.noise.shape == (cfg["n_trials"], cfg["n_steps"], cfg["n_units"])
+
+
+@pytest.fixture(scope="module")
+def paper_run(size):
+    """The first iteration of a ``paper`` run: config, arena, initial parameters, batch, schedule."""
+    cfg = make_config("paper", arena=ARENA, n_units=size.n, n_trials=size.m, n_steps=size.t,
+                      curvature_trials=min(100, size.m))
+    arena = make_arena(cfg["arena"], cfg["arena_size"])
+    shape = (cfg["n_units"], ENCODINGS[cfg["encoding"]], 2)
+    params = init_params(*shape, seed=np.random.SeedSequence(cfg["seed"], spawn_key=(2,)),
+                         rec_init=cfg["rec_init"])
+    batch, _ = make_batch(cfg, arena, np.random.default_rng(1))
+    reg = start_schedule(cfg, reference.loss(params, batch, Regularization()))
+    return cfg, arena, shape, params, batch, reg
+
+
+def hf_iteration(backend, paper_run):
+    """``hf_step`` on the run's problem: a call taking fresh (theta, state) and its settings."""
+    cfg, _, shape, _, batch, reg = paper_run
+    problem = ModelProblem(backend, shape, batch, reg, cfg["curvature_trials"], cfg["alpha"])
+    return lambda theta, state: hf_step(problem, theta, state, HFSettings(**cfg["hf"]))
+
+
+@pytest.fixture(scope="module")
+def reference_step(paper_run):
+    cfg, params = paper_run[0], paper_run[3]
+    theta, info = hf_iteration(get_backend("numpy"), paper_run)(params.flat.copy(),
+                                                                  HFState(cfg["hf"]["damping"]))
+    return theta - params.flat, info
+
+
+@pytest.mark.parametrize("name", BACKEND_NAMES)
+def test_hf_iteration(benchmark, name, paper_run, reference_step):
+    cfg, params = paper_run[0], paper_run[3]
+    backend = load_backend(name, threads=2)
+    step = hf_iteration(backend, paper_run)
+    limit, blas_threads = blas_limit(name, 2)
+    record(benchmark, f"hf_iteration N={cfg['n_units']} M={cfg['n_trials']} T={cfg['n_steps']} "
+           f"(curvature on {cfg['curvature_trials']})", kernel="hf_iteration", backend=name,
+           threads=2, blas_threads=blas_threads, n=cfg["n_units"], m=cfg["n_trials"],
+           t=cfg["n_steps"], **backend_info(backend))
+    with limit:
+        theta, info = time_call(benchmark, step, rounds=3,
+                                setup=lambda: (params.flat.copy(), HFState(cfg["hf"]["damping"])))
+    want, want_info = reference_step
+    benchmark.extra_info.update(cg_iters=info["cg_iters"], accepted=info["accepted"])
+    assert info["accepted"] and info["cg_iters"] == want_info["cg_iters"]
+    # CG amplifies round-off a little: the step agrees to 1e-6, not to 1e-10.
+    assert_close(theta - params.flat, want, rtol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def responses(size):
+    """Rates of a random 100-unit network along M x T steps of paths, with their positions."""
+    traj = simulate(ARENA, size.m, size.t, seed=0)
+    params = init_params(size.n, traj.inputs.shape[2], 2, seed=1)
+    u = reference.forward(params, traj.inputs).u
+    return u.reshape(-1, size.n), traj.positions.reshape(-1, 2), traj.arena
+
+
+def direct_maps(u, pos, arena):
+    """Rate maps by one bincount per unit: the check of the sparse binning."""
+    binning = spatial_bins(arena, BINS)
+    idx = binning.flat_index(pos)
+    counts = np.bincount(idx, minlength=binning.n_bins)
+    with np.errstate(invalid="ignore"):
+        means = np.stack([np.bincount(idx, u[:, k], binning.n_bins) / counts for k in range(u.shape[1])])
+    means[:, ~((counts > 0) & binning.inside.ravel())] = np.nan
+    return smooth_maps(means.reshape(-1, *binning.shape), SMOOTH)
+
+
+def test_rate_maps_scores(benchmark, size, responses):
+    u, pos, arena = responses
+
+    def one_pass():
+        maps = rate_maps(u, pos, arena, BINS, smooth=SMOOTH)
+        return maps, (grid_score(maps, 60), grid_score(maps, 90), border_score(maps, arena),
+                      band_score(maps))
+
+    record(benchmark, f"rate maps + scores, {size.n} units, {len(u)} samples", kernel="ratemaps",
+           backend="NumPy + SciPy", threads=None, n=size.n, m=size.m, t=size.t)
+    maps, scores = time_call(benchmark, one_pass, rounds=7)
+    np.testing.assert_allclose(maps, direct_maps(u, pos, arena), rtol=1e-10, atol=1e-12)
+    for s in scores:
+        assert s.shape == (size.n,) and np.all(np.abs(s[np.isfinite(s)]) <= 2)
