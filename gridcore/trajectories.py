@@ -320,11 +320,15 @@ def _walk(kind, geometry, margin, start, heading0, speed, turn, key,
         for t in range(n_steps):
             positions[m, t, 0] = x
             positions[m, t, 1] = y
-            h = _wrap(h + turn[m, t])
+            if turn[m, t] != 0.0:          # most steps keep the heading: skip the wrap
+                h = _wrap(h + turn[m, t])
             s = speed[m, t]
+            if s == 0.0:                   # and most stand still: skip the trigonometry
+                heading[m, t] = h
+                continue
             nx = x + s * math.cos(h)
             ny = y + s * math.sin(h)
-            if s > 0.0 and not point_inside(kind, geometry, nx, ny, margin):
+            if not point_inside(kind, geometry, nx, ny, margin):
                 boundary[m, t] = True
                 ok = False
                 for r in range(max_retries):
