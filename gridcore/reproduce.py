@@ -12,9 +12,10 @@ verdict on each claim.
 Examples::
 
     python -m gridcore.reproduce --analyze-only            # re-analyse the committed runs
-    python -m gridcore.reproduce --train                    # retrain all five (see docs/results/README.md)
+    python -m gridcore.reproduce --train                    # retrain all eight (see docs/results/README.md)
     python -m gridcore.reproduce --train --runs square,hexagon --threads 1
     python -m gridcore.reproduce --collect                  # copy finished runs to docs/results
+    python -m gridcore.reproduce --pilot                    # the input comparison, quick preset
 """
 
 import argparse
@@ -24,8 +25,11 @@ import shutil
 import sys
 
 from ._cli import positive_int, run_main
+from .analysis import load_run
 from .analyze import analyze
+from .backends import get_backend
 from .model import atomic_write, atomic_write_json
+from .probes import run_probe
 from .training import RunDir, make_config, train
 
 # Run name -> overrides of the paper preset. Snapshots every 250 iterations on
@@ -169,6 +173,43 @@ def write_summary(names, results=RESULTS):
     return rows
 
 
+PILOT_RUNS = ("square", "square-speed-cos-sin", "square-velocity", "square-units-x10")
+
+
+def pilot(out, results=RESULTS, backend="c", threads=None, stream=sys.stderr, **overrides):
+    """The input comparison at the ``quick`` preset (N = 64, 150 iterations; minutes each).
+
+    Trains the square run and its input variants with the ``quick`` preset
+    into ``out/pilot/<name>`` (kept if finished), probes each final network
+    (:func:`gridcore.probes.run_probe`) and writes ``results/pilot.json``
+    and ``results/pilot.md``. ``overrides`` change the preset (tests use tiny
+    runs). Returns the rows.
+    """
+    configs = {n: make_config("quick", backend=backend, threads=threads, **{**overrides, **RUNS[n]})
+               for n in PILOT_RUNS}
+    base = os.path.join(out, "pilot")
+    train_runs(configs, base, stream=stream)
+    be = get_backend(backend, threads)
+    rows = {}
+    for name, cfg in configs.items():
+        run = load_run(os.path.join(base, name))
+        s = run_probe(run, be)["final"]["summary"]
+        with open(RunDir(run.path).metrics) as fh:
+            nerr = json.load(fh)["nerr_heldout"]
+        mid = len(s["speeds"]) // 2
+        rows[name] = {"encoding": cfg["encoding"], "arena_size": cfg["arena_size"], "nerr": nerr,
+                      "gain": s["median_gain"][mid], "step": s["speeds"][mid],
+                      # In half-sides of the arena, so the 10x-unit run compares.
+                      "rest_output": s["median_rest_output"] / (cfg["arena_size"] / 2)}
+    atomic_write_json(os.path.join(results, "pilot.json"), rows)
+    lines = ["| run (quick preset) | inputs | held-out error | step gain | output at rest / half side |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {n} | {r['encoding']}{' x10 units' if r['arena_size'] != 2.0 else ''} | {r['nerr']:.3f} "
+              f"| {r['gain']:.3g} | {r['rest_output']:.2f} |" for n, r in rows.items()]
+    atomic_write(os.path.join(results, "pilot.md"), lambda fh: fh.write("\n".join(lines) + "\n"))
+    return rows
+
+
 def _run_list(text):
     names = [n for n in text.split(",") if n]
     unknown = [n for n in names if n not in RUNS]
@@ -183,6 +224,8 @@ def build_parser():
     what.add_argument("--train", action="store_true", help="train (or resume) the runs into --out")
     what.add_argument("--collect", action="store_true", help="copy finished runs from --out to --results")
     what.add_argument("--analyze-only", action="store_true", help="analyse the runs in --results")
+    what.add_argument("--pilot", action="store_true",
+                      help="the input comparison at the quick preset (into --out/pilot, table in --results)")
     p.add_argument("--runs", type=_run_list, default=list(RUNS), metavar="A,B",
                    help=f"which runs (default: all: {','.join(RUNS)})")
     p.add_argument("--out", default="runs", help="training directory (default: runs)")
@@ -207,6 +250,9 @@ def main(argv=None):
         if args.collect:
             collect(args.runs, args.out, args.results)
             return args.results
+        if args.pilot:
+            pilot(args.out, args.results, args.backend or "c", args.threads, stream=stream)
+            return os.path.join(args.results, "pilot.md")
         analyze_runs(args.runs, args.results, stream=stream, backend=args.backend or "auto",
                      threads=args.threads, quick=args.quick)
         return args.results

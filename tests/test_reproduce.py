@@ -6,7 +6,7 @@ import os
 import pytest
 
 from gridcore import reproduce
-from gridcore.reproduce import RUNS, analyze_runs, collect, main, run_config, train_runs
+from gridcore.reproduce import RUNS, analyze_runs, collect, main, pilot, run_config, train_runs
 from gridcore.training import make_config
 
 TINY = dict(n_units=10, n_trials=16, n_steps=30, curvature_trials=8, iterations=2, backend="numpy",
@@ -77,3 +77,16 @@ def test_train_collect_analyze(tmp_path):
     assert summary["square-no-metabolic"]["metabolic"] is False
     table = (results / "summary.md").read_text().splitlines()
     assert len(table) == 4 and table[2].startswith("| square | 2 |")
+
+
+def test_pilot_table(tmp_path):
+    tiny = {k: v for k, v in TINY.items() if k != "backend"}
+    rows = pilot(tmp_path / "runs", tmp_path, backend="numpy", stream=None, **tiny)
+    assert list(rows) == list(reproduce.PILOT_RUNS)
+    assert rows["square-units-x10"]["arena_size"] == 20.0 and rows["square-velocity"]["encoding"] == "velocity"
+    # The probe's step scales with the run's speeds: 10x in the 10x-unit run.
+    assert rows["square-units-x10"]["step"] == pytest.approx(10 * rows["square"]["step"])
+    with open(tmp_path / "pilot.json") as fh:
+        assert json.load(fh) == json.loads(json.dumps(rows))
+    table = (tmp_path / "pilot.md").read_text().splitlines()
+    assert len(table) == 2 + len(rows) and "| square-units-x10 | speed-angle x10 units |" in table[-1]
