@@ -15,7 +15,7 @@ Examples::
     python -m gridcore.reproduce --train                    # retrain all eight (see docs/results/README.md)
     python -m gridcore.reproduce --train --runs square,hexagon --threads 1
     python -m gridcore.reproduce --collect                  # copy finished runs to docs/results
-    python -m gridcore.reproduce --pilot                    # the input comparison, quick preset
+    python -m gridcore.reproduce --pilot                    # the square-arena factors, quick preset
 """
 
 import argparse
@@ -173,20 +173,26 @@ def write_summary(names, results=RESULTS):
     return rows
 
 
-PILOT_RUNS = ("square", "square-speed-cos-sin", "square-velocity", "square-units-x10")
+# The pilot: every square-arena run at the quick preset, and two more
+# factors that are cheap to test there (the fraction of steps at rest; the
+# L2 penalty and its schedule).
+PILOT_RUNS = {**{n: RUNS[n] for n in ("square", "square-speed-cos-sin", "square-velocity",
+                                      "square-units-x10", "square-no-metabolic", "square-no-noise")},
+              "square-half-at-rest": {"arena": "square", "motion": {"p_zero_speed": 0.5}},
+              "square-no-l2": {"arena": "square", "l2": False}}
 
 
 def pilot(out, results=RESULTS, backend="c", threads=None, stream=sys.stderr, **overrides):
-    """The input comparison at the ``quick`` preset (N = 64, 150 iterations; minutes each).
+    """The square-arena factors at the ``quick`` preset (N = 64, 150 iterations; minutes each).
 
-    Trains the square run and its input variants with the ``quick`` preset
+    Trains the runs of :data:`PILOT_RUNS` with the ``quick`` preset
     into ``out/pilot/<name>`` (kept if finished), probes each final network
     (:func:`gridcore.probes.run_probe`) and writes ``results/pilot.json``
     and ``results/pilot.md``. ``overrides`` change the preset (tests use tiny
     runs). Returns the rows.
     """
-    configs = {n: make_config("quick", backend=backend, threads=threads, **{**overrides, **RUNS[n]})
-               for n in PILOT_RUNS}
+    configs = {n: make_config("quick", backend=backend, threads=threads, **{**overrides, **change})
+               for n, change in PILOT_RUNS.items()}
     base = os.path.join(out, "pilot")
     train_runs(configs, base, stream=stream)
     be = get_backend(backend, threads)
@@ -197,17 +203,24 @@ def pilot(out, results=RESULTS, backend="c", threads=None, stream=sys.stderr, **
         with open(RunDir(run.path).metrics) as fh:
             nerr = json.load(fh)["nerr_heldout"]
         mid = len(s["speeds"]) // 2
-        rows[name] = {"encoding": cfg["encoding"], "arena_size": cfg["arena_size"], "nerr": nerr,
+        rows[name] = {"changes": _describe(PILOT_RUNS[name]), "nerr": nerr,
                       "gain": s["median_gain"][mid], "step": s["speeds"][mid],
                       # In half-sides of the arena, so the 10x-unit run compares.
                       "rest_output": s["median_rest_output"] / (cfg["arena_size"] / 2)}
     atomic_write_json(os.path.join(results, "pilot.json"), rows)
-    lines = ["| run (quick preset) | inputs | held-out error | step gain | output at rest / half side |",
+    lines = ["| run (quick preset) | what changes | held-out error | step gain | output at rest / half side |",
              "|---|---|---|---|---|"]
-    lines += [f"| {n} | {r['encoding']}{' x10 units' if r['arena_size'] != 2.0 else ''} | {r['nerr']:.3f} "
-              f"| {r['gain']:.3g} | {r['rest_output']:.2f} |" for n, r in rows.items()]
+    lines += [f"| {n} | {_describe(PILOT_RUNS[n])} | {r['nerr']:.3f} | {r['gain']:.3g} | "
+              f"{r['rest_output']:.2f} |" for n, r in rows.items()]
     atomic_write(os.path.join(results, "pilot.md"), lambda fh: fh.write("\n".join(lines) + "\n"))
     return rows
+
+
+def _describe(change):
+    """The settings a run changes, as text: ``"encoding=velocity"``."""
+    items = [f"{k}={v}" for k, v in change.items() if k != "arena" and k != "motion"]
+    items += [f"{k}={v}" for k, v in change.get("motion", {}).items()]
+    return ", ".join(items) or "none (the paper's settings)"
 
 
 def _run_list(text):
@@ -225,7 +238,7 @@ def build_parser():
     what.add_argument("--collect", action="store_true", help="copy finished runs from --out to --results")
     what.add_argument("--analyze-only", action="store_true", help="analyse the runs in --results")
     what.add_argument("--pilot", action="store_true",
-                      help="the input comparison at the quick preset (into --out/pilot, table in --results)")
+                      help="the square-arena factors at the quick preset (into --out/pilot, table in --results)")
     p.add_argument("--runs", type=_run_list, default=list(RUNS), metavar="A,B",
                    help=f"which runs (default: all: {','.join(RUNS)})")
     p.add_argument("--out", default="runs", help="training directory (default: runs)")

@@ -83,10 +83,12 @@ def test_pilot_table(tmp_path):
     tiny = {k: v for k, v in TINY.items() if k != "backend"}
     rows = pilot(tmp_path / "runs", tmp_path, backend="numpy", stream=None, **tiny)
     assert list(rows) == list(reproduce.PILOT_RUNS)
-    assert rows["square-units-x10"]["arena_size"] == 20.0 and rows["square-velocity"]["encoding"] == "velocity"
+    assert rows["square-velocity"]["changes"] == "encoding=velocity"
+    assert rows["square"]["changes"] == "none (the paper's settings)"
     # The probe's step scales with the run's speeds: 10x in the 10x-unit run.
     assert rows["square-units-x10"]["step"] == pytest.approx(10 * rows["square"]["step"])
     with open(tmp_path / "pilot.json") as fh:
         assert json.load(fh) == json.loads(json.dumps(rows))
     table = (tmp_path / "pilot.md").read_text().splitlines()
-    assert len(table) == 2 + len(rows) and "| square-units-x10 | speed-angle x10 units |" in table[-1]
+    assert len(table) == 2 + len(rows)
+    assert "| square-units-x10 | arena_size=20.0, speed_scale=0.6, max_speed=2.5 |" in table[5]
