@@ -27,7 +27,8 @@ def test_runs_are_the_paper_preset_with_one_change_each():
                 "square-no-noise": {"noise_std": 0.0},
                 "square-speed-cos-sin": {"encoding": "speed-cos-sin"},
                 "square-velocity": {"encoding": "velocity"},
-                "square-units-x10": {"arena_size": 20.0, "motion": {"speed_scale": 0.6, "max_speed": 2.5}}}
+                "square-units-x10": {"arena_size": 20.0, "motion": {"speed_scale": 0.6, "max_speed": 2.5}},
+                "square-no-l2": {"l2": False}}
     for name, change in expected.items():
         cfg = run_config(name)
         assert {k for k in cfg if cfg[k] != base[k]} == set(change), name
