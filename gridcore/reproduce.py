@@ -12,9 +12,10 @@ verdict on each claim.
 Examples::
 
     python -m gridcore.reproduce --analyze-only            # re-analyse the committed runs
-    python -m gridcore.reproduce --train                    # retrain all nine (see docs/results/README.md)
+    python -m gridcore.reproduce --train                    # train (or resume) all nine in docs/results
     python -m gridcore.reproduce --train --runs square,hexagon --threads 1
-    python -m gridcore.reproduce --collect                  # copy finished runs to docs/results
+    python -m gridcore.reproduce --train --out runs         # retrain from scratch elsewhere...
+    python -m gridcore.reproduce --collect --out runs       # ...and copy the finished runs to docs/results
     python -m gridcore.reproduce --pilot                    # the square-arena factors, quick preset
 """
 
@@ -92,6 +93,8 @@ def train_runs(configs, out, stream=sys.stderr):
 
 def collect(names, out, results=RESULTS):
     """Copy the finished runs ``out/<name>`` into ``results/<name>`` (the committed files only)."""
+    if os.path.abspath(out) == os.path.abspath(results):
+        return  # trained in place: nothing to copy
     for name in names:
         src, dst = os.path.join(out, name), os.path.join(results, name)
         if not os.path.exists(RunDir(src).final):
@@ -243,7 +246,10 @@ def build_parser():
                       help="the square-arena factors at the quick preset (into --out/pilot, table in --results)")
     p.add_argument("--runs", type=_run_list, default=list(RUNS), metavar="A,B",
                    help=f"which runs (default: all: {','.join(RUNS)})")
-    p.add_argument("--out", default="runs", help="training directory (default: runs)")
+    # Training in place by default: a run's checkpoint is committed with it, so
+    # a run that outlives a session (or a machine) resumes from the repository.
+    p.add_argument("--out", default=None,
+                   help=f"training directory (default: --results for --train, runs for --pilot/--collect)")
     p.add_argument("--results", default=RESULTS, help=f"committed results (default: {RESULTS})")
     p.add_argument("--backend", choices=("auto", "numpy", "numba", "c"), default=None,
                    help="compute backend (default: c for training, auto for analysis)")
@@ -260,13 +266,14 @@ def main(argv=None):
     def work():
         if args.train:
             configs = {n: run_config(n, args.backend or "c", args.threads) for n in args.runs}
-            train_runs(configs, args.out, stream=stream)
-            return args.out
+            out = args.out or args.results
+            train_runs(configs, out, stream=stream)
+            return out
         if args.collect:
-            collect(args.runs, args.out, args.results)
+            collect(args.runs, args.out or "runs", args.results)
             return args.results
         if args.pilot:
-            pilot(args.out, args.results, args.backend or "c", args.threads, stream=stream)
+            pilot(args.out or "runs", args.results, args.backend or "c", args.threads, stream=stream)
             return os.path.join(args.results, "pilot.md")
         analyze_runs(args.runs, args.results, stream=stream, backend=args.backend or "auto",
                      threads=args.threads, quick=args.quick)

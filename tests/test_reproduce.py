@@ -57,6 +57,8 @@ def test_train_collect_analyze(tmp_path):
         collect(["square-no-noise"], out, results)
     with pytest.raises(FileNotFoundError, match="no finished run in"):
         analyze_runs(["square"], results, stream=None, **SMALL)
+    collect(list(configs), out, out)                            # trained in place: a no-op
+    assert (out / "square" / "checkpoint.npz").exists()
     collect(list(configs), out, results)
     kept = sorted(os.listdir(results / "square"))
     assert kept == sorted(reproduce.KEEP)                       # no checkpoint
@@ -78,6 +80,16 @@ def test_train_collect_analyze(tmp_path):
     assert summary["square-no-metabolic"]["metabolic"] is False
     table = (results / "summary.md").read_text().splitlines()
     assert len(table) == 4 and table[2].startswith("| square | 2 |")
+
+
+def test_train_defaults_to_the_committed_results(monkeypatch):
+    # Training in place keeps each run's checkpoint in the repository, so a
+    # run that outlives a session resumes from a clean checkout.
+    seen = []
+    monkeypatch.setattr(reproduce, "train_runs", lambda configs, out, stream: seen.append((list(configs), out)))
+    main(["--train", "--runs", "hexagon", "--quiet"])
+    main(["--train", "--runs", "square", "--out", "elsewhere", "--quiet"])
+    assert seen == [(["hexagon"], reproduce.RESULTS), (["square"], "elsewhere")]
 
 
 def test_pilot_table(tmp_path):
