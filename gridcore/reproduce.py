@@ -179,12 +179,14 @@ def write_summary(names, results=RESULTS):
     return rows
 
 
-# The pilot: every square-arena run at the quick preset, and one more factor
-# that is cheap to test there (the fraction of steps at rest).
+# The pilot: every square-arena run at the quick preset, and more factors
+# that are cheap to test there (the fraction of steps at rest, the L2 decay).
 PILOT_RUNS = {**{n: RUNS[n] for n in ("square", "square-speed-cos-sin", "square-velocity",
                                       "square-units-x10", "square-no-metabolic", "square-no-noise")},
               "square-no-l2": RUNS["square-no-l2"],
-              "square-half-at-rest": {"arena": "square", "motion": {"p_zero_speed": 0.5}}}
+              "square-half-at-rest": {"arena": "square", "motion": {"p_zero_speed": 0.5}},
+              # The L2 penalty's schedule, not L2 itself? lam_L2 decays 10x faster.
+              "square-l2-fast-decay": {"arena": "square", "l2_decay": 0.9}}
 
 
 def pilot(out, results=RESULTS, backend="c", threads=None, stream=sys.stderr, **overrides):
