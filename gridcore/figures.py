@@ -16,6 +16,7 @@ function                   what it shows                                   paper
 :func:`comparison_figure`  rate maps and unit types of several runs        Fig. 5, App. A
 :func:`path_figure`        a real path vs a simulated one (--trajectory)   -
 :func:`probe_figure`       response to one moving step: integration?       -
+:func:`pilot_figure`       gain, error and rest output of pilot runs        -
 =========================  ==============================================  ==========
 
 Rate maps use viridis (low blue, high yellow, as in the paper), each scaled
@@ -34,7 +35,7 @@ from .ratemaps import spatial_bins
 
 __all__ = ["TYPE_COLOURS", "tracking_figure", "ratemap_panel", "tuning_examples",
            "selectivity_figure", "development_figure", "error_correction_figure",
-           "stability_figure", "comparison_figure", "path_figure", "probe_figure"]
+           "stability_figure", "comparison_figure", "path_figure", "probe_figure", "pilot_figure"]
 
 TYPE_COLOURS = {"grid": "#d62728", "border": "#1f77b4", "band": "#2ca02c",
                 "irregular": "#555555", "none": "#aaaaaa"}
@@ -548,5 +549,32 @@ def probe_figure(probe, path):
     ax.legend(fontsize=6.5)
     for a in fig.axes:
         a.tick_params(labelsize=7)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def pilot_figure(rows, path):
+    """One bar per pilot run (:func:`gridcore.reproduce.pilot`): does it integrate, and how well?
+
+    ``rows`` maps run names to dicts with ``gain`` (output moved per unit
+    step, integrator 1), ``nerr`` (held-out normalised error) and
+    ``rest_output`` (output after a trial at rest, in half-sides; an
+    integrator 0). The paper's run is the first row.
+    """
+    names = list(rows)
+    y = np.arange(len(names))[::-1]
+    panels = [("gain", "a) step gain (integrator: 1)", 1.0),
+              ("nerr", "b) held-out normalised error", None),
+              ("rest_output", "c) output at rest / half side (integrator: 0)", 0.0)]
+    fig = Figure(figsize=(11, 0.35 * len(names) + 1.2))
+    for i, (key, title, ideal) in enumerate(panels):
+        ax = fig.add_subplot(1, 3, i + 1)
+        vals = [rows[n][key] for n in names]
+        ax.barh(y, vals, color=["0.35"] + ["tab:blue"] * (len(names) - 1), height=0.7)
+        if ideal:
+            ax.axvline(ideal, color="0.6", lw=0.8, ls="--")
+        ax.set_yticks(y, names if i == 0 else [""] * len(names), fontsize=7.5)
+        ax.set_title(title, fontsize=8.5)
+        ax.tick_params(axis="x", labelsize=7)
     fig.tight_layout()
     return _save(fig, path)

@@ -25,6 +25,7 @@ import os
 import shutil
 import sys
 
+from . import figures
 from ._cli import positive_int, run_main
 from .analysis import load_run
 from .analyze import analyze
@@ -194,8 +195,8 @@ def pilot(out, results=RESULTS, backend="c", threads=None, stream=sys.stderr, **
 
     Trains the runs of :data:`PILOT_RUNS` with the ``quick`` preset
     into ``out/pilot/<name>`` (kept if finished), probes each final network
-    (:func:`gridcore.probes.run_probe`) and writes ``results/pilot.json``
-    and ``results/pilot.md``. ``overrides`` change the preset (tests use tiny
+    (:func:`gridcore.probes.run_probe`) and writes ``results/pilot.json``,
+    ``results/pilot.md`` and ``results/pilot.png``. ``overrides`` change the preset (tests use tiny
     runs). Returns the rows.
     """
     configs = {n: make_config("quick", backend=backend, threads=threads, **{**overrides, **change})
@@ -215,6 +216,7 @@ def pilot(out, results=RESULTS, backend="c", threads=None, stream=sys.stderr, **
                       # In half-sides of the arena, so the 10x-unit run compares.
                       "rest_output": s["median_rest_output"] / (cfg["arena_size"] / 2)}
     atomic_write_json(os.path.join(results, "pilot.json"), rows)
+    figures.pilot_figure(rows, os.path.join(results, "pilot.png"))
     lines = ["| run (quick preset) | what changes | held-out error | step gain | output at rest / half side |",
              "|---|---|---|---|---|"]
     lines += [f"| {n} | {_describe(PILOT_RUNS[n])} | {r['nerr']:.3f} | {r['gain']:.3g} | "

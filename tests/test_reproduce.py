@@ -102,6 +102,7 @@ def test_pilot_table(tmp_path):
     assert rows["square-units-x10"]["step"] == pytest.approx(10 * rows["square"]["step"])
     with open(tmp_path / "pilot.json") as fh:
         assert json.load(fh) == json.loads(json.dumps(rows))
+    assert (tmp_path / "pilot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     table = (tmp_path / "pilot.md").read_text().splitlines()
     assert len(table) == 2 + len(rows)
     assert "| square-units-x10 | arena_size=20.0, speed_scale=0.6, max_speed=2.5 |" in table[5]
