@@ -253,7 +253,7 @@ def build_parser():
     # Training in place by default: a run's checkpoint is committed with it, so
     # a run that outlives a session (or a machine) resumes from the repository.
     p.add_argument("--out", default=None,
-                   help=f"training directory (default: --results for --train, runs for --pilot/--collect)")
+                   help="training directory (default: --results for --train, runs for --pilot/--collect)")
     p.add_argument("--results", default=RESULTS, help=f"committed results (default: {RESULTS})")
     p.add_argument("--backend", choices=("auto", "numpy", "numba", "c"), default=None,
                    help="compute backend (default: c for training, auto for analysis)")
