@@ -4,8 +4,8 @@ schedule, the optimisation loop, checkpoints and resume.
 A run lives in one directory::
 
     config.json        everything needed to rerun (written once, checked on resume)
-    log.jsonl          one line per iteration: loss terms, lambda, rho, CG iterations, step, seconds
-    checkpoint.npz     written atomically every ``checkpoint_every`` iterations and on Ctrl-C
+    log.jsonl          one line per iteration: threads, loss terms, lambda, rho, CG iterations, step, seconds
+    checkpoint.npz     written atomically every ``checkpoint_every`` iterations and on Ctrl-C or SIGTERM
     snapshots/iter_NNNNNN.npz   parameters at chosen iterations (development analysis)
     final.npz          the trained parameters
     final_metrics.json normalised error on held-out trials
@@ -19,8 +19,11 @@ import copy
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import asdict
 
 import numpy as np
@@ -306,6 +309,27 @@ def evaluate(params, batch, backend, alpha=ALPHA):
     return normalised_error(backend.forward(params, batch.inputs, batch.noise, alpha=alpha).y, batch.targets)
 
 
+@contextmanager
+def _term_as_interrupt():
+    """SIGTERM raises KeyboardInterrupt, so a killed run saves its checkpoint as on Ctrl-C.
+
+    (Background jobs start with SIGINT ignored, and sessions and batch
+    systems stop jobs with SIGTERM.) Only the main thread can handle signals.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def train(cfg, out, resume=False, stream=sys.stderr):
     """Run (or resume) training; returns the final ``Params``.
 
@@ -354,7 +378,7 @@ def train(cfg, out, resume=False, stream=sys.stderr):
     # iteration only counts once `done` is assigned (one statement).
     done = (start, theta, opt_state, reg)
     try:
-        with open(run.log, "a") as logfh:
+        with _term_as_interrupt(), open(run.log, "a") as logfh:
             for it in range(start + 1, total + 1):
                 t0 = time.perf_counter()
                 _, theta, opt_state, reg = done
@@ -365,7 +389,9 @@ def train(cfg, out, resume=False, stream=sys.stderr):
                     theta, info = hf_step(problem, theta, opt_state, hf_settings)
                 else:
                     theta, info = adam_step(problem, theta, opt_state, adam_settings)
-                rec = {"iteration": it, **problem.terms, "lam_l2": reg.lam_l2, "lam_fr": reg.lam_fr,
+                # threads: a resumed run may use another count (same maths, other round-off).
+                rec = {"iteration": it, "threads": backend.threads, **problem.terms,
+                       "lam_l2": reg.lam_l2, "lam_fr": reg.lam_fr,
                        **{k: v for k, v in info.items() if k != "events" or v}}
                 if (cfg["eval_every"] and it % cfg["eval_every"] == 0) or it == total:
                     rec["nerr"] = evaluate(Params.from_flat(theta, *shape), held_out, backend, cfg["alpha"])

@@ -1,6 +1,11 @@
 """Training runs: the CLI end to end, checkpoints, exact resume, the schedule."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -86,6 +91,30 @@ def test_interrupted_run_resumes_exactly(tmp_path, monkeypatch):
     resumed = train(cfg, tmp_path / "cut", resume=True, stream=None)
     assert resumed == whole
     assert_same_log(tmp_path / "cut" / "log.jsonl", tmp_path / "whole" / "log.jsonl")
+
+
+def test_sigterm_saves_the_checkpoint(tmp_path):
+    # A background job ignores SIGINT; sessions and batch systems stop it with SIGTERM.
+    out = tmp_path / "r"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen([sys.executable, "-m", "gridcore.train", "--out", str(out), *TINY,
+                             "--iterations", "100000", "--checkpoint-every", "1000"],
+                            env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "log.jsonl").exists() or len(read_log(out / "log.jsonl")) < 3:
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read()
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        err = proc.communicate(timeout=60)[1]
+    finally:
+        proc.kill()
+    assert proc.returncode != 0 and "continue with --resume" in err
+    with np.load(out / "checkpoint.npz") as ck:
+        saved = int(ck["iteration"])
+    last = read_log(out / "log.jsonl")[-1]["iteration"]
+    # Nothing done is lost (an iteration counts once logged and then recorded as done).
+    assert saved >= 3 and last - 1 <= saved <= last
 
 
 def test_refuses_to_overwrite_a_run(tmp_path, capsys):
