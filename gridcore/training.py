@@ -31,7 +31,7 @@ import numpy as np
 from . import __version__
 from ._validate import check_choice, check_nonneg_float, check_positive_int
 from .arenas import ARENA_NAMES, make_arena
-from .backends import get_backend
+from .backends import blas_limits, get_backend
 from .hf import AdamSettings, AdamState, HFSettings, HFState, adam_step, hf_step
 from .model import (ALPHA, REC_INITS, Batch, Params, Regularization, atomic_savez, atomic_write,
                     atomic_write_json, init_params, load_npz, param_count)
@@ -378,7 +378,7 @@ def train(cfg, out, resume=False, stream=sys.stderr):
     # iteration only counts once `done` is assigned (one statement).
     done = (start, theta, opt_state, reg)
     try:
-        with _term_as_interrupt(), open(run.log, "a") as logfh:
+        with _term_as_interrupt(), blas_limits(backend), open(run.log, "a") as logfh:
             for it in range(start + 1, total + 1):
                 t0 = time.perf_counter()
                 _, theta, opt_state, reg = done

@@ -117,6 +117,25 @@ def test_sigterm_saves_the_checkpoint(tmp_path):
     assert saved >= 3 and last - 1 <= saved <= last
 
 
+@pytest.mark.parametrize("backend, blas", [("c", 1), ("numpy", 2)])
+def test_training_caps_blas_threads(tmp_path, monkeypatch, backend, blas):
+    # The C and Numba cores thread themselves; spinning BLAS workers would steal their cores.
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    seen = []
+    real_step = training.hf_step
+
+    def step(*args, **kw):
+        seen.append({p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"})
+        return real_step(*args, **kw)
+
+    monkeypatch.setattr(training, "hf_step", step)
+    cfg = make_config("quick", n_units=10, n_trials=16, n_steps=30, curvature_trials=8, iterations=2,
+                      backend=backend, threads=2, eval_every=0)
+    train(cfg, tmp_path / "r", stream=None)
+    assert seen == [{blas}, {blas}]
+    assert [r["threads"] for r in read_log(tmp_path / "r" / "log.jsonl")] == [2, 2]
+
+
 def test_refuses_to_overwrite_a_run(tmp_path, capsys):
     assert run_cli(tmp_path, "r", "--iterations", "1") == 0
     assert run_cli(tmp_path, "r", "--iterations", "1") == 2
