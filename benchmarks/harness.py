@@ -7,7 +7,6 @@ Every result carries in ``extra_info`` what the report needs to place it
 what it depends on (OpenMP, instruction set, CPU, BLAS and its environment).
 """
 
-import contextlib
 import functools
 import os
 from dataclasses import dataclass
@@ -16,15 +15,10 @@ import numpy as np
 import pytest
 
 from gridcore import reference
-from gridcore.backends import get_backend
+from gridcore.backends import blas_limits, blas_threads, get_backend
 from gridcore.info import collect
 from idle import wait_for_idle
 from problems import random_problem
-
-try:
-    from threadpoolctl import threadpool_limits
-except ImportError:
-    threadpool_limits = None
 
 N_IN = N_OUT = 2
 MU = 0.1                   # structural damping weight of the timed GN products
@@ -138,14 +132,12 @@ def load_backend(name, threads):
         pytest.skip(str(err))
 
 
-def blas_limit(name, threads):
-    """Cap NumPy's BLAS threads for the reference (threadpoolctl), else leave BLAS alone.
+def blas_limit(backend):
+    """NumPy's BLAS threads as in training (:func:`gridcore.backends.blas_limits`).
 
     Returns the context and the BLAS thread count to record.
     """
-    if name != "numpy" or threadpool_limits is None:
-        return contextlib.nullcontext(), "default"
-    return threadpool_limits(limits=threads, user_api="blas"), threads
+    return blas_limits(backend), blas_threads(backend) or "default"
 
 
 def record(benchmark, group, **info):
@@ -179,10 +171,10 @@ def run_kernel(benchmark, problem, kernel, name, threads, rounds):
     """Time one kernel of one backend on ``problem``, then check it against the reference."""
     backend = load_backend(name, threads)
     fn, pick = problem.call(backend, kernel)
-    limit, blas_threads = blas_limit(name, threads)
+    limit, blas = blas_limit(backend)
     size = problem.size
     record(benchmark, f"{kernel} {size}", kernel=kernel, backend=name, threads=threads,
-           blas_threads=blas_threads, n=size.n, m=size.m, t=size.t, gflop=gflop(kernel, size),
+           blas_threads=blas, n=size.n, m=size.m, t=size.t, gflop=gflop(kernel, size),
            **backend_info(backend))
     with limit:
         result = time_call(benchmark, fn, rounds)

@@ -5,8 +5,9 @@ Forward, streaming forward (no states kept), gradient, gradient with the
 per-trial squares HF's preconditioner needs, and the Gauss-Newton product;
 each result is checked against the NumPy reference. One group per kernel, so
 the table shows the backends' and thread counts' ratios. For the NumPy
-reference, ``threads`` caps its BLAS threads when threadpoolctl is installed
-(recorded as ``blas_threads``). The command that runs every suite and writes
+reference, ``threads`` caps its BLAS threads, and the C and Numba cores get
+one BLAS thread, as in training (``gridcore.backends.blas_threads``; recorded as
+``blas_threads``). The command that runs every suite and writes
 the report is in ``docs/performance.md``.
 """
 

@@ -13,6 +13,7 @@ import math
 import numpy as np
 import pytest
 
+from gridcore.backends import get_backend
 from harness import PAPER, Size, blas_limit, quick, record, time_call
 
 SIZES = [Size(n, PAPER.m, 1) for n in (50, 100, 200, 400)]
@@ -33,9 +34,9 @@ def test_matmul(benchmark, request, size, threads):
             np.matmul(a, b, out=out)
         return out
 
-    limit, blas_threads = blas_limit("numpy", threads)
+    limit, blas = blas_limit(get_backend("numpy", threads))
     record(benchmark, f"matmul ({m}x{n})@({n}x{n})", kernel="matmul", backend="numpy",
-           threads=threads, blas_threads=blas_threads, n=n, m=m, t=None,
+           threads=threads, blas_threads=blas, n=n, m=m, t=None,
            gflop=2.0 * m * n * n * reps / 1e9)
     with limit:
         result = time_call(benchmark, run, rounds=15, warmup=2)

@@ -82,10 +82,10 @@ def test_hf_iteration(benchmark, name, paper_run, reference_step):
     cfg, params = paper_run[0], paper_run[3]
     backend = load_backend(name, threads=2)
     step = hf_iteration(backend, paper_run)
-    limit, blas_threads = blas_limit(name, 2)
+    limit, blas = blas_limit(backend)            # as training does
     record(benchmark, f"hf_iteration N={cfg['n_units']} M={cfg['n_trials']} T={cfg['n_steps']} "
            f"(curvature on {cfg['curvature_trials']})", kernel="hf_iteration", backend=name,
-           threads=2, blas_threads=blas_threads, n=cfg["n_units"], m=cfg["n_trials"],
+           threads=2, blas_threads=blas, n=cfg["n_units"], m=cfg["n_trials"],
            t=cfg["n_steps"], **backend_info(backend))
     with limit:
         theta, info = time_call(benchmark, step, rounds=3,

@@ -45,20 +45,24 @@ class ReferenceBackend:
         return "ReferenceBackend()"
 
 
-def blas_limits(backend):
-    """Context manager: NumPy's BLAS threads while ``backend`` does a long job (training).
+def blas_threads(backend):
+    """NumPy's BLAS threads while ``backend`` does a long job (training); None: BLAS's own choice.
 
-    The reference's parallelism is BLAS, so its ``threads`` (when set) caps
-    BLAS. The C and Numba cores run their own threads, and BLAS is left
-    only the optimiser's vector dot products (length P ~ 10^4). OpenBLAS
-    splits a dot product that long over its threads, and then its idle
-    workers spin on the cores the kernels need. That made a paper-size HF
-    iteration 1.6x slower (6.0 s against 3.7 s with the C core on 2
-    threads), and the dot products' round-off depended on the BLAS thread
-    count. So for those cores BLAS gets one thread.
+    The reference's parallelism is BLAS, so its ``threads`` caps BLAS. The
+    C and Numba cores run their own threads, and BLAS is left only the
+    optimiser's vector dot products (length P ~ 10^4). OpenBLAS splits a dot
+    product that long over its threads, and then its idle workers spin on
+    the cores the kernels need. That made a paper-size HF iteration 1.6x
+    slower (6.0 s against 3.7 s with the C core on 2 threads), and the dot
+    products' round-off depended on the BLAS thread count. So for those
+    cores BLAS gets one thread.
     """
-    limit = backend.threads if backend.name == "numpy" else 1
-    return threadpool_limits(limits=limit, user_api="blas")
+    return backend.threads if backend.name == "numpy" else 1
+
+
+def blas_limits(backend):
+    """Context manager capping NumPy's BLAS at :func:`blas_threads` (threadpoolctl)."""
+    return threadpool_limits(limits=blas_threads(backend), user_api="blas")
 
 
 # name -> (module, class, how to get it when it is missing)
