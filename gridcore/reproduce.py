@@ -11,6 +11,7 @@ verdict on each claim.
 
 Examples::
 
+    python -m gridcore.reproduce --status                   # where each run's training stands
     python -m gridcore.reproduce --analyze-only            # re-analyse the committed runs
     python -m gridcore.reproduce --train                    # train (or resume) all nine in docs/results
     python -m gridcore.reproduce --train --runs square,hexagon --threads 1
@@ -130,6 +131,40 @@ def analyze_runs(names, results=RESULTS, stream=sys.stderr, **settings):
     return present
 
 
+def training_status(names, out=RESULTS):
+    """Where each run's training stands, from its ``log.jsonl``: one dict per run name.
+
+    Keys: ``iteration`` (last logged, 0 if not started), ``of`` (iterations
+    configured), ``finished``, ``nerr`` and ``nerr_iteration`` (the last
+    held-out evaluation), ``hours`` (summed iteration times).
+    """
+    rows = {}
+    for name in names:
+        run = RunDir(os.path.join(out, name))
+        log = []
+        if os.path.exists(run.log):
+            with open(run.log) as fh:
+                log = [json.loads(line) for line in fh if line.strip()]
+        evals = [r for r in log if "nerr" in r]
+        rows[name] = {"iteration": log[-1]["iteration"] if log else 0,
+                      "of": run_config(name)["iterations"], "finished": os.path.exists(run.final),
+                      "nerr": evals[-1]["nerr"] if evals else None,
+                      "nerr_iteration": evals[-1]["iteration"] if evals else None,
+                      "hours": sum(r["seconds"] for r in log) / 3600.0}
+    return rows
+
+
+def status_table(rows):
+    """:func:`training_status` as a Markdown table."""
+    lines = ["| run | iterations | finished | held-out error (at iteration) | training hours |",
+             "|---|---|---|---|---|"]
+    for name, r in rows.items():
+        nerr = "-" if r["nerr"] is None else f"{r['nerr']:.3f} ({r['nerr_iteration']})"
+        lines.append(f"| {name} | {r['iteration']} / {r['of']} | {'yes' if r['finished'] else 'no'} | "
+                     f"{nerr} | {r['hours']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
 def run_summary(path):
     """Headline numbers of one analysed run: training cost and one line per claim.
 
@@ -246,6 +281,8 @@ def build_parser():
     what.add_argument("--train", action="store_true", help="train (or resume) the runs into --out")
     what.add_argument("--collect", action="store_true", help="copy finished runs from --out to --results")
     what.add_argument("--analyze-only", action="store_true", help="analyse the runs in --results")
+    what.add_argument("--status", action="store_true",
+                      help="print where each run's training stands (a Markdown table)")
     what.add_argument("--pilot", action="store_true",
                       help="the square-arena factors at the quick preset (into --out/pilot, table in --results)")
     p.add_argument("--runs", type=_run_list, default=list(RUNS), metavar="A,B",
@@ -273,6 +310,9 @@ def main(argv=None):
             out = args.out or args.results
             train_runs(configs, out, stream=stream)
             return out
+        if args.status:
+            print(status_table(training_status(args.runs, args.out or args.results)), end="")
+            return args.out or args.results
         if args.collect:
             collect(args.runs, args.out or "runs", args.results)
             return args.results

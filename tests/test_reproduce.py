@@ -53,6 +53,12 @@ def test_train_collect_analyze(tmp_path):
     train_runs(configs, out, stream=None)                       # finished runs are left alone
     assert (out / "square" / "final.npz").read_bytes() == final
 
+    status = reproduce.training_status(["square", "hexagon"], out)
+    assert status["square"]["finished"] and status["square"]["iteration"] == TINY["iterations"]
+    assert status["square"]["nerr_iteration"] == TINY["iterations"] and status["square"]["hours"] > 0
+    assert status["hexagon"] == {"iteration": 0, "of": 1000, "finished": False, "nerr": None,
+                                 "nerr_iteration": None, "hours": 0.0}
+    assert reproduce.status_table(status).splitlines()[3].startswith("| hexagon | 0 / 1000 | no | - |")
     with pytest.raises(FileNotFoundError, match="not finished"):
         collect(["square-no-noise"], out, results)
     with pytest.raises(FileNotFoundError, match="no finished run in"):
