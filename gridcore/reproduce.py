@@ -141,10 +141,7 @@ def training_status(names, out=RESULTS):
     rows = {}
     for name in names:
         run = RunDir(os.path.join(out, name))
-        log = []
-        if os.path.exists(run.log):
-            with open(run.log) as fh:
-                log = [json.loads(line) for line in fh if line.strip()]
+        log = run.read_log() if os.path.exists(run.log) else []
         evals = [r for r in log if "nerr" in r]
         rows[name] = {"iteration": log[-1]["iteration"] if log else 0,
                       "of": run_config(name)["iterations"], "finished": os.path.exists(run.final),
@@ -172,8 +169,7 @@ def run_summary(path):
     """
     run = RunDir(path)
     cfg = run.read_config()
-    with open(run.log) as fh:
-        log = [json.loads(line) for line in fh if line.strip()]
+    log = run.read_log()
     with open(os.path.join(path, "analysis", "metrics.json")) as fh:
         m = json.load(fh)
     counts = m["celltypes"]["counts"]
@@ -305,19 +301,19 @@ def main(argv=None):
     stream = None if args.quiet else sys.stderr
 
     def work():
+        out = args.out or (args.results if args.train or args.status else "runs")
         if args.train:
             configs = {n: run_config(n, args.backend or "c", args.threads) for n in args.runs}
-            out = args.out or args.results
             train_runs(configs, out, stream=stream)
             return out
         if args.status:
-            print(status_table(training_status(args.runs, args.out or args.results)), end="")
-            return args.out or args.results
+            print(status_table(training_status(args.runs, out)), end="")
+            return out
         if args.collect:
-            collect(args.runs, args.out or "runs", args.results)
+            collect(args.runs, out, args.results)
             return args.results
         if args.pilot:
-            pilot(args.out or "runs", args.results, args.backend or "c", args.threads, stream=stream)
+            pilot(out, args.results, args.backend or "c", args.threads, stream=stream)
             return os.path.join(args.results, "pilot.md")
         analyze_runs(args.runs, args.results, stream=stream, backend=args.backend or "auto",
                      threads=args.threads, quick=args.quick)

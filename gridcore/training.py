@@ -248,6 +248,11 @@ class RunDir:
     def snapshot(self, iteration):
         return os.path.join(self.snapshots, f"iter_{iteration:06d}.npz")
 
+    def read_log(self):
+        """The records of ``log.jsonl``, one dict per iteration (FileNotFoundError if absent)."""
+        with open(self.log) as fh:
+            return [json.loads(line) for line in fh if line.strip()]
+
     def read_config(self):
         try:
             with open(self.config) as fh:
