@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 import pytest
+import threadpoolctl
 
 from gridcore import Params
 from gridcore import training
@@ -120,7 +121,6 @@ def test_sigterm_saves_the_checkpoint(tmp_path):
 @pytest.mark.parametrize("backend, blas", [("c", 1), ("numpy", 2)])
 def test_training_caps_blas_threads(tmp_path, monkeypatch, backend, blas):
     # The C and Numba cores thread themselves; spinning BLAS workers would steal their cores.
-    threadpoolctl = pytest.importorskip("threadpoolctl")
     seen = []
     real_step = training.hf_step
 
