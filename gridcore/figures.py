@@ -571,7 +571,7 @@ def pilot_figure(rows, path):
         ax = fig.add_subplot(1, 3, i + 1)
         vals = [rows[n][key] for n in names]
         ax.barh(y, vals, color=["0.35"] + ["tab:blue"] * (len(names) - 1), height=0.7)
-        if ideal:
+        if ideal is not None:
             ax.axvline(ideal, color="0.6", lw=0.8, ls="--")
         ax.set_yticks(y, names if i == 0 else [""] * len(names), fontsize=7.5)
         ax.set_title(title, fontsize=8.5)
