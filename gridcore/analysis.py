@@ -962,18 +962,24 @@ def run_summary(label, config, tracking_result, types):
     -------
     dict (JSON-ready): ``label``, ``config``, ``normalised_error``,
     ``counts`` and ``fractions`` of unit types, :func:`grid_symmetry_counts`,
-    and the median and max grid60 / grid90 / border / band scores over all units.
+    and per grid60 / grid90 / border / band score: its median and max over
+    all units and ``passed``, the number of units beating their own null
+    whatever their type (a graded measure where no unit gets the type);
+    ``n_periodic``, the units with periodic maps.
     """
     n = len(types.spatial_type)
     counts = types.counts()
+    passes = types.passes()
     scores = {}
     for k in ("grid60", "grid90", "border", "band"):
         v = types.scores[k]
         scores[k] = {"median": _median(v),
-                     "max": _float(np.nanmax(v)) if np.isfinite(v).any() else None}
+                     "max": _float(np.nanmax(v)) if np.isfinite(v).any() else None,
+                     "passed": int(passes[k].sum())}
     return {"label": label, "config": config, "normalised_error": tracking_result["normalised_error"],
             "n_units": n, "counts": counts, "fractions": {k: v / n for k, v in counts.items()},
-            "grid": grid_symmetry_counts(types), "scores": scores}
+            "grid": grid_symmetry_counts(types), "scores": scores,
+            "n_periodic": int(np.sum(types.periodic))}
 
 
 def compare_runs(summaries):

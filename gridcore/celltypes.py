@@ -99,6 +99,10 @@ class CellTypes:
     maps: np.ndarray
     settings: dict = field(default_factory=dict)
 
+    def passes(self):
+        """Whether each unit's score beats its null, per score: dict of str -> bool ndarray (n_units,)."""
+        return _passes(self.scores, self.thresholds)
+
     def counts(self):
         """Number of units per spatial type, speed- and direction-tuned, and untuned."""
         out = {t: int(np.sum(self.spatial_type == t)) for t in SPATIAL_TYPES}
@@ -123,6 +127,12 @@ class CellTypes:
                 "labels": [list(lab) for lab in self.labels],
             },
         }
+
+
+def _passes(scores, thresholds):
+    # A NaN score (e.g. an unvisited map) or a NaN null never passes.
+    return {k: np.nan_to_num(scores[k], nan=-np.inf) > np.nan_to_num(thresholds[k], nan=np.inf)
+            for k in scores}
 
 
 def _flatten(activity, positions, speed, heading):
@@ -290,8 +300,7 @@ def classify(activity, positions, speed, heading, arena, bins=20, *, n_shuffles=
         if k in ("grid60", "grid90"):
             sd = np.maximum(np.nanstd(safe, axis=0), 1e-12)
             z[k] = np.where(all_nan, np.nan, (real[k] - np.nanmean(safe, axis=0)) / sd)
-    passes = {k: np.nan_to_num(real[k], nan=-np.inf) > np.nan_to_num(thresholds[k], nan=np.inf)
-              for k in SCORE_NAMES}
+    passes = _passes(real, thresholds)
 
     # Spatial type, most specific first (see the module docstring). Between
     # 60 and 90 deg the larger z wins.

@@ -13,7 +13,7 @@ function                   what it shows                                   paper
 :func:`development_figure` t-SNE of units over training stages             Fig. 4
 :func:`error_correction_figure` error around the first boundary hit        Fig. 6a
 :func:`stability_figure`   error per block of a long path vs a constant    Fig. 6b
-:func:`comparison_figure`  rate maps and unit types of several runs        Fig. 5, App. A
+:func:`comparison_figure`  rate maps, unit types, scores of several runs   Fig. 5, App. A
 :func:`path_figure`        a real path vs a simulated one (--trajectory)   -
 :func:`probe_figure`       response to one moving step: integration?       -
 :func:`pilot_figure`       gain, error and rest output of pilot runs        -
@@ -385,7 +385,12 @@ def stability_figure(st, path):
 
 
 def comparison_figure(comparison, maps, types, arenas, bins, path):
-    """Rate maps and unit-type fractions of several runs side by side (C6: Fig. 5, App. A).
+    """Rate maps, unit types and scores of several runs side by side (C6: Fig. 5, App. A).
+
+    Below the maps: the fraction of units of each type, then one panel per
+    grid60 / grid90 / border / band score with every unit's score (filled
+    where it beats the unit's own null) and the number that do, so runs
+    without any unit of a type still compare.
 
     Parameters
     ----------
@@ -398,8 +403,9 @@ def comparison_figure(comparison, maps, types, arenas, bins, path):
     """
     runs = comparison["runs"]
     k = len(runs)
-    fig = Figure(figsize=(4.2 * k, 7.4))
-    gs = fig.add_gridspec(2, k, height_ratios=[4.2, 1.6], left=0.04, right=0.98, top=0.9, bottom=0.1,
+    colours = [matplotlib.colormaps["tab10"](i) for i in range(k)]
+    fig = Figure(figsize=(max(4.2 * k, 11.0), 7.6))
+    gs = fig.add_gridspec(2, k, height_ratios=[4.2, 1.8], left=0.04, right=0.98, top=0.9, bottom=0.1,
                           hspace=0.45, wspace=0.12)
     for i, (r, m, t, a) in enumerate(zip(runs, maps, types, arenas)):
         _mosaic(fig, gs[0, i], m, t, spatial_bins(a, bins), fontsize=4.5)
@@ -407,17 +413,35 @@ def comparison_figure(comparison, maps, types, arenas, bins, path):
         fig.text((i + 0.5) / k, 0.985, f"{r['label']}", ha="center", va="top", fontsize=9, weight="bold")
         fig.text((i + 0.5) / k, 0.955, f"{diff}\nnormalised error {r['normalised_error']:.3f}",
                  ha="center", va="top", fontsize=7)
-    ax = fig.add_subplot(gs[1, :])
+    bottom = gs[1, :].subgridspec(1, 5, width_ratios=[1.6, 1, 1, 1, 1], wspace=0.35)
+    ax = fig.add_subplot(bottom[0])
     kinds = ("grid", "border", "band", "irregular", "none")
     width = 0.8 / k
     for i, r in enumerate(runs):
         ax.bar(np.arange(len(kinds)) + (i - (k - 1) / 2) * width, [r["fractions"][t] for t in kinds],
-               width, label=r["label"], color=matplotlib.colormaps["tab10"](i))
+               width, label=r["label"], color=colours[i])
     ax.set_xticks(range(len(kinds)))
-    ax.set_xticklabels(kinds, fontsize=8)
+    ax.set_xticklabels(kinds, fontsize=7)
     ax.set_ylabel("fraction of units", fontsize=8)
-    ax.legend(fontsize=7, frameon=False)
+    ax.legend(fontsize=6, frameon=False)
     ax.tick_params(labelsize=7)
+    jitter = np.random.default_rng(0).uniform(-0.25, 0.25, size=max(len(t.spatial_type) for t in types))
+    for j, score in enumerate(("grid60", "grid90", "border", "band")):
+        ax = fig.add_subplot(bottom[j + 1])
+        for i, t in enumerate(types):
+            v, ok = t.scores[score], t.passes()[score]
+            x = i + jitter[:len(v)]
+            ax.scatter(x[~ok], v[~ok], s=5, facecolors="none", edgecolors=colours[i], linewidths=0.5)
+            ax.scatter(x[ok], v[ok], s=5, color=colours[i])
+            ax.text(i, 1.0, f"{int(ok.sum())}", transform=ax.get_xaxis_transform(), ha="center",
+                    va="bottom", fontsize=7)
+        ax.set_xticks(range(k))
+        ax.set_xticklabels([""] * k)
+        ax.set_xlim(-0.6, k - 0.4)
+        ax.set_title(f"{score} score", fontsize=8, pad=10)
+        ax.tick_params(labelsize=7)
+    fig.text(0.99, 0.015, "scores: one dot per unit, filled where it beats its own shuffle null; "
+             "above: how many do", ha="right", fontsize=7)
     return _save(fig, path)
 
 

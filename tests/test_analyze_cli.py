@@ -74,6 +74,14 @@ def test_metrics_record_settings_conventions_and_thresholds(analysed):
     assert dev["embedding"]["method"] in ("tsne", "mds")
     assert m["stability"]["n_blocks"] == 4
     assert m["comparison"]["runs"][1]["differs"] == {"metabolic": [True, False]}
+    # The comparison's graded counts agree with the per-unit scores and nulls.
+    units = ct["units"]
+    ref = m["comparison"]["runs"][0]
+    for k in ("grid60", "grid90", "border", "band"):
+        beat = sum(1 for v, t in zip(units["scores"][k], units["thresholds"][k])
+                   if v is not None and t is not None and v > t)
+        assert ref["scores"][k]["passed"] == beat
+    assert ref["n_periodic"] == sum(units["periodic"])
     assert len(m["tuning"]["speed_curves"]) == 12
 
 

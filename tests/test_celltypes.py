@@ -63,6 +63,13 @@ def test_planted_units_get_their_labels(planted):
         assert res.scores[k].shape == res.thresholds[k].shape == (len(names),)
         assert res.null[k].shape == (20, len(names))
     assert res.maps.shape == (len(names), 16, 16)
+    # passes() is the rule the types were decided by: the planted grid beats
+    # its grid60 null, the noise unit beats no spatial null.
+    passes = res.passes()
+    assert set(passes) == set(SCORE_NAMES)
+    assert passes["grid60"][0] and passes["spatial_information"][0]
+    assert not any(passes[k][names.index("noise")] for k in ("spatial_information", "grid60", "border"))
+    assert np.array_equal(passes["border"], res.scores["border"] > res.thresholds["border"])
 
 
 def test_deterministic_for_a_seed_and_serialisable(planted):
