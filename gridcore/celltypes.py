@@ -118,6 +118,7 @@ class CellTypes:
         return {
             "settings": self.settings,
             "counts": self.counts(),
+            "passed": {k: int(v.sum()) for k, v in self.passes().items()},
             "units": {
                 "scores": {k: floats(v) for k, v in self.scores.items()},
                 "thresholds": {k: floats(v) for k, v in self.thresholds.items()},

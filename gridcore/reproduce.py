@@ -114,8 +114,8 @@ def analyze_runs(names, results=RESULTS, stream=sys.stderr, **settings):
     """``python -m gridcore.analyze`` on each run in ``results`` (the square one with its ablations).
 
     ``settings`` go to :func:`gridcore.analyze.analyze` (backend, threads, quick, ...).
-    Then writes the summary table (:func:`write_summary`). Returns the names
-    of the runs analysed.
+    Then writes the summary table (:func:`write_summary`) of every analysed
+    run in ``results``, not only these. Returns the names of the runs analysed.
     """
     present = [n for n in names if os.path.exists(RunDir(os.path.join(results, n)).final)]
     missing = sorted(set(names) - set(present))
@@ -127,7 +127,7 @@ def analyze_runs(names, results=RESULTS, stream=sys.stderr, **settings):
     for name in present:
         compare = [os.path.join(results, c) for c in COMPARE.get(name, []) if c in present]
         analyze(os.path.join(results, name), compare, stream=stream, **settings)
-    write_summary(present, results)
+    write_summary(list(dict.fromkeys([*RUNS, *present])), results)
     return present
 
 
@@ -183,6 +183,9 @@ def run_summary(path):
         "nerr": m["tracking"]["normalised_error"],                              # C1
         **{t: counts[t] for t in ("grid", "border", "band", "irregular", "none")},  # C2, C6
         "grid60": sym["n_grid60"], "grid90": sym["n_grid90"],
+        # Units beating each null whatever their type, and with periodic maps.
+        **{f"beat_{k}": m["celltypes"]["passed"][k] for k in ("grid60", "grid90", "border", "band")},
+        "periodic": sum(m["celltypes"]["units"]["periodic"]),
         "speed_tuned": counts["speed"], "direction_tuned": counts["direction"],  # C3, C4
         "drop_by_interactions": [g["drop"] for g in ec["groups"]],              # C7
         "drops_increase": ec["drops_increase"],
@@ -194,7 +197,9 @@ def run_summary(path):
 
 _COLUMNS = [("run", "{}"), ("iterations", "{}"), ("train_hours", "{:.1f}"), ("nerr", "{:.3f}"),
             ("grid", "{}"), ("grid60", "{}"), ("grid90", "{}"), ("border", "{}"), ("band", "{}"),
-            ("irregular", "{}"), ("none", "{}"), ("speed_tuned", "{}"), ("direction_tuned", "{}"),
+            ("irregular", "{}"), ("none", "{}"), ("beat_grid60", "{}"), ("beat_grid90", "{}"),
+            ("beat_border", "{}"), ("beat_band", "{}"), ("periodic", "{}"),
+            ("speed_tuned", "{}"), ("direction_tuned", "{}"),
             ("drops_increase", "{}"), ("long_path_ratio", "{:.3f}")]
 
 

@@ -84,6 +84,7 @@ def test_deterministic_for_a_seed_and_serialisable(planted):
     assert d["settings"]["percentile"] == 95.0 and d["settings"]["n_shuffles"] == 20
     assert "grid60" in d["settings"]["conventions"]
     assert sum(d["counts"][t] for t in ("grid", "border", "band", "irregular", "none")) == len(a.labels)
+    assert d["passed"] == {k: int(v.sum()) for k, v in a.passes().items()}
     n = d["settings"]["n_samples"]
     assert all(0.05 * n <= s <= 0.95 * n for s in d["settings"]["shifts"])
 

@@ -84,8 +84,16 @@ def test_train_collect_analyze(tmp_path):
     assert row["iterations"] == TINY["iterations"] and row["nerr"] == m["tracking"]["normalised_error"]
     assert sum(row[t] for t in ("grid", "border", "band", "irregular", "none")) == TINY["n_units"]
     assert summary["square-no-metabolic"]["metabolic"] is False
+    ref = m["comparison"]["runs"][0]
+    assert [row[f"beat_{k}"] for k in ("grid60", "grid90", "border", "band")] == \
+        [ref["scores"][k]["passed"] for k in ("grid60", "grid90", "border", "band")]
+    assert row["periodic"] == ref["n_periodic"]
     table = (results / "summary.md").read_text().splitlines()
     assert len(table) == 4 and table[2].startswith("| square | 2 |")
+    # Analysing one run keeps the others' rows.
+    analyze_runs(["square-no-metabolic"], results, stream=None, **SMALL)
+    with open(results / "summary.json") as fh:
+        assert list(json.load(fh)) == ["square", "square-no-metabolic"]
 
 
 def test_train_defaults_to_the_committed_results(monkeypatch):
