@@ -9,7 +9,7 @@ unit types come from :mod:`gridcore.ratemaps`, :mod:`gridcore.scores`,
   constant output.
 - C2 unit types: :func:`gridcore.celltypes.classify` (and
   :func:`grid_symmetry_counts`).
-- C3 :func:`tuning_curves`, :func:`pick_examples`, :func:`tuning_summary`.
+- C3 :func:`tuning_curves`, :func:`heading_wrap`, :func:`pick_examples`, :func:`tuning_summary`.
 - C4 :func:`selectivity`.
 - C5 :func:`select_stages`, :func:`stage_responses`, :func:`embed`,
   :func:`development`: units of the training snapshots on the same trials,
@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "CONVENTIONS", "INTERACTION_GROUPS", "Run", "load_run", "tracking", "error_correction",
     "stability", "long_path", "map_correlation", "grid_symmetry_counts", "tuning_curves",
-    "curves_to_json", "pick_examples", "tuning_summary", "selectivity", "select_stages", "stage_responses",
+    "curves_to_json", "heading_wrap", "pick_examples", "tuning_summary", "selectivity", "select_stages", "stage_responses",
     "embed", "development", "run_summary", "compare_runs",
 ]
 
@@ -595,6 +595,43 @@ def curves_to_json(curves):
             "directions_rad": _floats(curves["directions"]),
             "direction_curves": [_floats(c) for c in curves["direction_curves"]],
             "speed_r2": _floats(curves["speed_r2"])}
+
+
+def heading_wrap(direction_curves, threshold=0.5):
+    """How much each unit's direction tuning jumps where the heading angle wraps (C3).
+
+    With the paper's ``speed-angle`` inputs the heading enters as an angle
+    in [-pi, pi), so a unit driven by that input directly steps at +-180
+    deg, where a code of the direction itself (cos, sin) is smooth.
+
+    Parameters
+    ----------
+    direction_curves : array_like, shape (n_units, n_bins)
+        Mean activity per heading bin over [-pi, pi) (:func:`tuning_curves`).
+    threshold : float
+        A unit "steps at the wrap" when the jump is above this share of
+        its tuning range.
+
+    Returns
+    -------
+    dict: ``ratio`` per unit (|first bin - last bin| / (max - min), None for
+    flat or incomplete curves), ``n_above`` (units above ``threshold``),
+    ``threshold``, and ``median_step_ratio``: the median over units of the
+    largest step between neighbouring bins away from the wrap, the same
+    ratio for comparison.
+    """
+    dc = np.asarray(direction_curves, float)
+    if dc.ndim != 2 or dc.shape[1] < 2:
+        raise ValueError(f"direction_curves must have shape (n_units, n_bins >= 2), got {dc.shape}")
+    ok = np.isfinite(dc).all(axis=1)
+    span = np.zeros(len(dc))
+    span[ok] = dc[ok].max(axis=1) - dc[ok].min(axis=1)
+    ok &= span > 0
+    ratio, inner = np.full(len(dc), np.nan), np.full(len(dc), np.nan)
+    ratio[ok] = np.abs(dc[ok, 0] - dc[ok, -1]) / span[ok]
+    inner[ok] = np.abs(np.diff(dc[ok], axis=1)).max(axis=1) / span[ok]
+    return {"ratio": _floats(ratio), "n_above": int(np.sum(np.nan_to_num(ratio) > threshold)),
+            "threshold": threshold, "median_step_ratio": _median(inner)}
 
 
 def pick_examples(types, n_direction=3, n_grid=3, n_border=2, n_band=1):

@@ -421,6 +421,7 @@ def analyze(run_dir, compare=(), backend="auto", threads=None, seed=0, n_trials=
         "probe": probe,
         "celltypes": celltypes,
         "tuning": {"examples": examples, "summary": an.tuning_summary(types, curves["speed_r2"]),
+                   "heading_wrap": an.heading_wrap(curves["direction_curves"]),
                    **an.curves_to_json(curves)},
         "selectivity": an.selectivity(types),
         "development": ({k: v for k, v in dev.items() if k != "maps"} if dev is not None

@@ -187,6 +187,7 @@ def run_summary(path):
         **{f"beat_{k}": m["celltypes"]["passed"][k] for k in ("grid60", "grid90", "border", "band")},
         "periodic": sum(m["celltypes"]["units"]["periodic"]),
         "speed_tuned": counts["speed"], "direction_tuned": counts["direction"],  # C3, C4
+        "steps_at_wrap": m["tuning"]["heading_wrap"]["n_above"],
         "drop_by_interactions": [g["drop"] for g in ec["groups"]],              # C7
         "drops_increase": ec["drops_increase"],
         "no_interaction_slope": ec["no_interaction"]["slope"],
@@ -199,7 +200,7 @@ _COLUMNS = [("run", "{}"), ("iterations", "{}"), ("train_hours", "{:.1f}"), ("ne
             ("grid", "{}"), ("grid60", "{}"), ("grid90", "{}"), ("border", "{}"), ("band", "{}"),
             ("irregular", "{}"), ("none", "{}"), ("beat_grid60", "{}"), ("beat_grid90", "{}"),
             ("beat_border", "{}"), ("beat_band", "{}"), ("periodic", "{}"),
-            ("speed_tuned", "{}"), ("direction_tuned", "{}"),
+            ("speed_tuned", "{}"), ("direction_tuned", "{}"), ("steps_at_wrap", "{}"),
             ("drops_increase", "{}"), ("long_path_ratio", "{:.3f}")]
 
 

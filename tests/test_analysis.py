@@ -217,6 +217,19 @@ def test_pick_examples_follows_the_papers_order():
     assert ex[0]["labels"] == ["irregular", "speed", "direction"]
 
 
+def test_heading_wrap_finds_units_driven_by_the_raw_angle():
+    theta = np.linspace(-np.pi, np.pi, 36, endpoint=False) + np.pi / 36
+    curves = np.stack([np.cos(theta - 1.0),          # a code of direction: smooth at +-180 deg
+                       0.3 * theta,                   # the raw angle: steps by its whole range
+                       np.zeros(36),                  # flat: no ratio
+                       np.where(theta > 3.0, np.nan, theta)])   # an empty bin: no ratio
+    w = an.heading_wrap(curves)
+    assert w["ratio"][0] < 0.1 and w["ratio"][1] > 0.95 and w["ratio"][2:] == [None, None]
+    assert w["n_above"] == 1 and 0.05 < w["median_step_ratio"] < 0.2
+    with pytest.raises(ValueError, match="direction_curves"):
+        an.heading_wrap(np.zeros(36))
+
+
 def test_tuning_summary_and_selectivity():
     types = _fake_types()
     summ = an.tuning_summary(types, speed_r2=np.array([0.9, 0.1, 0.8, 0.7, 0.2, np.nan]), top_fraction=0.34)
