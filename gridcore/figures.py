@@ -426,10 +426,11 @@ def comparison_figure(comparison, maps, types, arenas, bins, path):
     ax.legend(fontsize=6, frameon=False)
     ax.tick_params(labelsize=7)
     jitter = np.random.default_rng(0).uniform(-0.25, 0.25, size=max(len(t.spatial_type) for t in types))
+    passes = [t.passes() for t in types]
     for j, score in enumerate(("grid60", "grid90", "border", "band")):
         ax = fig.add_subplot(bottom[j + 1])
         for i, t in enumerate(types):
-            v, ok = t.scores[score], t.passes()[score]
+            v, ok = t.scores[score], passes[i][score]
             x = i + jitter[:len(v)]
             ax.scatter(x[~ok], v[~ok], s=5, facecolors="none", edgecolors=colours[i], linewidths=0.5)
             ax.scatter(x[ok], v[ok], s=5, color=colours[i])
