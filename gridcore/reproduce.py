@@ -113,6 +113,9 @@ def collect(names, out, results=RESULTS):
 def analyze_runs(names, results=RESULTS, stream=sys.stderr, **settings):
     """``python -m gridcore.analyze`` on each run in ``results`` (the square one with its ablations).
 
+    The ``square`` run is compared with every finished run in ``COMPARE``,
+    whether or not it is among ``names``.
+
     ``settings`` go to :func:`gridcore.analyze.analyze` (backend, threads, quick, ...).
     Then writes the summary table (:func:`write_summary`) of every analysed
     run in ``results``, not only these. Returns the names of the runs analysed.
@@ -125,7 +128,9 @@ def analyze_runs(names, results=RESULTS, stream=sys.stderr, **settings):
     if missing:
         _say(stream, f"not trained yet (skipped): {', '.join(missing)}")
     for name in present:
-        compare = [os.path.join(results, c) for c in COMPARE.get(name, []) if c in present]
+        # Compare with every finished run, not only those analysed now.
+        compare = [os.path.join(results, c) for c in COMPARE.get(name, [])
+                   if os.path.exists(RunDir(os.path.join(results, c)).final)]
         analyze(os.path.join(results, name), compare, stream=stream, **settings)
     write_summary(list(dict.fromkeys([*RUNS, *present])), results)
     return present

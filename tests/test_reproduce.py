@@ -90,10 +90,13 @@ def test_train_collect_analyze(tmp_path):
     assert row["periodic"] == ref["n_periodic"]
     table = (results / "summary.md").read_text().splitlines()
     assert len(table) == 4 and table[2].startswith("| square | 2 |")
-    # Analysing one run keeps the others' rows.
-    analyze_runs(["square-no-metabolic"], results, stream=None, **SMALL)
+    # Analysing one run keeps the others' rows, and square still compares
+    # with the finished ablation it was not asked to analyse.
+    analyze_runs(["square"], results, stream=None, **SMALL)
     with open(results / "summary.json") as fh:
         assert list(json.load(fh)) == ["square", "square-no-metabolic"]
+    with open(results / "square" / "analysis" / "metrics.json") as fh:
+        assert [r["label"] for r in json.load(fh)["comparison"]["runs"]] == ["square", "square-no-metabolic"]
 
 
 def test_train_defaults_to_the_committed_results(monkeypatch):
