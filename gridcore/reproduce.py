@@ -85,12 +85,17 @@ def train_runs(configs, out, stream=sys.stderr):
     for name, cfg in configs.items():
         path = os.path.join(out, name)
         run = RunDir(path)
-        if os.path.exists(run.final):
+        if _finished(path):
             _say(stream, f"{name}: finished ({run.final})")
             continue
         resume = os.path.exists(run.checkpoint)
         _say(stream, f"{name}: {'resuming' if resume else 'training'} in {path}")
         train(cfg, path, resume=resume, stream=stream)
+
+
+def _finished(path):
+    """Whether the run directory ``path`` holds a finished run (its ``final.npz``)."""
+    return os.path.exists(RunDir(path).final)
 
 
 def collect(names, out, results=RESULTS):
@@ -99,7 +104,7 @@ def collect(names, out, results=RESULTS):
         return  # trained in place: nothing to copy
     for name in names:
         src, dst = os.path.join(out, name), os.path.join(results, name)
-        if not os.path.exists(RunDir(src).final):
+        if not _finished(src):
             raise FileNotFoundError(f"{src}: not finished (no final.npz); train it first")
         os.makedirs(dst, exist_ok=True)
         for item in KEEP:
@@ -120,7 +125,7 @@ def analyze_runs(names, results=RESULTS, stream=sys.stderr, **settings):
     Then writes the summary table (:func:`write_summary`) of every analysed
     run in ``results``, not only these. Returns the names of the runs analysed.
     """
-    present = [n for n in names if os.path.exists(RunDir(os.path.join(results, n)).final)]
+    present = [n for n in names if _finished(os.path.join(results, n))]
     missing = sorted(set(names) - set(present))
     if not present:
         raise FileNotFoundError(f"no finished run in {results} (looked for {', '.join(names)}); "
@@ -130,7 +135,7 @@ def analyze_runs(names, results=RESULTS, stream=sys.stderr, **settings):
     for name in present:
         # Compare with every finished run, not only those analysed now.
         compare = [os.path.join(results, c) for c in COMPARE.get(name, [])
-                   if os.path.exists(RunDir(os.path.join(results, c)).final)]
+                   if _finished(os.path.join(results, c))]
         analyze(os.path.join(results, name), compare, stream=stream, **settings)
     write_summary(list(dict.fromkeys([*RUNS, *present])), results)
     return present
@@ -145,11 +150,12 @@ def training_status(names, out=RESULTS):
     """
     rows = {}
     for name in names:
-        run = RunDir(os.path.join(out, name))
+        path = os.path.join(out, name)
+        run = RunDir(path)
         log = run.read_log() if os.path.exists(run.log) else []
         evals = [r for r in log if "nerr" in r]
         rows[name] = {"iteration": log[-1]["iteration"] if log else 0,
-                      "of": run_config(name)["iterations"], "finished": os.path.exists(run.final),
+                      "of": run_config(name)["iterations"], "finished": _finished(path),
                       "nerr": evals[-1]["nerr"] if evals else None,
                       "nerr_iteration": evals[-1]["iteration"] if evals else None,
                       "hours": sum(r["seconds"] for r in log) / 3600.0}
