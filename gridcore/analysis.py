@@ -8,7 +8,7 @@ unit types come from :mod:`gridcore.ratemaps`, :mod:`gridcore.scores`,
 - C1 :func:`tracking`: squared error on held-out trials against the best
   constant output.
 - C2 unit types: :func:`gridcore.celltypes.classify` (and
-  :func:`grid_symmetry_counts`).
+  :func:`grid_symmetry_counts`); :func:`ramps`, the maps that are planes.
 - C3 :func:`tuning_curves`, :func:`heading_wrap`, :func:`pick_examples`, :func:`tuning_summary`.
 - C4 :func:`selectivity`.
 - C5 :func:`select_stages`, :func:`stage_responses`, :func:`embed`,
@@ -39,6 +39,7 @@ from .celltypes import SPATIAL_TYPES
 from .model import Params
 from .ratemaps import RateMapAccumulator
 from .recording import path_errors, run_chunks
+from .scores import plane_score
 from .training import RunDir, normalised_error
 from .trajectories import ENCODINGS, simulate
 from .tuning import direction_tuning, speed_tuning
@@ -47,11 +48,13 @@ log = logging.getLogger(__name__)
 
 __all__ = [
     "CONVENTIONS", "INTERACTION_GROUPS", "Run", "load_run", "tracking", "error_correction",
-    "stability", "long_path", "map_correlation", "grid_symmetry_counts", "tuning_curves",
+    "stability", "long_path", "map_correlation", "grid_symmetry_counts", "ramps", "tuning_curves",
     "curves_to_json", "heading_wrap", "pick_examples", "tuning_summary", "selectivity", "select_stages", "stage_responses",
     "embed", "development", "run_summary", "compare_runs",
 ]
 
+# A map a plane explains this well is a ramp: a linear code of position.
+RAMP_R2 = 0.9
 # Groups of the number of boundary interactions in the `window` steps after
 # the first one (paper Fig. 6a legend: 0, 1, 2 to 5, 6 to 50).
 INTERACTION_GROUPS = ((0, 0), (1, 1), (2, 5), (6, 50))
@@ -83,6 +86,7 @@ CONVENTIONS = {
     "spatial_selectivity": "lifetime sparseness of the rate map (Willmore & Tolhurst 2001; "
                            "paper App. D)",
     "speed_linearity": "R^2 of the least-squares line through the speed tuning curve",
+    "ramp": "a unit whose rate map's plane score (R^2 of a least-squares plane) is >= 0.9",
 }
 
 
@@ -562,6 +566,30 @@ def grid_symmetry_counts(types):
     return out
 
 
+def ramps(types, threshold=RAMP_R2):
+    """Which units' maps are ramps, planes across the arena (C2: what the units are if not grids).
+
+    Parameters
+    ----------
+    types : CellTypes
+        Its ``maps`` (n_units, H, W) are scored with :func:`gridcore.scores.plane_score`.
+    threshold : float
+        A map is a ramp when a plane explains at least this fraction of its variance.
+
+    Returns
+    -------
+    dict (JSON-ready): ``plane`` (per-unit score, None for a constant map),
+    ``threshold``, ``n_ramps``, ``median_plane`` over all units and
+    ``median_plane_by_type`` per spatial type present.
+    """
+    score = plane_score(types.maps)
+    by_type = {t: _median(score[types.spatial_type == t]) for t in SPATIAL_TYPES
+               if np.any(types.spatial_type == t)}
+    return {"plane": _floats(score), "threshold": float(threshold),
+            "n_ramps": int(np.sum(np.nan_to_num(score, nan=-1.0) >= threshold)),
+            "median_plane": _median(score), "median_plane_by_type": by_type}
+
+
 def tuning_curves(activity, speed, heading, speed_bins=20, direction_bins=36, min_count=10):
     """Speed and head-direction tuning curves of all units, and how linear the speed tuning is (C3).
 
@@ -1002,11 +1030,13 @@ def run_summary(label, config, tracking_result, types):
     and per grid60 / grid90 / border / band score: its median and max over
     all units and ``passed``, the number of units beating their own null
     whatever their type (a graded measure where no unit gets the type);
-    ``n_periodic``, the units with periodic maps.
+    ``n_periodic``, the units with periodic maps; ``ramps`` and
+    ``median_plane`` from :func:`ramps`.
     """
     n = len(types.spatial_type)
     counts = types.counts()
     passes = types.passes()
+    ramp = ramps(types)
     scores = {}
     for k in ("grid60", "grid90", "border", "band"):
         v = types.scores[k]
@@ -1016,7 +1046,8 @@ def run_summary(label, config, tracking_result, types):
     return {"label": label, "config": config, "normalised_error": tracking_result["normalised_error"],
             "n_units": n, "counts": counts, "fractions": {k: v / n for k, v in counts.items()},
             "grid": grid_symmetry_counts(types), "scores": scores,
-            "n_periodic": int(np.sum(types.periodic))}
+            "n_periodic": int(np.sum(types.periodic)), "ramps": ramp["n_ramps"],
+            "median_plane": ramp["median_plane"]}
 
 
 def compare_runs(summaries):

@@ -401,6 +401,7 @@ def analyze(run_dir, compare=(), backend="auto", threads=None, seed=0, n_trials=
             final_metrics = json.load(fh)
     celltypes = types.to_dict()
     celltypes["grid_symmetry"] = an.grid_symmetry_counts(types)
+    celltypes["ramps"] = an.ramps(types)
     metrics = {
         "gridcore_version": __version__,
         "run": {"path": run.path, "final_iteration": run.final_iteration,

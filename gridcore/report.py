@@ -60,7 +60,10 @@ def caption(key, m):
                 f"(yellow high). Titles: unit, type (grid60/grid90: the winning symmetry), S/D: speed/"
                 f"direction tuned. Types pass the {cs['percentile']:g}th percentile of {cs['n_shuffles']} "
                 f"circular-shift nulls per unit; reported grid score: {cs['grid_method']}. Counts: "
-                + ", ".join(f"{k} {v}" for k, v in c.items()) + ".")
+                + ", ".join(f"{k} {v}" for k, v in c.items()) + ". Ramps (a plane explains >= "
+                f"{ct['ramps']['threshold']:g} of the map's variance): {ct['ramps']['n_ramps']}"
+                + ("" if ct["ramps"]["median_plane"] is None
+                   else f"; median plane R^2 {ct['ramps']['median_plane']:.2f}") + ".")
     if key == "tuning":
         return ("For each example unit: its rate map, mean activity against heading (all steps, 10-degree "
                 "bins) and against speed (moving steps, equal-count bins). First the most "

@@ -197,6 +197,7 @@ def run_summary(path):
         # Units beating each null whatever their type, and with periodic maps.
         **{f"beat_{k}": m["celltypes"]["passed"][k] for k in ("grid60", "grid90", "border", "band")},
         "periodic": sum(m["celltypes"]["units"]["periodic"]),
+        "ramps": m["celltypes"]["ramps"]["n_ramps"], "median_plane": m["celltypes"]["ramps"]["median_plane"],
         "speed_tuned": counts["speed"], "direction_tuned": counts["direction"],  # C3, C4
         "steps_at_wrap": m["tuning"]["heading_wrap"]["n_above"],
         "drop_by_interactions": [g["drop"] for g in ec["groups"]],              # C7
@@ -210,7 +211,8 @@ def run_summary(path):
 _COLUMNS = [("run", "{}"), ("iterations", "{}"), ("train_hours", "{:.1f}"), ("nerr", "{:.3f}"),
             ("grid", "{}"), ("grid60", "{}"), ("grid90", "{}"), ("border", "{}"), ("band", "{}"),
             ("irregular", "{}"), ("none", "{}"), ("beat_grid60", "{}"), ("beat_grid90", "{}"),
-            ("beat_border", "{}"), ("beat_band", "{}"), ("periodic", "{}"),
+            ("beat_border", "{}"), ("beat_band", "{}"), ("periodic", "{}"), ("ramps", "{}"),
+            ("median_plane", "{:.2f}"),
             ("speed_tuned", "{}"), ("direction_tuned", "{}"), ("steps_at_wrap", "{}"),
             ("drops_increase", "{}"), ("long_path_ratio", "{:.3f}")]
 

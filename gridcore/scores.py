@@ -20,6 +20,7 @@ Conventions named in results (keys of :data:`CONVENTIONS`):
 - border score: Solstad et al. 2008, each polygon edge a wall, distances
   normalised by the arena's inradius.
 - band score: largest fraction of a map's variance explained by one plane wave.
+- plane score: fraction of a map's variance explained by a plane (a ramp).
 - spatial information: Skaggs et al. 1993, bits per unit activity, of
   ``activity + offset`` (offset 1 for tanh units).
 - lifetime sparseness: Willmore & Tolhurst 2001, of ``activity + offset``.
@@ -43,6 +44,7 @@ __all__ = [
     "grid_score",
     "border_score",
     "band_score",
+    "plane_score",
     "spatial_information",
     "lifetime_sparseness",
     "TANH_OFFSET",
@@ -61,6 +63,8 @@ CONVENTIONS = {
               "each polygon edge a wall, dm / inradius",
     "band": "max over plane waves of the fraction of map variance explained "
             "(least squares, valid bins, at least 1.5 periods across the shorter side)",
+    "plane": "fraction of map variance explained by a least-squares plane a + b x + c y "
+             "(valid bins); a linear ramp scores 1",
     "spatial_information": "Skaggs 1993, sum p_i (r_i/r) log2(r_i/r), bits per unit "
                            "activity, r = activity + offset",
     "lifetime_sparseness": "Willmore & Tolhurst 2001, (1 - (sum r/n)^2 / (sum r^2/n)) / "
@@ -695,6 +699,47 @@ def _wave_fraction(f, g, n, total):
         frac = (gss * c * c - 2 * gcs * c * s + gcc * s * s) / det / total
     frac = np.where(det > 1e-9 * n * n, frac, np.nan)
     return frac
+
+
+# ---------------------------------------------------------------- plane score
+
+def plane_score(maps):
+    """Plane score: how much of a map a linear ramp explains.
+
+    The map is fitted over its valid bins by least squares with
+    ``a + b x + c y`` (x, y the bin column and row); the score is the
+    fraction of the map's variance explained, the R^2 of the fit. A linear
+    code of position (a ramp) scores 1, a ramp that saturates along a wall
+    less, a blob or a grid about 0. The band score leaves ramps out by
+    design (its waves have at least 1.5 periods across the map); this score
+    is their measure. No null: it describes maps, it does not type units.
+
+    Parameters
+    ----------
+    maps : array_like, shape (n_units, H, W)
+        Rate maps (NaN where invalid).
+
+    Returns
+    -------
+    ndarray of float64, shape (n_units,)
+        In [0, 1]; NaN for a constant map or one with fewer than 3 valid bins.
+    """
+    maps = _check_maps(maps)
+    n_units, h, w = maps.shape
+    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+    score = np.full(n_units, np.nan)
+    for i, m in enumerate(maps):
+        valid = np.isfinite(m)
+        v = m[valid]
+        if v.size < 3:
+            continue
+        a = np.column_stack([np.ones(v.size), x[valid], y[valid]])
+        coef, *_ = np.linalg.lstsq(a, v, rcond=None)
+        total = np.sum((v - v.mean()) ** 2)
+        # A constant map's variance is round-off: no score.
+        if total > v.size * (1e-12 * np.abs(v).max()) ** 2:
+            score[i] = 1.0 - np.sum((v - a @ coef) ** 2) / total
+    return score
 
 
 # ------------------------------------------- spatial information, sparseness

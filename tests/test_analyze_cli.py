@@ -82,6 +82,10 @@ def test_metrics_record_settings_conventions_and_thresholds(analysed):
                    if v is not None and t is not None and v > t)
         assert ref["scores"][k]["passed"] == beat
     assert ref["n_periodic"] == sum(units["periodic"])
+    ramps = ct["ramps"]
+    assert len(ramps["plane"]) == 12 and ref["ramps"] == ramps["n_ramps"]
+    assert ramps["n_ramps"] == sum(1 for v in ramps["plane"] if v is not None and v >= ramps["threshold"])
+    assert all(v is None or 0 <= v <= 1 for v in ramps["plane"])
     assert len(m["tuning"]["speed_curves"]) == 12
 
 

@@ -88,6 +88,7 @@ def test_train_collect_analyze(tmp_path):
     assert [row[f"beat_{k}"] for k in ("grid60", "grid90", "border", "band")] == \
         [ref["scores"][k]["passed"] for k in ("grid60", "grid90", "border", "band")]
     assert row["periodic"] == ref["n_periodic"]
+    assert (row["ramps"], row["median_plane"]) == (ref["ramps"], ref["median_plane"])
     table = (results / "summary.md").read_text().splitlines()
     assert len(table) == 4 and table[2].startswith("| square | 2 |")
     # Analysing one run keeps the others' rows, and square still compares

@@ -6,7 +6,7 @@ import pytest
 from gridcore.arenas import Polygon, make_arena
 from gridcore.ratemaps import autocorrelogram, spatial_bins
 from gridcore.scores import (band_score, border_score, grid_score, lifetime_sparseness, periodic,
-                             radial_profile, spatial_information)
+                             plane_score, radial_profile, spatial_information)
 
 SQUARE = make_arena("square")
 B40 = spatial_bins(SQUARE, 40)            # bins of 0.05 arena units
@@ -238,6 +238,29 @@ def test_band_score_handles_holes_and_polygons():
     assert score[0] > 0.99 and d["orientation"][0] == pytest.approx(100.0, abs=0.5)
     with pytest.raises(ValueError, match="min_wavelength"):
         band_score(m[None], min_wavelength=1.0)
+
+
+# --------------------------------------------------------------- plane score
+
+def test_plane_score_is_the_r2_of_a_plane_fit():
+    tri = make_arena("triangle")
+    b = spatial_bins(tri, 30)
+    x, y = b.centres[..., 0], b.centres[..., 1]
+    ramp = np.where(b.inside, 0.3 * x - 0.7 * y + 0.1, np.nan)
+    bent = np.where(b.inside, np.tanh(3.0 * x), np.nan)         # a ramp saturating at the walls
+    maps = np.stack([ramp, bent, plane_waves(b, 0.5, [30.0], [0.4]), np.where(b.inside, 0.2, np.nan)])
+    score = plane_score(maps)
+    assert score[0] == pytest.approx(1.0, abs=1e-12)
+    # R^2 by hand for the bent ramp: residual of the least-squares plane.
+    v, valid = bent[b.inside], b.inside
+    a = np.column_stack([np.ones(v.size), x[valid], y[valid]])
+    resid = v - a @ np.linalg.lstsq(a, v, rcond=None)[0]
+    assert score[1] == pytest.approx(1 - resid @ resid / np.sum((v - v.mean()) ** 2), rel=1e-10)
+    assert 0.7 < score[1] < 0.99
+    assert score[2] < 0.1                                        # stripes are no ramp
+    assert np.isnan(score[3])                                    # constant map: no score
+    with pytest.raises(ValueError, match="maps"):
+        plane_score(np.zeros((3, 3)))
 
 
 # ------------------------------------------ spatial information, sparseness
