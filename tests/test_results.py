@@ -32,3 +32,4 @@ def test_committed_run_gives_its_headline_numbers(name):
     for t in ("grid", "border", "band", "irregular"):
         # A unit whose score sits on its threshold may flip by round-off.
         assert abs(counts[t] - m["celltypes"]["counts"][t]) <= 1, t
+    assert abs(an.ramps(types)["n_ramps"] - m["celltypes"]["ramps"]["n_ramps"]) <= 1
