@@ -39,7 +39,7 @@ from .celltypes import SPATIAL_TYPES
 from .model import Params
 from .ratemaps import RateMapAccumulator
 from .recording import path_errors, run_chunks
-from .scores import plane_score
+from .scores import CONVENTIONS as SCORE_CONVENTIONS, plane_score
 from .training import RunDir, normalised_error
 from .trajectories import ENCODINGS, simulate
 from .tuning import direction_tuning, speed_tuning
@@ -86,7 +86,8 @@ CONVENTIONS = {
     "spatial_selectivity": "lifetime sparseness of the rate map (Willmore & Tolhurst 2001; "
                            "paper App. D)",
     "speed_linearity": "R^2 of the least-squares line through the speed tuning curve",
-    "ramp": "a unit whose rate map's plane score (R^2 of a least-squares plane) is >= 0.9",
+    "ramp": f"a unit whose rate map's plane score is >= {RAMP_R2:g}; plane score: "
+            + SCORE_CONVENTIONS["plane"],
 }
 
 
@@ -582,6 +583,8 @@ def ramps(types, threshold=RAMP_R2):
     ``threshold``, ``n_ramps``, ``median_plane`` over all units and
     ``median_plane_by_type`` per spatial type present.
     """
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"threshold must be in [0, 1] (a fraction of variance), got {threshold}")
     score = plane_score(types.maps)
     by_type = {t: _median(score[types.spatial_type == t]) for t in SPATIAL_TYPES
                if np.any(types.spatial_type == t)}

@@ -184,6 +184,22 @@ def _fake_types():
                      maps=np.zeros((n, 4, 4)))
 
 
+def test_ramps_counts_the_planar_maps_per_type():
+    from dataclasses import replace
+    y, x = np.mgrid[0:4, 0:4].astype(float)
+    bump = np.exp(-((x - 1.5) ** 2 + (y - 1.5) ** 2))
+    maps = np.stack([x + y, bump, 2 * x - y + 0.05 * bump, bump, np.zeros((4, 4)), x])
+    r = an.ramps(replace(_fake_types(), maps=maps))
+    assert r["n_ramps"] == 3                       # the planes, not the bumps or the constant map
+    assert r["plane"][0] == pytest.approx(1.0) and r["plane"][4] is None
+    assert r["plane"][1] < 0.1
+    assert r["median_plane_by_type"]["grid"] == pytest.approx(1.0)   # unit 0; unit 4 has no score
+    assert set(r["median_plane_by_type"]) == {"grid", "border", "band", "irregular", "none"}
+    assert an.ramps(replace(_fake_types(), maps=maps), threshold=0.0)["n_ramps"] == 5
+    with pytest.raises(ValueError, match="threshold"):
+        an.ramps(_fake_types(), threshold=90)
+
+
 def test_heading_baseline_is_exact_at_constant_speed_and_about_0_2_on_the_paper_motion():
     from gridcore.arenas import make_arena
     from gridcore.trajectories import simulate
