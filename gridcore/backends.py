@@ -70,7 +70,9 @@ _LOADERS = {
     "numpy": (__name__, "ReferenceBackend", None),
     "numba": ("gridcore.numba_backend", "NumbaBackend", "install numba: pip install numba"),
     "c": ("gridcore.c_backend", "CBackend",
-          "reinstall gridcore with a C compiler present: pip install . (see README)"),
+          "install gridcore with a C compiler present: pip install -e . in the source tree "
+          "(a plain `pip install .` builds the C core into site-packages only, and "
+          "`python -m gridcore...` run from the source tree imports the unbuilt copy there)"),
 }
 BACKEND_NAMES = tuple(_LOADERS)
 _AUTO_ORDER = ("c", "numba", "numpy")
@@ -105,7 +107,14 @@ def get_backend(name="auto", threads=None):
         for a fixed thread count.
     """
     if name == "auto":
-        name = available_backends()[0]
+        for name in _AUTO_ORDER:
+            try:
+                _load(name)
+                break
+            except ImportError as err:
+                # Say why a faster backend was passed over: it is slower, not wrong.
+                log.warning("backend %r is not available (%s); to get it, %s",
+                            name, err, _LOADERS[name][2])
         log.info("backend 'auto' picked %r", name)
     if name not in _LOADERS:
         raise ValueError(f"unknown backend {name!r}; allowed: 'auto', "

@@ -36,6 +36,17 @@ def test_auto_picks_the_fastest_available():
     assert get_backend("auto").name == available_backends()[0]
 
 
+def test_auto_says_why_it_passed_over_the_c_core(monkeypatch, caplog):
+    from gridcore import backends
+    loaders = dict(backends._LOADERS)
+    loaders["c"] = ("gridcore._no_such_module",) + loaders["c"][1:]
+    monkeypatch.setattr(backends, "_LOADERS", loaders)
+    with caplog.at_level("INFO", logger="gridcore.backends"):
+        assert get_backend("auto").name == "numba"
+    warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warned) == 1 and "'c' is not available" in warned[0] and "pip install -e ." in warned[0]
+
+
 @pytest.fixture(params=FAST)
 def fast(request):
     return get_backend(request.param, threads=2)
