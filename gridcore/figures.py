@@ -404,16 +404,23 @@ def comparison_figure(comparison, maps, types, arenas, bins, path):
     runs = comparison["runs"]
     k = len(runs)
     colours = [matplotlib.colormaps["tab10"](i) for i in range(k)]
-    fig = Figure(figsize=(max(4.2 * k, 11.0), 7.6))
-    gs = fig.add_gridspec(2, k, height_ratios=[4.2, 1.8], left=0.04, right=0.98, top=0.9, bottom=0.1,
-                          hspace=0.45, wspace=0.12)
+    # At most 4 runs' maps per row, so that many runs stay legible.
+    cols = min(k, 4)
+    rows = -(-k // cols)
+    height = 4.4 * rows + 2.8                                   # inches
+    fig = Figure(figsize=(max(4.2 * cols, 11.0), height))
+    gs = fig.add_gridspec(rows + 1, cols, height_ratios=[4.2] * rows + [1.8], left=0.04, right=0.98,
+                          top=1 - 0.75 / height, bottom=0.6 / height, hspace=0.3, wspace=0.12)
     for i, (r, m, t, a) in enumerate(zip(runs, maps, types, arenas)):
-        _mosaic(fig, gs[0, i], m, t, spatial_bins(a, bins), fontsize=4.5)
+        cell = gs[i // cols, i % cols]
+        _mosaic(fig, cell, m, t, spatial_bins(a, bins), fontsize=4.5)
+        box = cell.get_position(fig)
+        x, y = (box.x0 + box.x1) / 2, box.y1 + 0.7 / height
         diff = ", ".join(f"{key}={val[1]}" for key, val in r["differs"].items()) or "reference"
-        fig.text((i + 0.5) / k, 0.985, f"{r['label']}", ha="center", va="top", fontsize=9, weight="bold")
-        fig.text((i + 0.5) / k, 0.955, f"{diff}\nnormalised error {r['normalised_error']:.3f}",
+        fig.text(x, y, f"{r['label']}", ha="center", va="top", fontsize=9, weight="bold")
+        fig.text(x, y - 0.2 / height, f"{diff}\nnormalised error {r['normalised_error']:.3f}",
                  ha="center", va="top", fontsize=7)
-    bottom = gs[1, :].subgridspec(1, 5, width_ratios=[1.6, 1, 1, 1, 1], wspace=0.35)
+    bottom = gs[rows, :].subgridspec(1, 5, width_ratios=[1.6, 1, 1, 1, 1], wspace=0.35)
     ax = fig.add_subplot(bottom[0])
     kinds = ("grid", "border", "band", "irregular", "none")
     width = 0.8 / k
