@@ -83,16 +83,18 @@ def _load(name):
     return getattr(importlib.import_module(module), cls)
 
 
+def _load_error(name):
+    """The ImportError that keeps backend ``name`` from loading, or None if it loads."""
+    try:
+        _load(name)
+    except ImportError as err:
+        return err
+    return None
+
+
 def available_backends():
     """Names of the backends that load on this installation, fastest first."""
-    names = []
-    for name in _AUTO_ORDER:
-        try:
-            _load(name)
-        except ImportError:
-            continue
-        names.append(name)
-    return names
+    return [name for name in _AUTO_ORDER if _load_error(name) is None]
 
 
 def get_backend(name="auto", threads=None):
@@ -108,13 +110,12 @@ def get_backend(name="auto", threads=None):
     """
     if name == "auto":
         for name in _AUTO_ORDER:
-            try:
-                _load(name)
+            err = _load_error(name)
+            if err is None:
                 break
-            except ImportError as err:
-                # Say why a faster backend was passed over: it is slower, not wrong.
-                log.warning("backend %r is not available (%s); to get it, %s",
-                            name, err, _LOADERS[name][2])
+            # Say why a faster backend was passed over: it is slower, not wrong.
+            log.warning("backend %r is not available (%s); to get it, %s",
+                        name, err, _LOADERS[name][2])
         log.info("backend 'auto' picked %r", name)
     if name not in _LOADERS:
         raise ValueError(f"unknown backend {name!r}; allowed: 'auto', "
