@@ -1,5 +1,5 @@
 """Build hook only: metadata lives in pyproject.toml. Compiles the C core
-(csrc/) into gridcore._gridcore_c with the cffi builder named here."""
+(csrc/) into gridcore.backends.c._gridcore_c with the cffi builder named here."""
 
 from setuptools import setup
 

@@ -23,7 +23,7 @@ import numpy as np
 from scipy.linalg import cython_blas
 from threadpoolctl import threadpool_limits
 
-from gridcore._ccore import lib as core
+from gridcore.backends.c.ccore import lib as core
 
 HERE = Path(__file__).resolve().parent
 ISAS = {"generic": 1, "avx2": 2, "avx512": 3}

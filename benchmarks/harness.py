@@ -13,12 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-
-from gridcore import reference
-from gridcore.backends import blas_limits, blas_threads, get_backend
-from gridcore.info import collect
 from idle import wait_for_idle
 from problems import random_problem
+
+from gridcore.backends import blas_limits, blas_threads, get_backend, reference
+from gridcore.cli.info import collect
 
 N_IN = N_OUT = 2
 MU = 0.1                   # structural damping weight of the timed GN products

@@ -23,9 +23,9 @@ import os
 import sys
 
 import numpy as np
-
-from gridcore.model import ALPHA
 from harness import MU
+
+from gridcore.model.spec import ALPHA
 
 PEER_NAMES = ("torch", "jax")
 

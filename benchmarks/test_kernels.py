@@ -12,9 +12,9 @@ the report is in ``docs/performance.md``.
 """
 
 import pytest
+from harness import PAPER, run_kernel
 
 from gridcore.backends import BACKEND_NAMES
-from harness import PAPER, run_kernel
 
 SIZES = [PAPER]
 KERNELS = ("forward", "forward_stream", "gradient", "gradient_sq", "gn_product")

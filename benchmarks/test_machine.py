@@ -12,9 +12,9 @@ import math
 
 import numpy as np
 import pytest
+from harness import PAPER, Size, blas_limit, quick, record, time_call
 
 from gridcore.backends import get_backend
-from harness import PAPER, Size, blas_limit, quick, record, time_call
 
 SIZES = [Size(n, PAPER.m, 1) for n in (50, 100, 200, 400)]
 GFLOP_PER_ROUND = 5.0      # about 50-100 ms per round: repeat the product this many flops' worth

@@ -12,7 +12,6 @@ problem; after timing, the timed result is checked too.
 """
 
 import pytest
-
 from harness import PAPER, Problem, gflop, record, time_call
 from peers import make_peer
 

@@ -2,7 +2,7 @@
 
 - trajectory simulation (Numba, one thread) and the whole minibatch a
   training iteration draws (trajectories plus the N-dimensional noise);
-- one full Hessian-free iteration, put together as ``gridcore.training``
+- one full Hessian-free iteration, put together as ``gridcore.train.loop``
   does for a ``paper`` run's first iteration (gradient with per-trial
   squares on 500 trials, CG on Gauss-Newton products over 100 trials, CG
   backtracking, line search), for every backend on 2 threads, its step
@@ -14,22 +14,30 @@
 
 import numpy as np
 import pytest
+from harness import (
+    PAPER,
+    assert_close,
+    backend_info,
+    blas_limit,
+    load_backend,
+    record,
+    time_call,
+)
 
-from gridcore import Regularization, reference
-from gridcore.arenas import make_arena
-from gridcore.backends import BACKEND_NAMES, get_backend
-from gridcore.hf import HFSettings, HFState, hf_step
-from gridcore.model import init_params
-from gridcore.ratemaps import rate_maps, smooth_maps, spatial_bins
-from gridcore.scores import band_score, border_score, grid_score
-from gridcore.training import ModelProblem, make_batch, make_config, start_schedule
-from gridcore.trajectories import ENCODINGS, simulate
-from harness import (PAPER, assert_close, backend_info, blas_limit, load_backend, record,
-                     time_call)
+from gridcore import Regularization
+from gridcore.analysis.ratemaps import rate_maps, smooth_maps, spatial_bins
+from gridcore.analysis.scores import band_score, border_score, grid_score
+from gridcore.backends import BACKEND_NAMES, get_backend, reference
+from gridcore.model.params import init_params
+from gridcore.sim.arenas import make_arena
+from gridcore.sim.trajectories import ENCODINGS, simulate
+from gridcore.train.config import make_config, model_spec
+from gridcore.train.hf import HFSettings, HFState, hf_step
+from gridcore.train.loop import ModelProblem, make_batch, start_schedule
 
 SIZES = [PAPER]
 ARENA = "square"
-BINS, SMOOTH = 20, 1.0      # as gridcore.celltypes.classify
+BINS, SMOOTH = 20, 1.0      # as gridcore.analysis.celltypes.classify
 
 
 def test_trajectories(benchmark, size):
@@ -55,7 +63,7 @@ def paper_run(size):
                       curvature_trials=min(100, size.m))
     arena = make_arena(cfg["arena"], cfg["arena_size"])
     shape = (cfg["n_units"], ENCODINGS[cfg["encoding"]], 2)
-    params = init_params(*shape, seed=np.random.SeedSequence(cfg["seed"], spawn_key=(2,)),
+    params = init_params(*shape[:2], seed=np.random.SeedSequence(cfg["seed"], spawn_key=(2,)),
                          rec_init=cfg["rec_init"])
     batch, _ = make_batch(cfg, arena, np.random.default_rng(1))
     reg = start_schedule(cfg, reference.loss(params, batch, Regularization()))
@@ -65,7 +73,7 @@ def paper_run(size):
 def hf_iteration(backend, paper_run):
     """``hf_step`` on the run's problem: a call taking fresh (theta, state) and its settings."""
     cfg, _, shape, _, batch, reg = paper_run
-    problem = ModelProblem(backend, shape, batch, reg, cfg["curvature_trials"], cfg["alpha"])
+    problem = ModelProblem(backend, shape, batch, reg, cfg["curvature_trials"], model_spec(cfg))
     return lambda theta, state: hf_step(problem, theta, state, HFSettings(**cfg["hf"]))
 
 
@@ -101,7 +109,7 @@ def test_hf_iteration(benchmark, name, paper_run, reference_step):
 def responses(size):
     """Rates of a random 100-unit network along M x T steps of paths, with their positions."""
     traj = simulate(ARENA, size.m, size.t, seed=0)
-    params = init_params(size.n, traj.inputs.shape[2], 2, seed=1)
+    params = init_params(size.n, traj.inputs.shape[2], seed=1)
     u = reference.forward(params, traj.inputs).u
     return u.reshape(-1, size.n), traj.positions.reshape(-1, 2), traj.arena
 

@@ -8,9 +8,9 @@ against each axis on log-log scales.
 """
 
 import pytest
+from harness import PAPER, Size, run_kernel
 
 from gridcore.backends import BACKEND_NAMES
-from harness import PAPER, Size, run_kernel
 
 SIZES = ([Size(n, PAPER.m, PAPER.t) for n in (50, 200, 400)]
          + [Size(PAPER.n, m, PAPER.t) for m in (50, 2000)]

@@ -1,15 +1,29 @@
 """gridcore: train continuous-time RNNs on path integration, fast, on a CPU.
 
-The stable public API: :class:`Params`, :class:`Batch`, :class:`Regularization`,
-:func:`init_params` and the NumPy reference kernels in :mod:`gridcore.reference`
-(``forward``, ``loss``, ``gradient``, ``gn_product``). The maths is in
-``docs/math.md``.
+The stable public API: :class:`ModelSpec` (which network), :class:`Params`,
+:class:`ParamLayout`, :class:`Batch`, :class:`Regularization`,
+:func:`init_params`, :func:`get_backend` and the NumPy reference kernels in
+:mod:`gridcore.reference` (``forward``, ``loss``, ``gradient``,
+``gn_product``). The maths is in ``docs/math.md``; the package's layers are
+described in ``docs/guide.md``.
 """
 
-from . import reference
-from .model import ALPHA, Batch, ForwardState, Params, Regularization, init_params, param_count
+from gridcore.backends import BACKEND_NAMES, available_backends, get_backend, reference
+from gridcore.model import (
+                            ALPHA,
+                            PAPER,
+                            Batch,
+                            ForwardState,
+                            ModelSpec,
+                            ParamLayout,
+                            Params,
+                            Regularization,
+                            StreamResult,
+                            init_params,
+                            param_count,
+)
+from gridcore.version import __version__
 
-__version__ = "0.1.0"
-
-__all__ = ["ALPHA", "Batch", "ForwardState", "Params", "Regularization", "init_params",
-           "param_count", "reference", "__version__"]
+__all__ = ["ALPHA", "BACKEND_NAMES", "PAPER", "Batch", "ForwardState", "ModelSpec", "ParamLayout",
+           "Params", "Regularization", "StreamResult", "available_backends", "get_backend",
+           "init_params", "param_count", "reference", "__version__"]

@@ -1,6 +1,6 @@
 """cffi builder of gridcore's C core (out-of-line API mode), named by setup.py.
 
-Builds the extension module ``gridcore._gridcore_c`` from ``csrc/``. The
+Builds the extension module ``gridcore.backends.c._gridcore_c`` from ``csrc/``. The
 declarations come from ``csrc/gridcore.h`` (the text between GRC_CDEF_BEGIN
 and GRC_CDEF_END), so the header is the one source of truth.
 
@@ -115,13 +115,13 @@ def _source_path(path):
 
 
 def make_builder():
-    """The configured ``FFI`` builder for ``gridcore._gridcore_c``."""
+    """The configured ``FFI`` builder for ``gridcore.backends.c._gridcore_c``."""
     omp = openmp_flags()
     flags = BASE_FLAGS + omp
     builder = FFI()
     builder.cdef(read_cdef())
     builder.set_source(
-        "gridcore._gridcore_c",
+        "gridcore.backends.c._gridcore_c",
         '#include "gridcore.h"',
         sources=[_source_path(p) for p in SOURCES],
         include_dirs=[_source_path(CSRC)],

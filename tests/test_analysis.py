@@ -1,4 +1,4 @@
-"""The paper's analyses (gridcore.analysis) on synthetic inputs with known answers."""
+"""The paper's analyses (gridcore.analysis.paper) on synthetic inputs with known answers."""
 
 import os
 import sys
@@ -6,11 +6,11 @@ import sys
 import numpy as np
 import pytest
 
-from gridcore import analysis as an
-from gridcore.celltypes import CellTypes
-from gridcore.model import init_params
-from gridcore.training import make_config, train
-
+from gridcore.analysis import paper as an
+from gridcore.analysis.celltypes import CellTypes
+from gridcore.model.params import init_params
+from gridcore.train.config import make_config
+from gridcore.train.loop import train
 
 # ---------------------------------------------------------------- C7 error correction
 
@@ -118,9 +118,9 @@ def test_stability_slope_of_a_growing_error_and_partial_block():
 
 
 def test_long_path_streams_and_matches_stability():
-    params = init_params(8, 2, 2, seed=0)
+    params = init_params(8, 2, seed=0)
     from gridcore.backends import get_backend
-    from gridcore.arenas import make_arena
+    from gridcore.sim.arenas import make_arena
     seen = []
     out = an.long_path(params, get_backend("numpy"), make_arena("square"), 3000, seed=1, n_paths=2,
                        noise_std=0.1, block=1000, chunk_steps=700, bins=8,
@@ -201,8 +201,8 @@ def test_ramps_counts_the_planar_maps_per_type():
 
 
 def test_heading_baseline_is_exact_at_constant_speed_and_about_0_2_on_the_paper_motion():
-    from gridcore.arenas import make_arena
-    from gridcore.trajectories import simulate
+    from gridcore.sim.arenas import make_arena
+    from gridcore.sim.trajectories import simulate
     square = make_arena("square")
     rng = np.random.default_rng(0)
     h = np.cumsum(rng.normal(0, 0.3, (20, 60)), axis=1)
@@ -311,8 +311,8 @@ def test_embed_tsne_is_seeded():
 
 def test_stage_responses_same_network_twice_correlates_perfectly():
     from gridcore.backends import get_backend
-    from gridcore.trajectories import simulate
-    p = init_params(5, 2, 2, seed=0)
+    from gridcore.sim.trajectories import simulate
+    p = init_params(5, 2, seed=0)
     traj = simulate("square", 6, 50, 0)
     corr, maps = an.stage_responses([p, p], get_backend("numpy"), traj, 0.1, seed=1, bins=6, trial_chunk=4)
     assert corr.shape == (10, 10) and maps.shape[:2] == (2, 5)
@@ -364,16 +364,16 @@ def test_load_run_errors_name_the_file(tiny_run, tmp_path):
     os.remove(broken / "final.npz")
     with pytest.raises(FileNotFoundError, match=r"final\.npz: no such file.*not finished"):
         an.load_run(broken)
-    init_params(7, 2, 2, seed=0).save(broken / "final.npz")
+    init_params(7, 2, seed=0).save(broken / "final.npz")
     with pytest.raises(ValueError, match=r"final\.npz.*\(7, 2, 2\).*expected \(6, 2, 2\)"):
         an.load_run(broken)
 
 
 def test_record_trajectories_matches_record():
+    from gridcore.analysis.recording import record, record_trajectories
     from gridcore.backends import get_backend
-    from gridcore.recording import record, record_trajectories
-    from gridcore.trajectories import simulate
-    p = init_params(5, 2, 2, seed=0)
+    from gridcore.sim.trajectories import simulate
+    p = init_params(5, 2, seed=0)
     b = get_backend("numpy")
     a = record(p, b, "square", 3, 30, seed=5, noise_std=0.1)
     rng = np.random.default_rng(5)

@@ -8,9 +8,10 @@ import shutil
 import numpy as np
 import pytest
 
-from gridcore.analyze import main
-from gridcore.model import init_params
-from gridcore.training import make_config, train
+from gridcore.cli.analyze import main
+from gridcore.model.params import init_params
+from gridcore.train.config import make_config
+from gridcore.train.loop import train
 
 TINY = dict(n_units=12, n_trials=20, n_steps=40, curvature_trials=10, iterations=3, backend="numpy")
 SMALL = ["--quick", "--backend", "numpy", "--n-trials", "20", "--long-steps", "2000",
@@ -115,7 +116,7 @@ def test_missing_final_is_a_clear_error(runs, tmp_path, capsys):
 def test_mismatched_checkpoint_is_a_clear_error(runs, tmp_path, capsys):
     broken = tmp_path / "wrongshape"
     shutil.copytree(runs / "ref", broken)
-    init_params(30, 2, 2, seed=0).save(broken / "final.npz")
+    init_params(30, 2, seed=0).save(broken / "final.npz")
     assert main([str(broken), *SMALL]) == 2
     err = capsys.readouterr().err
     assert "final.npz" in err and "(30, 2, 2)" in err and "(12, 2, 2)" in err

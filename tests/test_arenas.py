@@ -4,9 +4,16 @@ import math
 import numpy as np
 import pytest
 
-from gridcore.arenas import (
-    ARENA_NAMES, KIND_CIRCLE, KIND_POLYGON, Circle, Polygon, arena_from_dict,
-    make_arena, point_inside)
+from gridcore.sim.arenas import (
+    ARENA_NAMES,
+    KIND_CIRCLE,
+    KIND_POLYGON,
+    Circle,
+    Polygon,
+    arena_from_dict,
+    make_arena,
+    point_inside,
+)
 
 # A convex but irregular pentagon around the origin.
 PENTAGON = [(1.0, 0.0), (0.5, 0.9), (-0.6, 0.8), (-0.9, -0.3), (0.2, -1.0)]

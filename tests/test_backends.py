@@ -4,14 +4,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
-
-from gridcore import Batch, Regularization, reference
-from gridcore.backends import BACKEND_NAMES, available_backends, get_backend
 from problems import random_problem
+
+from gridcore import Batch, ModelSpec, Regularization
+from gridcore.backends import BACKEND_NAMES, available_backends, get_backend, reference
 
 FAST = [name for name in BACKEND_NAMES if name != "numpy"]
 # (N, Nin, Nout, M, T): M below and not divisible by the thread count, odd sizes, the paper's N.
-SIZES = [(6, 2, 2, 1, 5), (17, 3, 2, 5, 23), (40, 2, 2, 8, 50), (100, 2, 2, 3, 12), (9, 1, 3, 2, 1)]
+SIZES = [(6, 2, 2, 1, 5), (17, 3, 2, 5, 23), (40, 2, 2, 8, 50), (100, 2, 2, 3, 12), (9, 1, 2, 2, 1)]
 
 
 def assert_close(got, want, rtol=1e-10):
@@ -79,11 +79,12 @@ def test_equals_reference(fast, sizes, noise):
 def test_alpha_is_honoured(fast):
     params, batch, reg = random_problem(seed=8)
     for a in (0.05, 1.0):
-        assert_close(fast.gradient(params, batch, reg, alpha=a)[1],
-                     reference.gradient(params, batch, reg, alpha=a)[1])
-        st = reference.forward(params, batch.inputs, batch.noise, alpha=a)
-        assert_close(fast.gn_product(params, batch, st, params.flat, reg, mu=0.1, alpha=a),
-                     reference.gn_product(params, batch, st, params.flat, reg, mu=0.1, alpha=a))
+        spec = ModelSpec(alpha=a)
+        assert_close(fast.gradient(params, batch, reg, spec=spec)[1],
+                     reference.gradient(params, batch, reg, spec=spec)[1])
+        st = reference.forward(params, batch.inputs, batch.noise, spec=spec)
+        assert_close(fast.gn_product(params, batch, st, params.flat, reg, mu=0.1, spec=spec),
+                     reference.gn_product(params, batch, st, params.flat, reg, mu=0.1, spec=spec))
 
 
 def test_initial_state_is_honoured(fast):
@@ -185,9 +186,11 @@ class TestBadInput:
         with pytest.raises(ValueError, match="mu must be finite and >= 0"):
             backend.gn_product(self.params, self.batch, st, self.params.flat, self.reg, mu=-1)
 
-    def test_bad_alpha(self, backend):
+    def test_bad_spec(self, backend):
         with pytest.raises(ValueError, match="alpha"):
-            backend.gradient(self.params, self.batch, self.reg, alpha=float("nan"))
+            backend.gradient(self.params, self.batch, self.reg, spec=ModelSpec(alpha=float("nan")))
+        with pytest.raises(TypeError, match="spec must be a gridcore.ModelSpec"):
+            backend.gradient(self.params, self.batch, self.reg, spec=0.1)
 
     def test_empty_batch_dimensions(self, backend):
         with pytest.raises(ValueError, match="inputs"):

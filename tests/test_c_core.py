@@ -13,11 +13,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from gridcore import Batch, Params, Regularization, reference
-from gridcore._ccore import ffi, lib
-from gridcore.c_backend import CBackend, available_isas
 from problems import random_problem
+
+from gridcore import Batch, Params, Regularization
+from gridcore.backends import reference
+from gridcore.backends.c.backend import CBackend, available_isas
+from gridcore.backends.c.ccore import ffi, lib
 
 CSRC = Path(__file__).resolve().parents[1] / "csrc"
 needs_make = pytest.mark.skipif(
@@ -172,7 +173,7 @@ def test_every_instruction_set_equals_reference(isa):
 def test_workspace_is_reused_across_shapes():
     c = CBackend(threads=2)
     big = random_problem(n_units=30, n_trials=10, n_steps=40, seed=1)
-    small = random_problem(n_units=7, n_in=3, n_out=1, n_trials=3, n_steps=5, seed=2)
+    small = random_problem(n_units=7, n_in=3, n_trials=3, n_steps=5, seed=2)
     first = c.gradient(*big, sq_grad=True)[1:]
     grown = c.workspace_bytes()
     small_grad = c.gradient(*small)[1]
@@ -212,7 +213,7 @@ def test_gn_product_peak_rss_at_paper_size():
         import numpy as np
         sys.path.insert(0, sys.argv[1])
         from problems import random_problem
-        from gridcore.c_backend import CBackend
+        from gridcore.backends.c.backend import CBackend
         params, batch, reg = random_problem(n_units=100, n_trials=500, n_steps=500, seed=0)
         c = CBackend(threads=2)
         u = np.empty((500, 500, 100))
@@ -234,7 +235,7 @@ def test_tanh_is_accurate(isa):
     # u_0 = tanh(x0): the core's vectorised tanh, read through a one-step forward pass.
     x0 = np.concatenate([np.linspace(-30, 30, 6001), np.geomspace(1e-300, 1, 301),
                          -np.geomspace(1e-300, 1, 301), [0.0, -0.0, 19.99, 20.0, 700.0]])
-    params, _, _ = random_problem(n_units=1, n_in=1, n_out=1)
+    params, _, _ = random_problem(n_units=1, n_in=1)
     u = CBackend(threads=2, isa=isa).forward(params, np.zeros((x0.size, 1, 1)), x0=x0[:, None]).u[:, 0, 0]
     assert np.max(np.abs(u - np.tanh(x0))) <= 4e-16
     assert np.all(np.abs(u) <= 1.0) and u[-1] == 1.0

@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from gridcore.arenas import make_arena
-from gridcore.celltypes import SCORE_NAMES, classify
-from gridcore.trajectories import simulate
+from gridcore.analysis.celltypes import SCORE_NAMES, classify
+from gridcore.sim.arenas import make_arena
+from gridcore.sim.trajectories import simulate
 
 SQUARE = make_arena("square")
 

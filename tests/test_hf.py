@@ -2,13 +2,20 @@
 
 import numpy as np
 import pytest
-
-from gridcore import reference
-from gridcore.backends import get_backend
-from gridcore.hf import (AdamSettings, AdamState, HFError, HFSettings, HFState, adam_step, hf_step,
-                         pcg)
-from gridcore.training import ModelProblem
 from problems import random_problem
+
+from gridcore.backends import get_backend, reference
+from gridcore.train.hf import (
+    AdamSettings,
+    AdamState,
+    HFError,
+    HFSettings,
+    HFState,
+    adam_step,
+    hf_step,
+    pcg,
+)
+from gridcore.train.loop import ModelProblem
 
 
 def spd(n, seed=0, cond=100.0):

@@ -6,9 +6,9 @@ import sys
 
 import pytest
 
-from gridcore import backends, info
-from gridcore.__main__ import main
-
+from gridcore import backends
+from gridcore.cli import info
+from gridcore.cli.main import main
 
 
 def test_command_line_text_report(tmp_path):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from gridcore import Params, init_params, param_count
-from gridcore.model import Batch
+from gridcore.model.batch import Batch
 
 
 def test_flat_round_trip_and_layout():
@@ -30,31 +30,31 @@ def test_params_are_read_only_and_from_flat_copies():
 
 @pytest.mark.parametrize("n", [3, 50, 100])
 def test_orthogonal_init(n):
-    p = init_params(n, 2, 2, seed=1)
+    p = init_params(n, 2, seed=1)
     np.testing.assert_allclose(p.Wrec @ p.Wrec.T, np.eye(n), atol=1e-12)
     assert np.all(p.b == 0) and np.all(p.Wout == 0)
 
 
 def test_gaussian_init_variance_and_input_weights():
     n = 400
-    p = init_params(n, 2, 2, seed=2, rec_init="gaussian")
+    p = init_params(n, 2, seed=2, rec_init="gaussian")
     assert p.Wrec.var() == pytest.approx(1.5 ** 2 / n, rel=0.02)
-    q = init_params(n, 4, 2, seed=3)
+    q = init_params(n, 4, seed=3)
     assert q.Win.var() == pytest.approx(1 / 4, rel=0.1)
 
 
 def test_init_is_seeded():
-    assert init_params(10, 2, 2, seed=5) == init_params(10, 2, 2, seed=5)
-    assert init_params(10, 2, 2, seed=5) != init_params(10, 2, 2, seed=6)
+    assert init_params(10, 2, seed=5) == init_params(10, 2, seed=5)
+    assert init_params(10, 2, seed=5) != init_params(10, 2, seed=6)
 
 
 def test_unknown_init_lists_choices():
     with pytest.raises(ValueError, match="'orthogonal', 'gaussian'"):
-        init_params(10, 2, 2, seed=0, rec_init="xavier")
+        init_params(10, 2, seed=0, rec_init="xavier")
 
 
 def test_save_load(tmp_path):
-    p = init_params(7, 3, 2, seed=0, rec_init="gaussian")
+    p = init_params(7, 3, seed=0, rec_init="gaussian")
     p.save(tmp_path / "p.npz")
     assert Params.load(tmp_path / "p.npz") == p
     assert Params.load(tmp_path / "p.npz", n_units=7, n_in=3) == p
@@ -62,7 +62,7 @@ def test_save_load(tmp_path):
 
 
 def test_load_refuses_other_shape(tmp_path):
-    init_params(7, 3, 2, seed=0).save(tmp_path / "p.npz")
+    init_params(7, 3, seed=0).save(tmp_path / "p.npz")
     with pytest.raises(ValueError, match=r"\(n_units, n_in, n_out\) = \(7, 3, 2\), expected \(100"):
         Params.load(tmp_path / "p.npz", n_units=100)
 

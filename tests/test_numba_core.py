@@ -14,11 +14,12 @@ import numba
 import numpy as np
 import pytest
 from numba import njit
-
-from gridcore import numba_kernels as nk
-from gridcore.backends import get_backend
-from gridcore.numba_backend import NumbaBackend
 from problems import random_problem
+
+from gridcore import ModelSpec
+from gridcore.backends import get_backend
+from gridcore.backends.numba import kernels as nk
+from gridcore.backends.numba.backend import NumbaBackend
 
 KERNELS = ("forward_kernel", "loss_kernel", "gradient_kernel", "gn_kernel")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -37,14 +38,14 @@ def test_one_compiled_signature_per_kernel():
         (np.zeros((3, 4, 2), dtype=np.int64), batch.noise[:, :, :].tolist(), np.zeros((3, 6))),
         (read_only, None, None),
     ]:
-        be.forward(params, inputs, noise, x0=x0, alpha=np.float32(0.5))
+        be.forward(params, inputs, noise, x0=x0, spec=ModelSpec(alpha=np.float32(0.5)))
         be.forward_stream(params, inputs, noise, x0=x0, keep_u=True)
-        be.forward_stream(params, inputs, noise, x0=x0, alpha=1)
+        be.forward_stream(params, inputs, noise, x0=x0, spec=ModelSpec(alpha=1))
     for b in (batch, no_noise):
         st = be.forward(params, b.inputs, b.noise)
         be.loss(params, b, reg)
         be.gradient(params, b, reg)
-        be.gradient(params, b, reg, sq_grad=True, alpha=np.float64(0.2))
+        be.gradient(params, b, reg, sq_grad=True, spec=ModelSpec(alpha=np.float64(0.2)))
         be.gn_product(params, b, st, np.arange(params.flat.size), reg, mu=1)
         be.gn_product(params, b, st, params.flat.astype(np.float32), reg, mu=np.float32(0.5))
     for name in KERNELS:
@@ -53,9 +54,9 @@ def test_one_compiled_signature_per_kernel():
 
 _CHILD = """
 import json, numpy as np
-from gridcore import numba_kernels as nk
+from gridcore.backends.numba import kernels as nk
 from gridcore import Batch, Params, Regularization
-from gridcore.numba_backend import NumbaBackend
+from gridcore.backends.numba.backend import NumbaBackend
 rng = np.random.default_rng(0)
 params = Params(rng.standard_normal((4, 4)), rng.standard_normal((4, 2)), np.zeros(4),
                 rng.standard_normal((2, 4)))

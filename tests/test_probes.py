@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
+from gridcore.analysis.probes import step_response
 from gridcore.backends import get_backend
-from gridcore.model import ALPHA, Params
-from gridcore.probes import step_response
+from gridcore.model.params import Params
+from gridcore.model.spec import ALPHA
 
 BACKEND = get_backend("numpy")
 G = 0.05      # small input gain: tanh stays in its linear range

@@ -3,10 +3,15 @@
 import numpy as np
 import pytest
 
-from gridcore.arenas import make_arena
-from gridcore.ratemaps import (RateMapAccumulator, autocorrelogram, rate_maps, smooth_maps,
-                               spatial_bins)
-from gridcore.trajectories import simulate
+from gridcore.analysis.ratemaps import (
+    RateMapAccumulator,
+    autocorrelogram,
+    rate_maps,
+    smooth_maps,
+    spatial_bins,
+)
+from gridcore.sim.arenas import make_arena
+from gridcore.sim.trajectories import simulate
 
 
 @pytest.fixture(scope="module")

@@ -2,9 +2,10 @@
 
 import numpy as np
 import pytest
-
-from gridcore import ALPHA, Batch, Regularization, reference
 from problems import random_problem
+
+from gridcore import ALPHA, Batch, Regularization
+from gridcore.backends import reference
 
 
 def fd_gradient(f, theta, h=1e-6):
@@ -68,7 +69,7 @@ def test_loss_terms_match_their_definitions():
     assert terms["loss"] == pytest.approx(e + 0.3 * r_l2 + 0.2 * r_fr, rel=1e-13)
 
 
-@pytest.mark.parametrize("sizes", [(3, 2, 2, 2, 4), (6, 2, 2, 3, 7), (8, 3, 2, 4, 9), (5, 1, 3, 1, 12)])
+@pytest.mark.parametrize("sizes", [(3, 2, 2, 2, 4), (6, 2, 2, 3, 7), (8, 3, 2, 4, 9), (5, 1, 2, 1, 12)])
 @pytest.mark.parametrize("noise", [True, False])
 def test_gradient_matches_finite_differences(sizes, noise):
     n, n_in, n_out, m, t = sizes

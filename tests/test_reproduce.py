@@ -5,9 +5,17 @@ import os
 
 import pytest
 
-from gridcore import reproduce
-from gridcore.reproduce import RUNS, analyze_runs, collect, main, pilot, run_config, train_runs
-from gridcore.training import make_config
+from gridcore.cli import reproduce
+from gridcore.cli.reproduce import (
+    RUNS,
+    analyze_runs,
+    collect,
+    main,
+    pilot,
+    run_config,
+    train_runs,
+)
+from gridcore.train.config import make_config
 
 TINY = dict(n_units=10, n_trials=16, n_steps=30, curvature_trials=8, iterations=2, backend="numpy",
             eval_trials=8)

@@ -5,10 +5,10 @@ import os
 
 import pytest
 
-from gridcore import analysis as an
-from gridcore.analyze import record_and_classify
+from gridcore.analysis import paper as an
 from gridcore.backends import get_backend
-from gridcore.reproduce import RESULTS, RUNS
+from gridcore.cli.analyze import record_and_classify
+from gridcore.cli.reproduce import RESULTS, RUNS
 
 ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), RESULTS)
 

@@ -3,10 +3,18 @@
 import numpy as np
 import pytest
 
-from gridcore.arenas import Polygon, make_arena
-from gridcore.ratemaps import autocorrelogram, spatial_bins
-from gridcore.scores import (band_score, border_score, grid_score, lifetime_sparseness, periodic,
-                             plane_score, radial_profile, spatial_information)
+from gridcore.analysis.ratemaps import autocorrelogram, spatial_bins
+from gridcore.analysis.scores import (
+    band_score,
+    border_score,
+    grid_score,
+    lifetime_sparseness,
+    periodic,
+    plane_score,
+    radial_profile,
+    spatial_information,
+)
+from gridcore.sim.arenas import Polygon, make_arena
 
 SQUARE = make_arena("square")
 B40 = spatial_bins(SQUARE, 40)            # bins of 0.05 arena units

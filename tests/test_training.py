@@ -12,9 +12,10 @@ import pytest
 import threadpoolctl
 
 from gridcore import Params
-from gridcore import training
-from gridcore.train import main
-from gridcore.training import make_config, start_schedule, train, update_schedule
+from gridcore.cli.train import main
+from gridcore.train import loop as training
+from gridcore.train.config import make_config
+from gridcore.train.loop import start_schedule, train, update_schedule
 
 TINY = ["--n-units", "12", "--n-trials", "24", "--n-steps", "40", "--curvature-trials", "12",
         "--backend", "numpy", "--eval-every", "2", "--quiet"]

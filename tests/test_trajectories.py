@@ -1,10 +1,16 @@
 import numpy as np
 import pytest
 
-from gridcore.arenas import ARENA_NAMES, Polygon, make_arena
-from gridcore.trajectories import (
-    ENCODINGS, MOTION_DEFAULTS, Trajectories, _predraw, encode, n_inputs,
-    simulate)
+from gridcore.sim.arenas import ARENA_NAMES, Polygon, make_arena
+from gridcore.sim.trajectories import (
+    ENCODINGS,
+    MOTION_DEFAULTS,
+    Trajectories,
+    _predraw,
+    encode,
+    n_inputs,
+    simulate,
+)
 
 PENTAGON = Polygon([(1.0, 0.0), (0.5, 0.9), (-0.6, 0.8), (-0.9, -0.3),
                     (0.2, -1.0)], name="pentagon")

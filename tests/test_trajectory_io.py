@@ -6,13 +6,26 @@ import math
 import numpy as np
 import pytest
 
-from gridcore import ratinabox_paths
-from gridcore.arenas import make_arena
-from gridcore.trajectories import MOTION_DEFAULTS, encode, simulate
-from gridcore.trajectory_io import (
-    BOUNDARY_REACH_REL, fit_to_arena, lead_in, load_trajectories, make_path, mark_boundary,
-    matched_dt, motion_mean_speed, path_statistics, prepare, read_path, resample, split_trials,
-    to_trajectories, write_trajectories)
+from gridcore.sim import ratinabox as ratinabox_paths
+from gridcore.sim.arenas import make_arena
+from gridcore.sim.pathfiles import (
+    BOUNDARY_REACH_REL,
+    fit_to_arena,
+    lead_in,
+    load_trajectories,
+    make_path,
+    mark_boundary,
+    matched_dt,
+    motion_mean_speed,
+    path_statistics,
+    prepare,
+    read_path,
+    resample,
+    split_trials,
+    to_trajectories,
+    write_trajectories,
+)
+from gridcore.sim.trajectories import MOTION_DEFAULTS, encode, simulate
 
 SQUARE = make_arena("square")
 

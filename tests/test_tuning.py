@@ -3,9 +3,13 @@
 import numpy as np
 import pytest
 
-from gridcore.trajectories import simulate
-from gridcore.tuning import (direction_selectivity, direction_tuning, speed_selectivity,
-                             speed_tuning)
+from gridcore.analysis.tuning import (
+    direction_selectivity,
+    direction_tuning,
+    speed_selectivity,
+    speed_tuning,
+)
+from gridcore.sim.trajectories import simulate
 
 
 @pytest.fixture(scope="module")

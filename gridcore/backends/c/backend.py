@@ -1,0 +1,176 @@
+"""The C core (``csrc/``) as a backend: same functions and results as the reference.
+
+The wrapper checks every argument with the validators the reference uses
+(:class:`gridcore.backends.base.Backend`), so bad input raises the same ``TypeError``/``ValueError``
+and never reaches C. Arrays are handed over as pointers, with no copy unless
+the validators had to make one (wrong dtype or layout).
+
+Concurrency: cffi releases the GIL during each C call. A C workspace may run
+one call at a time, so each Python thread gets its own (created on its first
+call, kept for its later calls, freed with the thread): one backend object
+can be shared by a thread pool.
+"""
+
+import os
+import threading
+
+import numpy as np
+
+from gridcore.backends.base import Backend
+from gridcore.backends.c.ccore import ffi, lib
+from gridcore.util.checks import check_positive_int
+
+ISAS = {"auto": lib.GRC_ISA_AUTO, "generic": lib.GRC_ISA_GENERIC,
+        "avx2": lib.GRC_ISA_AVX2, "avx512": lib.GRC_ISA_AVX512}
+
+
+def _check(status):
+    """Raise for a negative status of the C core (after validation only ENOMEM is expected)."""
+    if status < 0:
+        message = ffi.string(lib.grc_strerror(status)).decode()
+        if status == lib.GRC_ENOMEM:
+            raise MemoryError(f"gridcore C core: {message}")
+        raise RuntimeError(f"gridcore C core: {message} (status {status})")
+
+
+def _ptr(arr):
+    """``double *`` to an ndarray's data (C-contiguous float64, checked by the caller)."""
+    return ffi.from_buffer("double[]", arr)
+
+
+def _opt_ptr(arr):
+    return ffi.NULL if arr is None else _ptr(arr)
+
+
+class CBackend(Backend):
+    """The C core: forward, loss, gradient, GN product, streaming forward.
+
+    Parameters
+    ----------
+    threads : int or None
+        Threads (= partitions of the trials) per call; None uses all that
+        OpenMP offers (``OMP_NUM_THREADS`` or the core count). Results are
+        bit-identical for a fixed thread count, whether or not the core was
+        built with OpenMP.
+    isa : {"auto", "avx512", "avx2", "generic"}
+        Instruction set of the kernels; "auto" picks the widest this CPU supports.
+
+    Attributes
+    ----------
+    name : "c"
+    threads : int, the thread count actually used.
+    isa : str, the instruction set actually used.
+    """
+
+    name = "c"
+
+    def __init__(self, threads=None, isa="auto"):
+        if threads is None:
+            threads = int(lib.grc_max_threads())
+        self.threads = check_positive_int("threads", threads)
+        if isa not in ISAS:
+            raise ValueError(f"unknown isa {isa!r}; allowed: {', '.join(map(repr, ISAS))}")
+        if isa != "auto" and not lib.grc_isa_available(ISAS[isa]):
+            raise ValueError(f"isa {isa!r} is not available on this CPU or build; available: "
+                             f"{', '.join(available_isas())}")
+        self._isa_code = ISAS[isa]
+        self._local = threading.local()
+        self.isa = ffi.string(lib.grc_isa_name(lib.grc_workspace_isa(self._ws()))).decode()
+
+    def _new_workspace(self):
+        out = ffi.new("grc_workspace **")
+        _check(lib.grc_workspace_create(self.threads, self._isa_code, out))
+        return ffi.gc(out[0], lib.grc_workspace_destroy)
+
+    def _ws(self):
+        """This thread's workspace (created on first use, reused afterwards)."""
+        ws = getattr(self._local, "ws", None)
+        if ws is None:
+            ws = self._local.ws = self._new_workspace()
+        return ws
+
+    def workspace_bytes(self):
+        """Scratch bytes held by the calling thread's workspace (0 before its first call)."""
+        ws = getattr(self._local, "ws", None)
+        return 0 if ws is None else int(lib.grc_workspace_bytes(ws))
+
+    @staticmethod
+    def _shape(params, m, t):
+        n, n_in, n_out = params.shape
+        return {"n_units": n, "n_in": n_in, "n_out": n_out, "n_trials": m, "n_steps": t}
+
+    def _run(self, params, inputs, noise, x0, spec, keep_u):
+        m, t, _ = inputs.shape
+        n, _, n_out = params.shape
+        u = np.empty((m, t, n)) if keep_u else None
+        y = np.empty((m, t, n_out))
+        x_end = np.empty((m, n))
+        _check(lib.grc_forward(self._ws(), self._shape(params, m, t), _ptr(params.flat),
+                               _ptr(inputs), _opt_ptr(noise), _opt_ptr(x0), spec.alpha,
+                               _opt_ptr(u), _ptr(y), _ptr(x_end)))
+        return None, u, y, x_end
+
+    def _loss(self, params, batch, reg, spec):
+        terms = ffi.new("double[4]")
+        _check(lib.grc_loss(self._ws(), self._shape(params, batch.n_trials, batch.n_steps),
+                            _ptr(params.flat), _ptr(batch.inputs), _ptr(batch.targets),
+                            _opt_ptr(batch.noise), spec.alpha, reg.lam_l2, reg.lam_fr, terms))
+        return _terms(terms)
+
+    def _gradient(self, params, batch, reg, spec, sq_grad):
+        terms = ffi.new("double[4]")
+        grad = np.empty(params.flat.size)
+        sq = np.empty(params.flat.size) if sq_grad else None
+        _check(lib.grc_gradient(self._ws(), self._shape(params, batch.n_trials, batch.n_steps),
+                                _ptr(params.flat), _ptr(batch.inputs), _ptr(batch.targets),
+                                _opt_ptr(batch.noise), spec.alpha, reg.lam_l2, reg.lam_fr, terms,
+                                _ptr(grad), _opt_ptr(sq)))
+        return _terms(terms), grad, sq
+
+    def _gn_product(self, params, batch, u, v, reg, mu, spec):
+        gv = np.empty(params.flat.size)
+        _check(lib.grc_gn_product(self._ws(), self._shape(params, batch.n_trials, batch.n_steps),
+                                  _ptr(params.flat), _ptr(batch.inputs), _ptr(u), _ptr(v),
+                                  spec.alpha, reg.lam_l2, reg.lam_fr, mu, _ptr(gv)))
+        return gv
+
+    def info(self):
+        """How the C core was built and how this backend runs it.
+
+        Used by ``python -m gridcore info``.
+
+        Returns
+        -------
+        dict with
+            ``backend`` ("c"), ``threads`` (this backend's thread count),
+            ``openmp`` (bool: compiled with OpenMP), ``max_threads`` (threads
+            OpenMP offers), ``isa`` (instruction set in use), ``isas_available``
+            (list), ``build_flags`` (compiler flags of the core), ``blas`` (the
+            core's matrix products: its own register-blocked kernels, no BLAS),
+            ``OPENBLAS_CORETYPE`` and ``OMP_NUM_THREADS`` (environment, or None).
+        """
+        return {
+            "backend": self.name,
+            "threads": self.threads,
+            "openmp": bool(lib.grc_openmp_enabled()),
+            "max_threads": int(lib.grc_max_threads()),
+            "isa": self.isa,
+            "isas_available": available_isas(),
+            "build_flags": ffi.string(lib.grc_build_flags()).decode(),
+            "blas": "none: built-in register-blocked matrix kernels",
+            "OPENBLAS_CORETYPE": os.environ.get("OPENBLAS_CORETYPE"),
+            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
+        }
+
+    def __repr__(self):
+        return f"CBackend(threads={self.threads}, isa={self.isa!r})"
+
+
+def available_isas():
+    """Instruction sets of the C kernels usable on this CPU, widest first."""
+    return [name for name in ("avx512", "avx2", "generic") if lib.grc_isa_available(ISAS[name])]
+
+
+def _terms(buf):
+    terms = {"E": buf[0], "R_L2": buf[1], "R_FR": buf[2], "loss": buf[3]}
+    return {k: float(v) for k, v in terms.items()}

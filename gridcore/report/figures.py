@@ -1,0 +1,612 @@
+"""Figures of the paper's analyses, as PNG files (matplotlib, Agg; no pyplot state).
+
+Each function takes results of :mod:`gridcore.analysis.paper` (and the
+:class:`gridcore.analysis.celltypes.CellTypes` of the network) and writes one PNG:
+
+=========================  ==============================================  ==========
+function                   what it shows                                   paper
+=========================  ==============================================  ==========
+:func:`tracking_figure`    true path (black) and network estimate (red)    Fig. 1c
+:func:`ratemap_panel`      rate maps of all units with their type labels   Fig. 2, 5
+:func:`tuning_examples`    map, direction and speed tuning of examples     Fig. 3
+:func:`selectivity_figure` speed vs direction vs spatial selectivity       App. D
+:func:`development_figure` t-SNE of units over training stages             Fig. 4
+:func:`error_correction_figure` error around the first boundary hit        Fig. 6a
+:func:`stability_figure`   error per block of a long path vs a constant    Fig. 6b
+:func:`comparison_figure`  rate maps, unit types, scores of several runs   Fig. 5, App. A
+:func:`path_figure`        a real path vs a simulated one (--trajectory)   -
+:func:`probe_figure`       response to one moving step: integration?       -
+:func:`pilot_figure`       gain, error and rest output of pilot runs        -
+=========================  ==============================================  ==========
+
+Rate maps use viridis (low blue, high yellow, as in the paper), each scaled
+to its own range, ``origin="lower"`` (y up), unvisited bins and the outside
+of the arena white.
+"""
+
+import math
+
+import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
+
+from gridcore.analysis.ratemaps import spatial_bins
+from gridcore.sim.arenas import Circle
+
+__all__ = ["TYPE_COLOURS", "tracking_figure", "ratemap_panel", "tuning_examples",
+           "selectivity_figure", "development_figure", "error_correction_figure",
+           "stability_figure", "comparison_figure", "path_figure", "probe_figure", "pilot_figure"]
+
+TYPE_COLOURS = {"grid": "#d62728", "border": "#1f77b4", "band": "#2ca02c",
+                "irregular": "#555555", "none": "#aaaaaa"}
+_DPI = 110
+_CMAP = matplotlib.colormaps["viridis"].with_extremes(bad="white")
+
+
+def _save(fig, path):
+    fig.savefig(path, dpi=_DPI)
+    return path
+
+
+def _outline(ax, arena, **kw):
+    """Draw the arena's walls."""
+    style = {"color": "0.4", "lw": 0.6, **kw}
+    if isinstance(arena, Circle):
+        t = np.linspace(0, 2 * np.pi, 181)
+        ax.plot(arena.radius * np.cos(t), arena.radius * np.sin(t), **style)
+    else:
+        v = np.vstack([arena.vertices, arena.vertices[:1]])
+        ax.plot(v[:, 0], v[:, 1], **style)
+
+
+def _map(ax, m, binning, outline=True):
+    """One rate map scaled to its own range (flat or empty maps drawn flat)."""
+    ok = np.isfinite(m)
+    lo, hi = (np.min(m[ok]), np.max(m[ok])) if ok.any() else (0.0, 1.0)
+    ax.imshow(m, origin="lower", cmap=_CMAP, vmin=lo, vmax=hi if hi > lo else lo + 1e-12,
+              extent=(binning.x_edges[0], binning.x_edges[-1], binning.y_edges[0], binning.y_edges[-1]),
+              interpolation="nearest")
+    if outline:
+        _outline(ax, binning.arena)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_aspect("equal")
+    for s in ax.spines.values():
+        s.set_visible(False)
+
+
+def _type_text(types, u):
+    """Short label of unit u: type (with grid symmetry), then S/D for speed/direction tuning."""
+    t = str(types.spatial_type[u])
+    if t == "grid":
+        t += str(int(types.grid_symmetry[u]))
+    flags = ("S" if types.speed_tuned[u] else "") + ("D" if types.direction_tuned[u] else "")
+    return f"{u}: {t}" + (f" {flags}" if flags else "")
+
+
+def _mosaic(fig, spec, maps, types, binning, fontsize=6):
+    """All units' maps in a near-square grid inside ``spec``; titles coloured by type."""
+    n = len(maps)
+    cols = math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    grid = spec.subgridspec(rows, cols, wspace=0.08, hspace=0.35)
+    for u in range(n):
+        ax = fig.add_subplot(grid[u // cols, u % cols])
+        _map(ax, maps[u], binning)
+        ax.set_title(_type_text(types, u), fontsize=fontsize, pad=1.5,
+                     color=TYPE_COLOURS.get(str(types.spatial_type[u]), "k"))
+
+
+def ratemap_panel(maps, types, arena, bins, path, title=None):
+    """Rate maps of all units in a grid of small panels, each titled with its type (Fig. 2, 5).
+
+    Parameters
+    ----------
+    maps : ndarray, shape (N, H, W)
+        Rate maps (e.g. ``CellTypes.maps``, smoothed as classified).
+    types : CellTypes
+    arena : Arena
+    bins : int
+        Spatial bins the maps were made with.
+    path : str
+        PNG to write.
+    title : str, optional
+    """
+    n = len(maps)
+    cols = math.ceil(math.sqrt(n))
+    rows = math.ceil(n / cols)
+    fig = Figure(figsize=(1.05 * cols + 0.3, 1.12 * rows + 0.9))
+    gs = fig.add_gridspec(1, 1, left=0.01, right=0.99, bottom=0.01, top=1 - 0.75 / fig.get_figheight())
+    _mosaic(fig, gs[0], maps, types, spatial_bins(arena, bins))
+    counts = types.counts()
+    fig.suptitle((title + "\n" if title else "") + ", ".join(
+        f"{k} {counts[k]}" for k in ("grid", "border", "band", "irregular", "none", "speed", "direction")),
+        fontsize=9)
+    return _save(fig, path)
+
+
+def tracking_figure(outputs, positions, arena, trials, path, nerr=None):
+    """True path (black) and the network's estimate (red) for example trials (Fig. 1c).
+
+    Parameters
+    ----------
+    outputs, positions : ndarray, shape (M, T, 2)
+    arena : Arena
+    trials : dict of str -> int
+        Panel label -> trial index (e.g. ``tracking()["example_trials"]``).
+    path : str
+    nerr : float, optional
+        Normalised error over all trials, shown in the title.
+    """
+    fig = Figure(figsize=(3.2 * len(trials), 3.5))
+    for i, (label, m) in enumerate(trials.items()):
+        ax = fig.add_subplot(1, len(trials), i + 1)
+        _outline(ax, arena, color="0.6", lw=1.0)
+        ax.plot(positions[m, :, 0], positions[m, :, 1], color="k", lw=1.0, label="true path")
+        ax.plot(outputs[m, :, 0], outputs[m, :, 1], color="tab:red", lw=1.0, label="network")
+        ax.plot(*positions[m, 0], "o", color="k", ms=3)
+        e = np.mean(np.sum((outputs[m] - positions[m]) ** 2, axis=1))
+        ax.set_title(f"trial {m} ({label} error)\nmean sq. error {e:.3g}", fontsize=8)
+        ax.set_aspect("equal")
+        ax.set_axis_off()
+        if i == 0:
+            ax.legend(fontsize=7, loc="upper left", frameon=False)
+    if nerr is not None:
+        fig.suptitle(f"held-out normalised error {nerr:.3f} (MSE / best-constant MSE)", fontsize=9)
+    fig.tight_layout(rect=(0, 0, 1, 0.93))
+    return _save(fig, path)
+
+
+def tuning_examples(examples, maps, curves, types, arena, bins, path):
+    """Spatial map, head-direction and speed tuning of example units (Fig. 3).
+
+    Parameters
+    ----------
+    examples : list of dict from :func:`gridcore.analysis.paper.pick_examples`
+    maps : ndarray, shape (N, H, W)
+    curves : dict from :func:`gridcore.analysis.paper.tuning_curves`
+    types : CellTypes
+    arena : Arena
+    bins : int
+    path : str
+    """
+    binning = spatial_bins(arena, bins)
+    per_row = 3
+    rows = max(1, math.ceil(len(examples) / per_row))
+    fig = Figure(figsize=(3.4 * per_row, 1.45 * rows + 0.6))
+    gs = fig.add_gridspec(rows, per_row, left=0.02, right=0.99, bottom=0.12 / rows,
+                          top=1 - 0.45 / fig.get_figheight(),
+                          wspace=0.12, hspace=0.55)
+    deg = np.rad2deg(curves["directions"]) % 360
+    order = np.argsort(deg)
+    sc = types.scores
+    for i, ex in enumerate(examples):
+        u = ex["unit"]
+        sub = gs[i // per_row, i % per_row].subgridspec(1, 3, wspace=0.45, width_ratios=[1, 1.1, 1.1])
+        ax = fig.add_subplot(sub[0])
+        _map(ax, maps[u], binning)
+        ax.set_title(f"{'abcdefghijklmnop'[i] if i < 16 else i}) {_type_text(types, u)}", fontsize=7,
+                     loc="left", color=TYPE_COLOURS.get(ex["spatial_type"], "k"))
+        ax = fig.add_subplot(sub[1])
+        ax.plot(deg[order], curves["direction_curves"][u][order], color="k", lw=0.9)
+        ax.set_xticks([0, 180, 360])
+        ax.set_title(f"dir {sc['direction_selectivity'][u]:.2f}", fontsize=6.5)
+        ax = fig.add_subplot(sub[2])
+        ax.plot(curves["speeds"], curves["speed_curves"][u], ".-", color="k", lw=0.9, ms=2)
+        ax.set_title(f"speed {sc['speed_selectivity'][u]:.2f}", fontsize=6.5)
+        for a in fig.axes[-2:]:
+            a.tick_params(labelsize=5.5, length=2, pad=1)
+            a.locator_params(axis="y", nbins=3)
+        if i // per_row == rows - 1:
+            fig.axes[-2].set_xlabel("heading (deg)", fontsize=6, labelpad=1)
+            fig.axes[-1].set_xlabel("speed (units/step)", fontsize=6, labelpad=1)
+    fig.suptitle("spatial map | direction tuning (selectivity = max - min) | speed tuning "
+                 "(selectivity = |slope|)", fontsize=8)
+    return _save(fig, path)
+
+
+def selectivity_figure(sel, spatial_type, path):
+    """Speed vs direction vs spatial selectivity of every unit, coloured by type (App. D).
+
+    Parameters
+    ----------
+    sel : dict from :func:`gridcore.analysis.paper.selectivity`
+    spatial_type : array of str, shape (N,)
+    path : str
+    """
+    pairs = (("direction", "speed"), ("spatial", "speed"), ("spatial", "direction"))
+    names = {"speed": "speed selectivity (|slope|)", "direction": "direction selectivity (max - min)",
+             "spatial": "spatial selectivity (lifetime sparseness)"}
+    fig = Figure(figsize=(11, 3.6))
+    st = np.asarray(spatial_type)
+    for i, (x, y) in enumerate(pairs):
+        ax = fig.add_subplot(1, 3, i + 1)
+        xs, ys = np.array(sel[x], dtype=float), np.array(sel[y], dtype=float)
+        for t, c in TYPE_COLOURS.items():
+            m = st == t
+            if m.any():
+                ax.scatter(xs[m], ys[m], s=14, color=c, label=f"{t} ({m.sum()})", alpha=0.85, lw=0)
+        rho = sel["spearman"].get(f"{y}_vs_{x}") or sel["spearman"].get(f"{x}_vs_{y}")
+        ax.set_title("Spearman rho = " + ("n/a" if rho["rho"] is None else f"{rho['rho']:.2f}"), fontsize=8)
+        ax.set_xlabel(names[x], fontsize=8)
+        ax.set_ylabel(names[y], fontsize=8)
+        ax.tick_params(labelsize=7)
+        if i == 0:
+            ax.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _stage_colours(n):
+    # Early blue -> late yellow, as in the paper's Fig. 4.
+    return matplotlib.colormaps["viridis"](np.linspace(0.2, 0.95, n))
+
+
+def development_figure(dev, types, arena, bins, path, n_maps=4):
+    """Units over training stages in the 2-D embedding, border and grid units traced (Fig. 4).
+
+    Parameters
+    ----------
+    dev : dict from :func:`gridcore.analysis.paper.development` (with ``maps``)
+    types : CellTypes of the final network
+    arena : Arena
+    bins : int
+    path : str
+    n_maps : int
+        Highlighted units whose late-stage maps are shown under each panel.
+    """
+    coords = np.asarray(dev["coords"])                    # (S, N, 2)
+    stages = dev["stages"]
+    colours = _stage_colours(len(stages))
+    names = ["early", "intermediate", "late"] if len(stages) == 3 else [f"stage {i}" for i in range(len(stages))]
+    binning = spatial_bins(arena, bins)
+    fig = Figure(figsize=(12, 5.6))
+    gs = fig.add_gridspec(2, 3, height_ratios=[3.2, 1], left=0.05, right=0.98, top=0.9, bottom=0.08,
+                          hspace=0.3, wspace=0.28)
+    travel = np.array(dev["travel_correlation"], dtype=float)
+    for col, kind in enumerate(("border", "grid")):
+        ax = fig.add_subplot(gs[0, col])
+        for s in range(len(stages)):
+            ax.scatter(coords[s, :, 0], coords[s, :, 1], s=9, color=colours[s],
+                       label=f"{names[s]} (iter {stages[s]})", lw=0)
+        units = np.flatnonzero(types.spatial_type == kind)
+        for u in units:
+            ax.plot(coords[:, u, 0], coords[:, u, 1], "-", color=TYPE_COLOURS[kind], lw=0.9, alpha=0.9)
+            ax.plot(coords[-1, u, 0], coords[-1, u, 1], "o", mfc="none", mec=TYPE_COLOURS[kind], ms=5)
+        ax.set_title(f"{'ab'[col]}) {kind} units of the final network traced ({len(units)})", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if col == 0:
+            ax.legend(fontsize=7, loc="best", frameon=False)
+        shown = units[np.argsort(travel[units])][:n_maps] if kind == "border" else \
+            units[np.argsort(-travel[units])][:n_maps]
+        sub = gs[1, col].subgridspec(1, n_maps, wspace=0.1)
+        for i, u in enumerate(shown):
+            a = fig.add_subplot(sub[i])
+            _map(a, types.maps[u], binning)
+            a.set_title(f"unit {u}", fontsize=6.5, pad=1.5)
+    ax = fig.add_subplot(gs[:, 2])
+    groups = [t for t in ("border", "grid", "band", "irregular", "none") if np.any(types.spatial_type == t)]
+    rng = np.random.default_rng(0)   # jitter only
+    for i, t in enumerate(groups):
+        v = travel[types.spatial_type == t]
+        ax.scatter(i + rng.uniform(-0.18, 0.18, len(v)), v, s=10, color=TYPE_COLOURS[t], lw=0)
+        ax.plot([i - 0.3, i + 0.3], [np.median(v)] * 2, color="k", lw=1.5)
+    ax.set_xticks(range(len(groups)))
+    ax.set_xticklabels(groups, fontsize=8)
+    ax.set_ylabel("distance travelled (sum of 1 - r between stages)", fontsize=8)
+    ax.set_title("c) distance travelled per unit (bar: median)", fontsize=9)
+    ax.tick_params(labelsize=7)
+    emb = dev["embedding"]
+    fig.suptitle(f"development: {emb['method']} embedding of unit responses (distance 1 - correlation)"
+                 + (f"  [{emb['note']}]" if emb["note"] else ""), fontsize=9)
+    return _save(fig, path)
+
+
+def error_correction_figure(ec, path):
+    """Error aligned to the first boundary interaction, by later interactions (Fig. 6a).
+
+    Parameters
+    ----------
+    ec : dict from :func:`gridcore.analysis.paper.error_correction`
+    path : str
+    """
+    fig = Figure(figsize=(10, 3.8))
+    ax = fig.add_subplot(1, 2, 1)
+    off = np.asarray(ec["offsets"])
+    colours = matplotlib.colormaps["plasma"](np.linspace(0.1, 0.8, len(ec["groups"])))
+    growth = ec["no_interaction"]
+    if growth["aligned_mean"] is not None:
+        ax.plot(off, growth["aligned_mean"], color="tab:blue", lw=1.5,
+                label=f"no boundary interaction ({growth['n_trials']} trials, at step {growth['t_ref']})")
+    for g, c in zip(ec["groups"], colours):
+        if g["mean"] is None:
+            continue
+        lo, hi = g["range"]
+        name = f"{lo}" if lo == hi else f"{lo} to {hi}"
+        mean, sem = np.array(g["mean"], float), np.array(g["sem"], float)
+        ax.plot(off, mean, color=c, lw=1.5, label=f"{name} more ({g['n_trials']} trials)")
+        ax.fill_between(off, mean - sem, mean + sem, color=c, alpha=0.2, lw=0)
+    ax.axvline(0, color="0.6", lw=0.8, ls=":")
+    ax.set_xlabel("steps relative to the first boundary interaction", fontsize=8)
+    ax.set_ylabel("squared error (arena units$^2$)", fontsize=8)
+    ax.set_title(f"a) error correction (interactions in the next {ec['window']} steps; "
+                 f"{ec['n_aligned']} trials)", fontsize=8.5)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=6.5, frameon=False)
+    else:
+        ax.text(0.5, 0.5, f"no trial has a full window of +-{ec['window']} steps around its first "
+                "interaction", ha="center", va="center", transform=ax.transAxes, fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax = fig.add_subplot(1, 2, 2)
+    if growth["mean_by_step"] is not None:
+        by = np.array(growth["mean_by_step"], float)
+        t = np.arange(len(by))
+        ax.plot(t, by, color="tab:blue", lw=1.2, label="trials without interaction")
+        ax.plot(t, growth["intercept"] + growth["slope"] * t, color="k", lw=0.8, ls="--",
+                label=f"line: slope {growth['slope']:.2e}/step, R$^2$ {growth['r2']:.2f}")
+        ax.legend(fontsize=7, frameon=False)
+    else:
+        ax.text(0.5, 0.5, "every trial had a boundary interaction", ha="center", va="center",
+                transform=ax.transAxes, fontsize=8)
+    ax.set_xlabel("step of the trial", fontsize=8)
+    ax.set_ylabel("squared error (arena units$^2$)", fontsize=8)
+    ax.set_title(f"b) error growth without boundary interactions ({growth['n_trials']} trials)", fontsize=8.5)
+    ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def stability_figure(st, path):
+    """Error per block of steps along long paths vs the best constant (Fig. 6b).
+
+    Parameters
+    ----------
+    st : dict from :func:`gridcore.analysis.paper.stability` / ``long_path``
+    path : str
+    """
+    fig = Figure(figsize=(6, 3.8))
+    ax = fig.add_subplot(1, 1, 1)
+    x = np.asarray(st["block_end"], float) - st["block_steps"] / 2
+    mean, sd = np.array(st["error_mean"], float), np.array(st["error_sd"], float)
+    ax.errorbar(x, mean, yerr=sd, fmt="o-", color="k", ms=3, lw=1, elinewidth=0.7, capsize=0,
+                label=f"network (mean and sd per {st['block_steps']} steps)")
+    ax.plot(x, st["constant_mean"], color="tab:red", lw=1.5, label="best constant output")
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("step", fontsize=8)
+    ax.set_ylabel("squared error (arena units$^2$)", fontsize=8)
+    ax.set_title(f"{st['n_paths']} path(s) of {st['n_steps']:,} steps: error / constant = {st['ratio']:.3f}, "
+                 f"slope {st['slope_per_million_steps']:.2g} ± {st['slope_se']:.2g} per 10$^6$ steps",
+                 fontsize=8)
+    ax.legend(fontsize=7, frameon=True, framealpha=0.8, loc="lower right")
+    ax.tick_params(labelsize=7)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def comparison_figure(comparison, maps, types, arenas, bins, path):
+    """Rate maps, unit types and scores of several runs side by side (C6: Fig. 5, App. A).
+
+    Below the maps: the fraction of units of each type, then one panel per
+    grid60 / grid90 / border / band score with every unit's score (filled
+    where it beats the unit's own null) and the number that do, so runs
+    without any unit of a type still compare.
+
+    Parameters
+    ----------
+    comparison : dict from :func:`gridcore.analysis.paper.compare_runs`
+    maps : list of ndarray (N_r, H, W), one per run
+    types : list of CellTypes, one per run
+    arenas : list of Arena, one per run
+    bins : int
+    path : str
+    """
+    runs = comparison["runs"]
+    k = len(runs)
+    colours = [matplotlib.colormaps["tab10"](i) for i in range(k)]
+    # At most 4 runs' maps per row, so that many runs stay legible.
+    cols = min(k, 4)
+    rows = -(-k // cols)
+    height = 4.4 * rows + 2.8                                   # inches
+    fig = Figure(figsize=(max(4.2 * cols, 11.0), height))
+    gs = fig.add_gridspec(rows + 1, cols, height_ratios=[4.2] * rows + [1.8], left=0.04, right=0.98,
+                          top=1 - 0.75 / height, bottom=0.6 / height, hspace=0.3, wspace=0.12)
+    for i, (r, m, t, a) in enumerate(zip(runs, maps, types, arenas)):
+        cell = gs[i // cols, i % cols]
+        _mosaic(fig, cell, m, t, spatial_bins(a, bins), fontsize=4.5)
+        box = cell.get_position(fig)
+        x, y = (box.x0 + box.x1) / 2, box.y1 + 0.7 / height
+        diff = ", ".join(f"{key}={val[1]}" for key, val in r["differs"].items()) or "reference"
+        fig.text(x, y, f"{r['label']}", ha="center", va="top", fontsize=9, weight="bold")
+        fig.text(x, y - 0.2 / height, f"{diff}\nnormalised error {r['normalised_error']:.3f}",
+                 ha="center", va="top", fontsize=7)
+    bottom = gs[rows, :].subgridspec(1, 5, width_ratios=[1.6, 1, 1, 1, 1], wspace=0.35)
+    ax = fig.add_subplot(bottom[0])
+    kinds = ("grid", "border", "band", "irregular", "none")
+    width = 0.8 / k
+    for i, r in enumerate(runs):
+        ax.bar(np.arange(len(kinds)) + (i - (k - 1) / 2) * width, [r["fractions"][t] for t in kinds],
+               width, label=r["label"], color=colours[i])
+    ax.set_xticks(range(len(kinds)))
+    ax.set_xticklabels(kinds, fontsize=7)
+    ax.set_ylabel("fraction of units", fontsize=8)
+    ax.legend(fontsize=6, frameon=False)
+    ax.tick_params(labelsize=7)
+    jitter = np.random.default_rng(0).uniform(-0.25, 0.25, size=max(len(t.spatial_type) for t in types))
+    passes = [t.passes() for t in types]
+    for j, score in enumerate(("grid60", "grid90", "border", "band")):
+        ax = fig.add_subplot(bottom[j + 1])
+        for i, t in enumerate(types):
+            v, ok = t.scores[score], passes[i][score]
+            x = i + jitter[:len(v)]
+            ax.scatter(x[~ok], v[~ok], s=5, facecolors="none", edgecolors=colours[i], linewidths=0.5)
+            ax.scatter(x[ok], v[ok], s=5, color=colours[i])
+            ax.text(i, 1.0, f"{int(ok.sum())}", transform=ax.get_xaxis_transform(), ha="center",
+                    va="bottom", fontsize=7)
+        ax.set_xticks(range(k))
+        ax.set_xticklabels([""] * k)
+        ax.set_xlim(-0.6, k - 0.4)
+        ax.set_title(f"{score} score", fontsize=8, pad=10)
+        ax.tick_params(labelsize=7)
+    fig.text(0.99, 0.015, "scores: one dot per unit, filled where it beats its own shuffle null; "
+             "above: how many do", ha="right", fontsize=7)
+    return _save(fig, path)
+
+
+def path_figure(section, traces, arena, path):
+    """The network along a real path and along simulated paths (``--trajectory``).
+
+    a) squared error per block of real time along the whole real path and a
+    simulated path of the same length, the best-constant error dashed; b, c)
+    true path (black) and read-out (red) over the first seconds of each;
+    d) error by step of the trials of the training length cut from the real
+    path vs simulated trials; e) the distribution of the speed per step.
+
+    Parameters
+    ----------
+    section : dict
+        ``metrics["trajectory"]`` (from ``gridcore.cli.analyze``).
+    traces : dict
+        ``"real"`` and ``"simulated"`` -> ``(outputs (W, 2), positions (W, 2),
+        speed (T,))``: the first W steps' read-out and true positions (arena
+        units) and every step's speed (arena units per step).
+    arena : Arena
+    path : str
+    """
+    colours = {"real": "tab:orange", "simulated": "tab:blue"}
+    fig = Figure(figsize=(11, 7))
+    gs = fig.add_gridspec(2, 3, width_ratios=[1.5, 1, 1], hspace=0.38, wspace=0.25)
+    ax = fig.add_subplot(gs[0, 0])
+    for name in ("real", "simulated"):
+        st = section[name]["over_time"]
+        x = np.asarray(st["block_end_s"]) - 0.5 * section["block_s"]
+        nerr = section[name]["tracking"]["normalised_error"]
+        ax.plot(x, st["error_mean"], "o-", ms=2.5, lw=1, color=colours[name],
+                label=f"{name} (normalised error {nerr:.3f})")
+        ax.plot(x, st["constant_mean"], "--", lw=1, color=colours[name])
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("time on the path (s)", fontsize=8)
+    ax.set_ylabel("squared error (arena units$^2$)", fontsize=8)
+    ax.set_title(f"a) one long trial: error per {section['block_s']:.3g} s; dashed: best constant",
+                 fontsize=8.5)
+    ax.legend(fontsize=7, frameon=False)
+    ax.tick_params(labelsize=7)
+    for k, name in enumerate(("real", "simulated")):
+        y, p, _ = traces[name]
+        ax = fig.add_subplot(gs[0, 1 + k])
+        _outline(ax, arena, color="0.6", lw=1.0)
+        ax.plot(p[:, 0], p[:, 1], color="k", lw=0.8, label="true path")
+        ax.plot(y[:, 0], y[:, 1], color="tab:red", lw=0.8, label="network")
+        ax.set_title(f"{'bc'[k]}) {name} path, first {len(p) * section['dt_s']:.0f} s", fontsize=8.5)
+        ax.set_aspect("equal")
+        ax.set_axis_off()
+        if k == 0:
+            ax.legend(fontsize=7, loc="upper left", frameon=False)
+    ax = fig.add_subplot(gs[1, 0])
+    for name in ("real", "simulated"):
+        t = section[name]["trials"]
+        ax.plot(t["squared_error_by_step"], lw=1.2, color=colours[name],
+                label=f"{name}: {t['n_trials']} trials, normalised error {t['normalised_error']:.3f}")
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("step of the trial (after the lead-in)", fontsize=8)
+    ax.set_ylabel("squared error (arena units$^2$)", fontsize=8)
+    ax.set_title("d) trials of the training length: mean error by step", fontsize=8.5)
+    ax.legend(fontsize=7, frameon=False)
+    ax.tick_params(labelsize=7)
+    ax = fig.add_subplot(gs[1, 1:])
+    top = max(float(np.max(traces[n][2])) for n in traces)
+    edges = np.linspace(0.0, top if top > 0 else 1.0, 61)
+    for name in ("real", "simulated"):
+        s = traces[name][2]
+        st = section[name]["statistics"]
+        ax.hist(s, bins=edges, weights=np.full(len(s), 1.0 / len(s)), histtype="step", lw=1.2,
+                color=colours[name], label=f"{name}: mean {st['speed']['mean']:.3g}, "
+                f"{100 * st['fraction_zero_speed']:.0f}% zero, {100 * st['fraction_near_wall']:.0f}% "
+                "near a wall")
+    ax.set_yscale("log")
+    ax.set_xlabel("speed (arena units per step)", fontsize=8)
+    ax.set_ylabel("fraction of steps", fontsize=8)
+    ax.set_title("e) speed per step", fontsize=8.5)
+    ax.legend(fontsize=7, frameon=False)
+    ax.tick_params(labelsize=7)
+    return _save(fig, path)
+
+
+def probe_figure(probe, path):
+    """Step response (:func:`gridcore.analysis.probes.run_probe`): does the network integrate?
+
+    a) Output displacement per unit step length for each heading (dots, one
+    colour per speed) against an integrator's unit circle; b) the output
+    after the same trial without the step, per heading; c) median gain and
+    median output at rest over training.
+    """
+    f = probe["final"]
+    fig = Figure(figsize=(11, 3.6))
+    hd = np.asarray(f["headings"])
+    ax = fig.add_subplot(1, 3, 1, aspect="equal")
+    t = np.linspace(0, 2 * np.pi, 200)
+    ax.plot(np.cos(t), np.sin(t), color="0.6", lw=1, ls="--", label="integrator")
+    colours = matplotlib.colormaps["plasma"](np.linspace(0.1, 0.8, len(f["speeds"])))
+    for s, resp, c in zip(f["speeds"], f["response"], colours):
+        r = np.asarray(resp) / s
+        ax.plot(r[:, 0], r[:, 1], ".", color=c, ms=4, label=f"step {s:.3g}")
+    ax.set_title("a) output moved by one step / its length", fontsize=8.5)
+    ax.legend(fontsize=6.5, loc="upper right")
+    ax.set_xlabel("x", fontsize=8)
+    ax.set_ylabel("y", fontsize=8)
+
+    ax = fig.add_subplot(1, 3, 2)
+    rest = np.asarray(f["rest_output"])
+    ax.plot(np.rad2deg(hd), np.hypot(rest[:, 0], rest[:, 1]), color="k", lw=1.5, label="|output|")
+    ax2 = ax.twinx()
+    ax2.plot(np.rad2deg(hd), np.rad2deg(np.angle(np.exp(1j * (np.arctan2(rest[:, 1], rest[:, 0]) - hd)))),
+             color="tab:red", lw=1, label="direction - heading")
+    ax2.set_ylim(-180, 180)
+    ax2.set_ylabel("output direction - heading (deg)", fontsize=8, color="tab:red")
+    ax.set_xlabel("heading held (deg)", fontsize=8)
+    ax.set_ylabel(f"|output| after {f['settle'] + 1 + f['after']} steps at rest", fontsize=8)
+    ax.set_title("b) output without any step (integrator: 0)", fontsize=8.5)
+
+    ax = fig.add_subplot(1, 3, 3)
+    over = probe["over_training"]
+    its = [max(o["iteration"], 1) for o in over]
+    mid = len(f["speeds"]) // 2
+    ax.plot(its, [o["median_gain"][mid] for o in over], "o-", color="tab:blue", ms=3,
+            label=f"median gain (step {f['speeds'][mid]:.3g})")
+    ax.plot(its, [o["median_rest_output"] for o in over], "s-", color="k", ms=3, label="median |output| at rest")
+    ax.axhline(1.0, color="0.6", lw=0.8, ls="--")
+    ax.set_xscale("log")
+    ax.set_xlabel("training iteration (0 shown at 1)", fontsize=8)
+    ax.set_title("c) over training", fontsize=8.5)
+    ax.legend(fontsize=6.5)
+    for a in fig.axes:
+        a.tick_params(labelsize=7)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def pilot_figure(rows, path):
+    """One bar per pilot run (:func:`gridcore.cli.reproduce.pilot`): does it integrate, and how well?
+
+    ``rows`` maps run names to dicts with ``gain`` (output moved per unit
+    step, integrator 1), ``nerr`` (held-out normalised error) and
+    ``rest_output`` (output after a trial at rest, in half-sides; an
+    integrator 0). The paper's run is the first row.
+    """
+    names = list(rows)
+    y = np.arange(len(names))[::-1]
+    panels = [("gain", "a) step gain (integrator: 1)", 1.0),
+              ("nerr", "b) held-out normalised error", None),
+              ("rest_output", "c) output at rest / half side (integrator: 0)", 0.0)]
+    fig = Figure(figsize=(11, 0.35 * len(names) + 1.2))
+    for i, (key, title, ideal) in enumerate(panels):
+        ax = fig.add_subplot(1, 3, i + 1)
+        vals = [rows[n][key] for n in names]
+        ax.barh(y, vals, color=["0.35"] + ["tab:blue"] * (len(names) - 1), height=0.7)
+        if ideal is not None:
+            ax.axvline(ideal, color="0.6", lw=0.8, ls="--")
+        ax.set_yticks(y, names if i == 0 else [""] * len(names), fontsize=7.5)
+        ax.set_title(title, fontsize=8.5)
+        ax.tick_params(axis="x", labelsize=7)
+    fig.tight_layout()
+    return _save(fig, path)

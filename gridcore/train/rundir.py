@@ -1,0 +1,138 @@
+"""Run directories: the one place that knows their files, and a finished run loaded for analysis.
+
+A run lives in one directory::
+
+    config.json        everything needed to rerun (written once, checked on resume)
+    log.jsonl          one line per iteration: threads, loss terms, lambda, rho, CG iterations, step, seconds
+    checkpoint.npz     written atomically every ``checkpoint_every`` iterations and on Ctrl-C or SIGTERM
+    snapshots/iter_NNNNNN.npz   parameters at chosen iterations (development analysis)
+    final.npz          the trained parameters
+    final_metrics.json normalised error on held-out trials
+"""
+
+import json
+import os
+import re
+from dataclasses import dataclass
+
+from gridcore.model.params import Params
+from gridcore.model.spec import ModelSpec
+from gridcore.sim.arenas import Arena, make_arena
+from gridcore.sim.trajectories import ENCODINGS
+from gridcore.train.config import model_spec, validate_config
+
+
+def config_for_compare(cfg):
+    """The settings a resumed run must share with the saved one."""
+    # These may change on resume without changing the numbers.
+    return {k: v for k, v in cfg.items() if k not in ("iterations", "checkpoint_every", "threads", "backend")}
+
+
+class RunDir:
+    """Paths and files of one run directory."""
+
+    def __init__(self, path):
+        self.path = os.fspath(path)
+        self.config = os.path.join(self.path, "config.json")
+        self.log = os.path.join(self.path, "log.jsonl")
+        self.checkpoint = os.path.join(self.path, "checkpoint.npz")
+        self.final = os.path.join(self.path, "final.npz")
+        self.metrics = os.path.join(self.path, "final_metrics.json")
+        self.snapshots = os.path.join(self.path, "snapshots")
+
+    def snapshot(self, iteration):
+        """Path of the parameter snapshot of ``iteration``."""
+        return os.path.join(self.snapshots, f"iter_{iteration:06d}.npz")
+
+    def read_log(self):
+        """The records of ``log.jsonl``, one dict per iteration (FileNotFoundError if absent)."""
+        with open(self.log) as fh:
+            return [json.loads(line) for line in fh if line.strip()]
+
+    def read_config(self):
+        """The validated ``config.json`` (FileNotFoundError if absent, ValueError if unreadable)."""
+        try:
+            with open(self.config) as fh:
+                return validate_config(json.load(fh))
+        except FileNotFoundError:
+            raise FileNotFoundError(f"{self.config}: no such file; is {self.path} a gridcore run directory?") from None
+        except (json.JSONDecodeError, TypeError, ValueError) as err:
+            raise ValueError(f"{self.config}: unreadable run configuration ({err})") from None
+
+
+@dataclass(frozen=True, eq=False)
+class Run:
+    """A finished training run, as the analyses need it.
+
+    Attributes
+    ----------
+    path : str
+        The run directory.
+    config : dict
+        Its validated ``config.json``.
+    params : Params
+        The trained network (``final.npz``).
+    spec : ModelSpec
+        The model the network was trained as (``config.json``'s ``model``).
+    arena : Arena
+    final_iteration : int
+        Iterations trained (the config's ``iterations``).
+    snapshots : dict of int -> str
+        Snapshot files ``snapshots/iter_NNNNNN.npz`` before the final iteration.
+    """
+
+    path: str
+    config: dict
+    params: Params
+    spec: ModelSpec
+    arena: Arena
+    final_iteration: int
+    snapshots: dict
+
+    @property
+    def shape(self):
+        """``(n_units, n_in, n_out)`` every parameter file of the run must have."""
+        return self.config["n_units"], ENCODINGS[self.config["encoding"]], self.spec.n_out
+
+    def stage_params(self, iteration):
+        """Parameters at ``iteration`` (a snapshot, or ``final.npz`` for the final one)."""
+        if iteration == self.final_iteration:
+            return self.params
+        if iteration not in self.snapshots:
+            raise ValueError(f"no snapshot of iteration {iteration} in {self.path}; available: "
+                             f"{sorted(self.snapshots) + [self.final_iteration]}")
+        return Params.load(self.snapshots[iteration], self.spec, *self.shape)
+
+
+def load_run(path):
+    """Read a run directory written by ``python -m gridcore.train``.
+
+    Raises
+    ------
+    FileNotFoundError
+        No such directory, no ``config.json``, or no ``final.npz`` (the run
+        has not finished); the message names the file.
+    ValueError
+        ``final.npz`` is unreadable or of another shape than the run's
+        configuration (``n_units``, inputs of its encoding, the spec's
+        outputs) or was saved under another model spec.
+    """
+    run = RunDir(path)
+    if not os.path.isdir(run.path):
+        raise FileNotFoundError(f"{run.path}: no such run directory")
+    cfg = run.read_config()
+    if not os.path.exists(run.final):
+        raise FileNotFoundError(
+            f"{run.final}: no such file; the run has not finished training (continue it with "
+            f"python -m gridcore.train --out {run.path} --resume)")
+    spec = model_spec(cfg)
+    params = Params.load(run.final, spec, cfg["n_units"], ENCODINGS[cfg["encoding"]], spec.n_out)
+    snapshots = {}
+    if os.path.isdir(run.snapshots):
+        for name in os.listdir(run.snapshots):
+            m = re.fullmatch(r"iter_(\d+)\.npz", name)
+            if m and int(m.group(1)) < cfg["iterations"]:
+                snapshots[int(m.group(1))] = os.path.join(run.snapshots, name)
+    return Run(path=run.path, config=cfg, params=params, spec=spec,
+               arena=make_arena(cfg["arena"], cfg["arena_size"]),
+               final_iteration=cfg["iterations"], snapshots=dict(sorted(snapshots.items())))
