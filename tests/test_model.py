@@ -1,9 +1,9 @@
-"""Parameters: flat view, initialisation, files."""
+"""The model layer: ModelSpec, ParamLayout, parameters (flat view, initialisation, files), Batch."""
 
 import numpy as np
 import pytest
 
-from gridcore import Params, init_params, param_count
+from gridcore import PAPER, ModelSpec, ParamLayout, Params, init_params, param_count
 from gridcore.model.batch import Batch
 
 
@@ -103,3 +103,81 @@ def test_batch_subset_is_a_view():
     assert s.n_trials == 2 and s.n_steps == 4 and np.shares_memory(s.inputs, b.inputs)
     with pytest.raises(ValueError, match="n_trials must be <= 5"):
         b.subset(6)
+
+
+# ---------------------------------------------------------------- ModelSpec and ParamLayout
+
+
+def test_spec_defaults_are_the_papers():
+    spec = ModelSpec()
+    assert (spec.alpha, spec.nonlinearity, spec.readout, spec.initial_state) == (0.1, "tanh", "xy", "zero")
+    assert spec.n_out == 2 and spec == PAPER
+
+
+@pytest.mark.parametrize("field,value,allowed", [("nonlinearity", "sigmoid", "'tanh'"),
+                                                 ("readout", "heading", "'xy'"),
+                                                 ("initial_state", "learned-ish", "'zero'")])
+def test_spec_unknown_values_list_the_allowed_ones(field, value, allowed):
+    with pytest.raises(ValueError, match=f"unknown {field} {value!r}; allowed: {allowed}"):
+        ModelSpec(**{field: value})
+
+
+@pytest.mark.parametrize("alpha", [0.0, -0.5, 1.0001, float("nan"), float("inf")])
+def test_spec_alpha_range(alpha):
+    with pytest.raises(ValueError, match=r"alpha \(dt/tau\) must be in \(0, 1\]"):
+        ModelSpec(alpha=alpha)
+    with pytest.raises(TypeError, match="alpha must be a real number"):
+        ModelSpec(alpha="fast")
+
+
+def test_spec_is_frozen_and_round_trips():
+    spec = ModelSpec(alpha=1)
+    assert isinstance(spec.alpha, float)
+    with pytest.raises(AttributeError):
+        spec.alpha = 0.5
+    assert ModelSpec.from_json(spec.to_json()) == spec == ModelSpec.from_dict(spec.to_dict())
+    with pytest.raises(ValueError, match=r"model: unknown model settings \['tau'\]; allowed: alpha, nonlinearity"):
+        ModelSpec.from_dict({"tau": 10}, where="model")
+    with pytest.raises(ValueError, match="unreadable model spec"):
+        ModelSpec.from_json("{not json")
+
+
+def test_params_files_record_and_check_the_spec(tmp_path):
+    p = init_params(5, 2, seed=0)
+    p.save(tmp_path / "p.npz", ModelSpec(alpha=0.5))
+    assert Params.load_with_spec(tmp_path / "p.npz") == (p, ModelSpec(alpha=0.5))
+    assert Params.load(tmp_path / "p.npz", ModelSpec(alpha=0.5)) == p
+    with pytest.raises(ValueError, match=r"p.npz has another model spec: "
+                                         r"alpha 0.5 \(expected 0.1\)"):
+        Params.load(tmp_path / "p.npz", ModelSpec())
+
+
+def test_params_files_without_a_spec_load_under_any(tmp_path):
+    # Format 1 (before the spec was stored): accepted, checked only against the spec's outputs.
+    p = init_params(5, 2, seed=0)
+    np.savez(tmp_path / "old.npz", format=1, Wrec=p.Wrec, Win=p.Win, b=p.b, Wout=p.Wout)
+    assert Params.load_with_spec(tmp_path / "old.npz") == (p, None)
+    assert Params.load(tmp_path / "old.npz", ModelSpec(alpha=0.3)) == p
+
+
+def test_params_must_fit_the_spec_outputs(tmp_path):
+    p = Params(np.eye(3), np.ones((3, 2)), np.zeros(3), np.ones((4, 3)))
+    with pytest.raises(ValueError, match="n_out = 4 outputs but the spec's readout 'xy' has 2"):
+        p.save(tmp_path / "p.npz")
+    with pytest.raises(TypeError, match="spec must be a gridcore.ModelSpec"):
+        init_params(3, 2, seed=0, spec="tanh")
+
+
+def test_layout_blocks_and_offsets():
+    layout = ParamLayout.for_spec(PAPER, 4, 3)
+    assert layout.names == ("Wrec", "Win", "b", "Wout")
+    assert [(b.shape, b.offset) for b in layout.blocks] == [((4, 4), 0), ((4, 3), 16), ((4,), 28), ((2, 4), 32)]
+    assert layout.size == param_count(4, 3, 2) == 40
+    flat = np.arange(40.0)
+    views = layout.views(flat)
+    np.testing.assert_array_equal(layout.pack(views), flat)
+    np.testing.assert_array_equal(views["b"], [28, 29, 30, 31])
+    np.testing.assert_array_equal(layout.fill({"b": 2.0})[27:33], [0, 2, 2, 2, 2, 0])
+    with pytest.raises(ValueError, match=r"blocks missing from the parameters: \['Wout'\]"):
+        layout.pack({k: v for k, v in views.items() if k != "Wout"})
+    assert init_params(4, 3, seed=0).layout == layout

@@ -125,7 +125,7 @@ class Params:
         params, saved = cls.load_with_spec(path)
         if spec is not None:
             if saved is not None:
-                check_spec(spec).require_same(saved, f"{path}: these parameters")
+                check_spec(spec).require_same(saved, f"{path}")
             try:
                 params.check_spec(spec)
             except ValueError as err:

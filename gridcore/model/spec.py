@@ -103,7 +103,7 @@ class ModelSpec:
         if other != self:
             diff = ", ".join(f"{f.name} {getattr(other, f.name)!r} (expected {getattr(self, f.name)!r})"
                              for f in fields(self) if getattr(other, f.name) != getattr(self, f.name))
-            raise ValueError(f"{what} was made with another model spec: {diff}")
+            raise ValueError(f"{what} has another model spec: {diff}")
 
 
 PAPER = ModelSpec()  # Cueva & Wei's model: the default everywhere
