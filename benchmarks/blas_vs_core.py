@@ -69,9 +69,11 @@ def main():
                 for isa, code in ISAS.items():
                     if not core.grc_isa_available(code):
                         continue
-                    row.append(f"core/{isa} {best_gflops(lambda: lib.harness_core(code, *args, reps), m, k, n, reps):6.1f}")
+                    gflops = best_gflops(lambda: lib.harness_core(code, *args, reps), m, k, n, reps)
+                    row.append(f"core/{isa} {gflops:6.1f}")
                     np.testing.assert_allclose(c, a @ b, rtol=1e-12, atol=1e-12)
-                row.append(f"scipy dgemm {best_gflops(lambda: lib.harness_blas(blas, *args, reps), m, k, n, reps):6.1f}")
+                gflops = best_gflops(lambda: lib.harness_blas(blas, *args, reps), m, k, n, reps)
+                row.append(f"scipy dgemm {gflops:6.1f}")
                 np.testing.assert_allclose(c, a @ b, rtol=1e-12, atol=1e-12)
                 print(f"({m:3d}x{k})@({k}x{n}) GFLOP/s, 1 thread: " + "  ".join(row))
 

@@ -253,8 +253,9 @@ def targets(res):
                         None if sp is None else sp >= 1.7))
     traj = next((r for r in res.all if r.kernel == "trajectories"), None)
     share = ratio(None if traj is None else traj.median, c["gradient"])
+    traj_s = None if traj is None else traj.median
     out.append(("trajectory simulation < 5% of one gradient (C)",
-                f"{fmt(None if share is None else 100 * share, '.1f')} % ({fmt_s(None if traj is None else traj.median)})",
+                f"{fmt(None if share is None else 100 * share, '.1f')} % ({fmt_s(traj_s)})",
                 None if share is None else share < 0.05))
     for axis, limit in EXPONENT_LIMIT.items():
         for k in ("gradient", "gn_product"):

@@ -27,10 +27,12 @@ class Block:
 
     @property
     def size(self):
+        """Number of entries of the block."""
         return int(np.prod(self.shape))
 
     @property
     def stop(self):
+        """Offset one past the block's last entry."""
         return self.offset + self.size
 
 

@@ -1,0 +1,1 @@
+"""The Numba core: kernels (``kernels.py``) and their backend wrapper (``backend.py``)."""

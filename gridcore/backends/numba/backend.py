@@ -1,8 +1,10 @@
 """The Numba backend: public wrappers that validate, coerce and launch :mod:`gridcore.backends.numba.kernels`.
 
-The public methods and their checks are those of :class:`gridcore.backends.base.Backend`. The wrappers hand the kernels float64 C-contiguous writeable
-arrays, Python floats, bools and ints only, so each kernel is compiled once,
-and cached on disk (``cache=True``) for later processes.
+The public methods and their checks are those of
+:class:`gridcore.backends.base.Backend`. The wrappers hand the kernels float64
+C-contiguous writeable arrays, Python floats, bools and ints only, so each
+kernel is compiled once, and cached on disk (``cache=True``) for later
+processes.
 
 Threads: ``NumbaBackend(threads=k)`` splits the trials into k blocks run by k
 Numba threads; results are bit-identical for a fixed k. The kernels do their
