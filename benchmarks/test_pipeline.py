@@ -30,9 +30,9 @@ from gridcore.analysis.scores import band_score, border_score, grid_score
 from gridcore.backends import BACKEND_NAMES, get_backend, reference
 from gridcore.model.params import init_params
 from gridcore.sim.arenas import make_arena
-from gridcore.sim.trajectories import ENCODINGS, simulate
-from gridcore.train.config import make_config, model_spec
-from gridcore.train.hf import HFSettings, HFState, hf_step
+from gridcore.sim.trajectories import simulate
+from gridcore.train.config import make_config
+from gridcore.train.hf import HFState, hf_step
 from gridcore.train.loop import ModelProblem, make_batch, start_schedule
 
 SIZES = [PAPER]
@@ -50,10 +50,11 @@ def test_trajectories(benchmark, size):
 def test_minibatch(benchmark, paper_run):
     """Trajectories plus the noise xi (M T N normal draws): what each iteration draws."""
     cfg, arena, *_ = paper_run
-    record(benchmark, f"minibatch M={cfg['n_trials']} T={cfg['n_steps']}", kernel="minibatch",
-           backend="Numba + NumPy", threads=1, n=cfg["n_units"], m=cfg["n_trials"], t=cfg["n_steps"])
-    batch, _ = time_call(benchmark, lambda: make_batch(cfg, arena, np.random.default_rng(1)), rounds=7)
-    assert batch.noise.shape == (cfg["n_trials"], cfg["n_steps"], cfg["n_units"])
+    n, m, t = cfg.network.n_units, cfg.optimizer.n_trials, cfg.task.n_steps
+    record(benchmark, f"minibatch M={m} T={t}", kernel="minibatch",
+           backend="Numba + NumPy", threads=1, n=n, m=m, t=t)
+    batch, _ = time_call(benchmark, lambda: make_batch(cfg.task, arena, np.random.default_rng(1), m, n), rounds=7)
+    assert batch.noise.shape == (m, t, n)
 
 
 @pytest.fixture(scope="module")
@@ -61,27 +62,27 @@ def paper_run(size):
     """The first iteration of a ``paper`` run: config, arena, initial parameters, batch, schedule."""
     cfg = make_config("paper", arena=ARENA, n_units=size.n, n_trials=size.m, n_steps=size.t,
                       curvature_trials=min(100, size.m))
-    arena = make_arena(cfg["arena"], cfg["arena_size"])
-    shape = (cfg["n_units"], ENCODINGS[cfg["encoding"]], 2)
-    params = init_params(*shape[:2], seed=np.random.SeedSequence(cfg["seed"], spawn_key=(2,)),
-                         rec_init=cfg["rec_init"])
-    batch, _ = make_batch(cfg, arena, np.random.default_rng(1))
-    reg = start_schedule(cfg, reference.loss(params, batch, Regularization()))
+    arena = make_arena(cfg.task.arena, cfg.task.arena_size)
+    shape = cfg.shape
+    params = init_params(*shape[:2], seed=np.random.SeedSequence(cfg.seed, spawn_key=(2,)),
+                         rec_init=cfg.network.rec_init, spec=cfg.model)
+    batch, _ = make_batch(cfg.task, arena, np.random.default_rng(1), cfg.optimizer.n_trials, cfg.network.n_units)
+    reg = start_schedule(cfg.schedule, reference.loss(params, batch, Regularization(), spec=cfg.model))
     return cfg, arena, shape, params, batch, reg
 
 
 def hf_iteration(backend, paper_run):
     """``hf_step`` on the run's problem: a call taking fresh (theta, state) and its settings."""
     cfg, _, shape, _, batch, reg = paper_run
-    problem = ModelProblem(backend, shape, batch, reg, cfg["curvature_trials"], model_spec(cfg))
-    return lambda theta, state: hf_step(problem, theta, state, HFSettings(**cfg["hf"]))
+    problem = ModelProblem(backend, shape, batch, reg, cfg.optimizer.curvature_trials, cfg.model)
+    return lambda theta, state: hf_step(problem, theta, state, cfg.optimizer.hf)
 
 
 @pytest.fixture(scope="module")
 def reference_step(paper_run):
     cfg, params = paper_run[0], paper_run[3]
     theta, info = hf_iteration(get_backend("numpy"), paper_run)(params.flat.copy(),
-                                                                  HFState(cfg["hf"]["damping"]))
+                                                                  HFState(cfg.optimizer.hf.damping))
     return theta - params.flat, info
 
 
@@ -91,13 +92,13 @@ def test_hf_iteration(benchmark, name, paper_run, reference_step):
     backend = load_backend(name, threads=2)
     step = hf_iteration(backend, paper_run)
     limit, blas = blas_limit(backend)            # as training does
-    record(benchmark, f"hf_iteration N={cfg['n_units']} M={cfg['n_trials']} T={cfg['n_steps']} "
-           f"(curvature on {cfg['curvature_trials']})", kernel="hf_iteration", backend=name,
-           threads=2, blas_threads=blas, n=cfg["n_units"], m=cfg["n_trials"],
-           t=cfg["n_steps"], **backend_info(backend))
+    n, m, t = cfg.network.n_units, cfg.optimizer.n_trials, cfg.task.n_steps
+    record(benchmark, f"hf_iteration N={n} M={m} T={t} "
+           f"(curvature on {cfg.optimizer.curvature_trials})", kernel="hf_iteration", backend=name,
+           threads=2, blas_threads=blas, n=n, m=m, t=t, **backend_info(backend))
     with limit:
         theta, info = time_call(benchmark, step, rounds=3,
-                                setup=lambda: (params.flat.copy(), HFState(cfg["hf"]["damping"])))
+                                setup=lambda: (params.flat.copy(), HFState(cfg.optimizer.hf.damping)))
     want, want_info = reference_step
     benchmark.extra_info.update(cg_iters=info["cg_iters"], accepted=info["accepted"])
     assert info["accepted"] and info["cg_iters"] == want_info["cg_iters"]

@@ -173,3 +173,34 @@ def test_model_problem_matches_reference():
     st = reference.forward(params, problem.batch.inputs, problem.batch.noise)
     np.testing.assert_array_equal(problem.curvature(theta)(v, 0.5),
                                   reference.gn_product(params, problem.batch, st, v, problem.reg, mu=0.5))
+
+
+def test_settings_want_finite_numbers_of_the_right_kind():
+    with pytest.raises(ValueError, match="HFSettings.cg_max_iters must be a finite integer, got 2.5"):
+        HFSettings(cg_max_iters=2.5)
+    with pytest.raises(ValueError, match="HFSettings.damping must be a finite number, got True"):
+        HFSettings(damping=True)
+    with pytest.raises(ValueError, match="HFSettings.rho_low must be a finite number"):
+        HFSettings(rho_low="0.1")
+    with pytest.raises(ValueError, match="AdamSettings.eps must be a finite number"):
+        AdamSettings(eps=float("inf"))
+
+
+def test_optimiser_states_round_trip_and_refuse_bad_arrays():
+    hf = HFState(0.5, np.arange(4.0))
+    back = HFState.from_arrays(hf.to_arrays(), 4)
+    assert back.damping == 0.5 and np.array_equal(back.previous, hf.previous)
+    assert HFState.from_arrays(HFState(0.5).to_arrays(), 4).previous is None
+    # A warm start of another size was silently dropped before (issue 23).
+    with pytest.raises(ValueError, match=r"hf_previous .* must be empty or 5 finite numbers, got shape \(4,\)"):
+        HFState.from_arrays(hf.to_arrays(), 5)
+    for bad in (np.float64(0), np.float64(np.nan), np.zeros(2)):
+        with pytest.raises(ValueError, match="hf_damping must be a finite number > 0"):
+            HFState.from_arrays({**hf.to_arrays(), "hf_damping": bad}, 4)
+    adam = AdamState(np.ones(3), np.ones(3), 2)
+    back = AdamState.from_arrays(adam.to_arrays(), 3)
+    assert back.t == 2 and np.array_equal(back.m, adam.m) and np.array_equal(back.v, adam.v)
+    with pytest.raises(ValueError, match=r"adam_m must be 4 finite numbers, got shape \(3,\)"):
+        AdamState.from_arrays(adam.to_arrays(), 4)
+    with pytest.raises(ValueError, match="adam_t must be an integer >= 0"):
+        AdamState.from_arrays({**adam.to_arrays(), "adam_t": np.int64(-1)}, 3)

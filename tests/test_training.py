@@ -1,7 +1,10 @@
 """Training runs: the CLI end to end, checkpoints, exact resume, the schedule."""
 
+import dataclasses
+import glob
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -11,11 +14,23 @@ import numpy as np
 import pytest
 import threadpoolctl
 
-from gridcore import Params
+from gridcore import PAPER, ModelSpec, Params, Regularization
 from gridcore.cli.train import main
+from gridcore.sim.arenas import make_arena
 from gridcore.train import loop as training
-from gridcore.train.config import make_config
-from gridcore.train.loop import start_schedule, train, update_schedule
+from gridcore.train.config import (
+    DEFAULTS,
+    RESUME_MAY_CHANGE,
+    NetworkSettings,
+    OutputSettings,
+    RunConfig,
+    ScheduleSettings,
+    TaskSettings,
+    make_config,
+)
+from gridcore.train.hf import HFSettings
+from gridcore.train.loop import eval_batch, make_batch, start_schedule, train, update_schedule
+from gridcore.train.rundir import load_run
 
 TINY = ["--n-units", "12", "--n-trials", "24", "--n-steps", "40", "--curvature-trials", "12",
         "--backend", "numpy", "--eval-every", "2", "--quiet"]
@@ -192,16 +207,207 @@ def test_ablation_flags(tmp_path):
 
 def test_paper_schedule():
     cfg = make_config("paper")
-    assert (cfg["n_units"], cfg["n_trials"], cfg["n_steps"]) == (100, 500, 500)
-    assert make_config("paper", arena="hexagon")["rec_init"] == "gaussian"
+    assert (cfg.network.n_units, cfg.optimizer.n_trials, cfg.task.n_steps) == (100, 500, 500)
+    assert make_config("paper", arena="hexagon").network.rec_init == "gaussian"
     terms = {"E": 0.3, "R_L2": 0.5, "R_FR": 0.2}
-    reg = start_schedule(cfg, terms)
+    reg = start_schedule(cfg.schedule, terms)
     assert reg.lam_l2 * terms["R_L2"] == pytest.approx(terms["E"])
     assert reg.lam_fr * terms["R_FR"] == pytest.approx(terms["E"] / 10)
     # E falls: lam_fr is capped so that lam_fr R_FR <= E/3; lam_l2 decays.
     later = {"E": 0.01, "R_L2": 0.5, "R_FR": 0.2}
-    nxt = update_schedule(cfg, reg, later)
+    nxt = update_schedule(cfg.schedule, reg, later)
     assert nxt.lam_fr * later["R_FR"] == pytest.approx(later["E"] / 3)
-    assert nxt.lam_l2 == pytest.approx(reg.lam_l2 * cfg["l2_decay"])
+    assert nxt.lam_l2 == pytest.approx(reg.lam_l2 * cfg.schedule.l2_decay)
     # While E is large the cap does not bind.
-    assert update_schedule(cfg, reg, terms).lam_fr == reg.lam_fr
+    assert update_schedule(cfg.schedule, reg, terms).lam_fr == reg.lam_fr
+
+
+# ---------------------------------------------------------------- the run configuration
+
+RESULTS = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "results")
+
+
+def test_run_config_is_frozen_and_round_trips(tmp_path):
+    cfg = make_config("quick", arena="hexagon", hf={"damping": 1.0}, motion={"speed_scale": 0.6})
+    assert cfg.network.rec_init == "gaussian" and cfg.optimizer.hf.damping == 1.0
+    assert cfg.optimizer.hf.boost == HFSettings().boost          # the other HF fields keep their defaults
+    assert cfg.task.motion == {"speed_scale": 0.6} and cfg.model == PAPER
+    assert cfg.output.snapshot_at == (0, 10, 50) and cfg.shape == (64, 2, 2)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.seed = 3
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.task.arena = "square"
+    with pytest.raises(TypeError):
+        cfg.task.motion["speed_scale"] = 1.0
+    assert RunConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    cfg.save(tmp_path / "config.json")
+    assert RunConfig.load(tmp_path / "config.json") == cfg
+    assert list(json.load(open(tmp_path / "config.json"))) == list(DEFAULTS)   # flat, in DEFAULTS' order
+    assert pickle.loads(pickle.dumps(cfg)) == cfg and hash(cfg) == hash(make_config(
+        "quick", arena="hexagon", hf={"damping": 1.0}, motion={"speed_scale": 0.6}))
+    # with_overrides merges dict-valued settings as make_config does.
+    other = cfg.with_overrides(iterations=9, hf={"boost": 2.0})
+    assert other.optimizer.iterations == 9 and other.optimizer.hf.damping == 1.0
+    assert cfg.differing(other) == ["hf", "iterations"]
+    assert cfg.differing(other, ignore=RESUME_MAY_CHANGE) == ["hf"]
+
+
+def test_run_config_parts_build_directly():
+    cfg = RunConfig(task=TaskSettings(arena="hexagon", n_steps=20), network=NetworkSettings(n_units=8),
+                    schedule=ScheduleSettings(metabolic=False), output=OutputSettings(snapshot_at=[3]),
+                    model={"alpha": 0.2}, seed=4)
+    assert cfg.network.rec_init == "gaussian" and cfg.model == ModelSpec(alpha=0.2)
+    assert cfg == make_config(arena="hexagon", n_steps=20, n_units=8, metabolic=False, snapshot_at=[3],
+                              model={"alpha": 0.2}, seed=4)
+    with pytest.raises(TypeError, match="RunConfig.task must be a TaskSettings"):
+        RunConfig(task={"arena": "square"})
+
+
+@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(RESULTS, "*", "config.json"))))
+def test_committed_configs_load_with_the_same_settings(path):
+    # Written before the model spec: a top-level alpha, read as the paper's model with it.
+    old = json.load(open(path))
+    cfg = RunConfig.load(path)
+    assert cfg.model == ModelSpec(alpha=old["alpha"])
+    new = cfg.to_dict()
+    assert new.pop("model") == ModelSpec(alpha=old["alpha"]).to_dict()
+    assert new == {k: v for k, v in old.items() if k != "alpha"}
+    # The flat format with a "model" dict (written since) reads the same.
+    current = {**{k: v for k, v in old.items() if k != "alpha"}, "model": {"alpha": old["alpha"]}}
+    assert RunConfig.from_dict(current) == cfg
+    with pytest.raises(ValueError, match=r"unknown settings \['alpha'\]"):       # not both
+        RunConfig.from_dict({**current, "alpha": 0.1})
+
+
+def test_each_stage_gets_its_part():
+    cfg = make_config("quick", n_units=5, n_steps=7, noise_std=0.5, encoding="speed-cos-sin")
+    arena = make_arena(cfg.task.arena, cfg.task.arena_size)
+    batch, traj = make_batch(cfg.task, arena, np.random.default_rng(0), 3, cfg.network.n_units)
+    assert batch.inputs.shape == (3, 7, 3) and batch.noise.shape == (3, 7, 5)
+    assert eval_batch(cfg, arena).inputs.shape == (cfg.output.eval_trials, 7, 3)
+    off = ScheduleSettings(l2=False, metabolic=False)
+    assert start_schedule(off, {"E": 1.0, "R_L2": 1.0, "R_FR": 1.0}) == Regularization(0.0, 0.0)
+
+
+@pytest.mark.parametrize("override, message", [
+    ({"l2_decay": 5}, r"l2_decay must be in \(0, 1\], got 5"),            # issue 23: lam_L2 grew 5x
+    ({"l2_decay": 0}, r"l2_decay must be in \(0, 1\]"),
+    ({"l2_decay": float("nan")}, r"l2_decay must be in \(0, 1\]"),
+    ({"threads": "x"}, "threads must be a positive integer"),
+    ({"threads": 0}, "threads must be a positive integer"),
+    ({"snapshot_at": 5}, "snapshot_at must be a list of iterations"),
+    ({"snapshot_at": [1, -2]}, "snapshot_at entry must be an integer >= 0"),
+    ({"n_units": 0}, "n_units must be a positive integer"),
+    ({"n_steps": 2.5}, "n_steps must be a positive integer"),
+    ({"iterations": True}, "iterations must be a positive integer"),
+    ({"seed": -1}, "seed must be an integer >= 0"),
+    ({"eval_every": -1}, "eval_every must be an integer >= 0"),
+    ({"arena": "octagon"}, "unknown arena 'octagon'; allowed: 'square', 'triangle'"),
+    ({"arena_size": 0}, "arena_size must be finite and > 0"),
+    ({"encoding": "polar"}, "unknown encoding 'polar'; allowed: 'speed-angle'"),
+    ({"optimizer": "sgd"}, "unknown optimizer 'sgd'; allowed: 'hf', 'adam'"),
+    ({"backend": "gpu"}, "unknown backend 'gpu'; allowed: 'auto', 'numpy'"),
+    ({"rec_init": "zeros"}, "unknown rec_init 'zeros'; allowed: 'orthogonal', 'gaussian'"),
+    ({"noise_std": -0.1}, "noise_std must be finite and >= 0"),
+    ({"l2": "yes"}, "l2 must be true or false"),
+    ({"fr_max_ratio": float("inf")}, "fr_max_ratio must be finite and >= 0"),
+    ({"model": {"alpha": 2}}, r"alpha \(dt/tau\) must be in \(0, 1\]"),
+    ({"model": {"phi": "relu"}}, "unknown model settings.*allowed: alpha, nonlinearity"),
+    ({"hf": {"dampin": 1}}, r"unknown hf settings \['dampin'\]; allowed: damping, damping_min"),
+    ({"hf": {"cg_max_iters": 2.5}}, "HFSettings.cg_max_iters must be a finite integer"),
+    ({"adam": {"lr": "x"}}, "AdamSettings.lr must be a finite number"),
+    ({"motion": {"sped": 1}}, r"unknown motion settings \['sped'\]; allowed: p_zero_speed"),
+    ({"curvature_trials": 101}, "curvature_trials must be <= n_trials = 100"),
+    ({"lerning_rate": 1}, "unknown setting 'lerning_rate'; allowed: arena, arena_size"),
+])
+def test_bad_settings_are_named(override, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        make_config("quick", **override)
+
+
+def test_bad_config_files_are_named(tmp_path):
+    good = make_config("quick").to_dict()
+    for name, content in [("extra", {**good, "colour": 1}), ("missing", {k: v for k, v in good.items()
+                                                                         if k != "seed"}),
+                          ("decay", {**good, "l2_decay": 5})]:
+        (tmp_path / name).write_text(json.dumps(content))
+    with pytest.raises(ValueError, match=r"extra: invalid run configuration \(unknown settings \['colour'\]; "
+                                         "allowed: arena"):
+        RunConfig.load(tmp_path / "extra")
+    with pytest.raises(ValueError, match=r"missing: invalid run configuration \(missing settings \['seed'\]"):
+        RunConfig.load(tmp_path / "missing")
+    with pytest.raises(ValueError, match=r"decay: invalid run configuration \(l2_decay must be in"):
+        RunConfig.load(tmp_path / "decay")
+    (tmp_path / "notjson").write_text("{")
+    with pytest.raises(ValueError, match="notjson: unreadable run configuration"):
+        RunConfig.load(tmp_path / "notjson")
+
+
+def test_train_wants_a_run_config(tmp_path):
+    with pytest.raises(TypeError, match="cfg must be a RunConfig"):
+        train(make_config("quick").to_dict(), tmp_path / "r")
+    assert not (tmp_path / "r").exists()
+
+
+def test_load_run_gives_the_typed_and_the_flat_config(tmp_path):
+    cfg = make_config("quick", n_units=6, n_trials=10, n_steps=20, curvature_trials=5, iterations=1,
+                      backend="numpy", eval_every=0)
+    train(cfg, tmp_path / "r", stream=None)
+    run = load_run(tmp_path / "r")
+    assert run.settings == cfg and run.config == cfg.to_dict() and run.spec == cfg.model
+    assert run.shape == (6, 2, 2) and run.final_iteration == 1
+
+
+# ---------------------------------------------------------------- resume refusals (issue 23)
+
+def _files(path):
+    return {name: (path / name).read_bytes() for name in ("config.json", "final_metrics.json", "log.jsonl",
+                                                          "checkpoint.npz", "final.npz")}
+
+
+def test_resume_below_the_iterations_done_is_refused(tmp_path, capsys):
+    assert run_cli(tmp_path, "r", "--iterations", "3") == 0
+    before = _files(tmp_path / "r")
+    assert main(["--out", str(tmp_path / "r"), "--resume", "--iterations", "2", "--quiet"]) == 2
+    assert "has done 3 iterations, more than the 2 asked for; resume with iterations >= 3" in \
+        capsys.readouterr().err
+    assert _files(tmp_path / "r") == before                    # nothing rewritten
+    assert main(["--out", str(tmp_path / "r"), "--resume", "--iterations", "4", "--quiet"]) == 0
+
+
+def _edit_checkpoint(path, **arrays):
+    ck = dict(np.load(path))
+    ck.update(arrays)
+    np.savez(path, **ck)
+
+
+@pytest.mark.parametrize("iteration", [1000, -7])
+def test_checkpoint_past_the_run_is_refused(tmp_path, capsys, iteration):
+    assert run_cli(tmp_path, "r", "--iterations", "3") == 0
+    _edit_checkpoint(tmp_path / "r" / "checkpoint.npz", iteration=np.int64(iteration))
+    log_before = (tmp_path / "r" / "log.jsonl").read_bytes()
+    assert main(["--out", str(tmp_path / "r"), "--resume", "--iterations", "5000", "--quiet"]) == 2
+    assert f"corrupted checkpoint (iteration {iteration} is not one of the run's 0..3" in capsys.readouterr().err
+    assert (tmp_path / "r" / "log.jsonl").read_bytes() == log_before      # the log is not truncated
+
+
+def test_checkpoint_with_a_bad_warm_start_is_refused(tmp_path, capsys):
+    assert run_cli(tmp_path, "r", "--iterations", "2") == 0
+    _edit_checkpoint(tmp_path / "r" / "checkpoint.npz", hf_previous=np.zeros(7))
+    assert main(["--out", str(tmp_path / "r"), "--resume", "--iterations", "3", "--quiet"]) == 2
+    assert "hf_previous (the CG warm start) must be empty or" in capsys.readouterr().err
+    _edit_checkpoint(tmp_path / "r" / "checkpoint.npz", hf_previous=np.zeros(0), hf_damping=np.float64(-1))
+    assert main(["--out", str(tmp_path / "r"), "--resume", "--iterations", "3", "--quiet"]) == 2
+    assert "checkpoint.npz: corrupted checkpoint (hf_damping must be a finite number > 0" in \
+        capsys.readouterr().err
+
+
+def test_resume_drops_a_log_line_cut_short(tmp_path):
+    common = ["--checkpoint-every", "1"]
+    assert run_cli(tmp_path, "whole", *common, "--iterations", "3") == 0
+    assert run_cli(tmp_path, "parts", *common, "--iterations", "2") == 0
+    with open(tmp_path / "parts" / "log.jsonl", "a") as fh:
+        fh.write('{"iteration": 3, "E": 0.')                   # killed mid-write
+    assert run_cli(tmp_path, "parts", "--resume", "--iterations", "3") == 0
+    assert Params.load(tmp_path / "whole" / "final.npz") == Params.load(tmp_path / "parts" / "final.npz")
+    assert_same_log(tmp_path / "whole" / "log.jsonl", tmp_path / "parts" / "log.jsonl")

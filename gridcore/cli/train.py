@@ -13,12 +13,11 @@ import logging
 import os
 import sys
 
-from gridcore.backends import BACKEND_NAMES
 from gridcore.cli.common import int_list, positive_int, run_main
 from gridcore.model.params import REC_INITS
 from gridcore.sim.arenas import ARENA_NAMES
 from gridcore.sim.trajectories import ENCODINGS, MOTION_DEFAULTS
-from gridcore.train.config import OPTIMIZERS, PRESETS, make_config
+from gridcore.train.config import BACKENDS, OPTIMIZERS, PRESETS, make_config
 from gridcore.train.hf import HFError
 from gridcore.train.loop import train
 from gridcore.train.rundir import RunDir
@@ -35,6 +34,7 @@ def _motion_item(text):
 
 
 def build_parser():
+    """The ``python -m gridcore.train`` argument parser."""
     # No ArgumentDefaultsHelpFormatter: the overrides default to None ("the preset's value").
     p = argparse.ArgumentParser(prog="python -m gridcore.train", description=__doc__.split("\n")[0])
     p.add_argument("--arena", choices=ARENA_NAMES, default=None, help="arena shape (default: square)")
@@ -49,7 +49,7 @@ def build_parser():
     o.add_argument("--curvature-trials", type=int, help="trials used for the GN products")
     o.add_argument("--iterations", type=int, help="total iterations of the run")
     o.add_argument("--optimizer", choices=OPTIMIZERS)
-    o.add_argument("--backend", choices=("auto",) + BACKEND_NAMES)
+    o.add_argument("--backend", choices=BACKENDS)
     o.add_argument("--threads", type=positive_int)
     o.add_argument("--seed", type=int)
     o.add_argument("--encoding", choices=tuple(ENCODINGS))
@@ -72,7 +72,7 @@ def build_parser():
 
 
 def overrides_from_args(args):
-    """Config overrides for the options actually given on the command line."""
+    """Config overrides, by flat setting name, for the options actually given on the command line."""
     names = ("arena", "n_units", "n_trials", "n_steps", "curvature_trials", "iterations", "optimizer",
              "backend", "threads", "seed", "encoding", "noise_std", "rec_init", "arena_size",
              "eval_every", "checkpoint_every", "snapshot_every", "snapshot_at")
@@ -93,6 +93,7 @@ def overrides_from_args(args):
 
 
 def main(argv=None):
+    """Run the command; returns the exit status (0 done, 2 a refused input, 130 interrupted)."""
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     overrides = overrides_from_args(args)
@@ -101,17 +102,14 @@ def main(argv=None):
         if args.resume:
             if args.out is None:
                 raise ValueError("--resume needs --out DIR, the run to continue")
-            saved = RunDir(args.out).read_config()
-            for key in ("hf", "adam", "motion"):
-                if key in overrides:
-                    overrides[key] = {**saved[key], **overrides[key]}
-            cfg = make_config(None, **{**saved, **overrides})
+            cfg = RunDir(args.out).read_config().with_overrides(**overrides)
         else:
             overrides.setdefault("arena", "square")
             cfg = make_config(args.preset, **overrides)
-        out = args.out or os.path.join("runs", f"{cfg['arena']}-{args.preset}")
-        print(f"gridcore.cli.train: {cfg['arena']} arena, N={cfg['n_units']}, M={cfg['n_trials']}, "
-              f"T={cfg['n_steps']}, {cfg['optimizer']}, {cfg['iterations']} iterations -> {out}",
+        out = args.out or os.path.join("runs", f"{cfg.task.arena}-{args.preset}")
+        opt = cfg.optimizer
+        print(f"gridcore.cli.train: {cfg.task.arena} arena, N={cfg.network.n_units}, M={opt.n_trials}, "
+              f"T={cfg.task.n_steps}, {opt.name}, {opt.iterations} iterations -> {out}",
               file=sys.stderr)
         train(cfg, out, resume=args.resume, stream=None if args.quiet else sys.stderr)
         return os.path.join(out, "final.npz")

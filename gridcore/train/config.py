@@ -1,55 +1,541 @@
-"""Run configuration: defaults, presets and validation of the settings of a training run.
+"""Run configuration: :class:`RunConfig`, its typed parts, defaults, presets and ``config.json``.
 
-A configuration is a dict of JSON values (it is written to ``config.json``);
-``model`` holds the :class:`ModelSpec` fields.
+A run's settings form one frozen, validated :class:`RunConfig`::
+
+    RunConfig
+        model      ModelSpec          alpha, nonlinearity, readout, initial_state
+        network    NetworkSettings    n_units, rec_init
+        task       TaskSettings       arena, arena_size, encoding, motion, n_steps, noise_std
+        optimizer  OptimizerSettings  name, iterations, n_trials, curvature_trials, hf, adam
+        schedule   ScheduleSettings   l2, l2_decay, l2_min, metabolic, fr_init_ratio, fr_max_ratio
+        output     OutputSettings     eval_trials, eval_every, checkpoint_every, snapshot_every, snapshot_at
+        compute    ComputeSettings    backend, threads
+        seed       int
+
+Each stage of training receives only its part: the batches the task (plus
+the sizes), the regularisation schedule the schedule, the optimiser its
+settings, the model problem the spec.
+
+Every setting also has a *flat name*, unique across the parts (the
+:func:`make_config` keyword, the ``--option`` of ``python -m gridcore.train``
+and the key in ``config.json``): the flat names are those of
+:data:`DEFAULTS`; ``optimizer`` is the optimiser's name and ``hf``, ``adam``,
+``motion`` and ``model`` are dicts. ``config.json`` is written flat
+(:meth:`RunConfig.to_dict`); :meth:`RunConfig.from_dict` also reads the files
+written before the model spec existed (a top-level ``alpha``: the paper's
+model with that ``alpha``).
 """
 
-import copy
-from dataclasses import asdict
+import json
+import numbers
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
 
+from gridcore.backends import BACKEND_NAMES
 from gridcore.model.params import REC_INITS
 from gridcore.model.spec import PAPER, ModelSpec
 from gridcore.sim.arenas import ARENA_NAMES
 from gridcore.sim.trajectories import ENCODINGS, MOTION_DEFAULTS
 from gridcore.train.hf import AdamSettings, HFSettings
 from gridcore.util.checks import check_choice, check_nonneg_float, check_positive_int
+from gridcore.util.fileio import atomic_write_json
+
+__all__ = ["RunConfig", "NetworkSettings", "TaskSettings", "OptimizerSettings", "ScheduleSettings",
+           "OutputSettings", "ComputeSettings", "DEFAULTS", "PRESETS", "OPTIMIZERS", "BACKENDS",
+           "PAPER_REC_INIT", "RESUME_MAY_CHANGE", "make_config", "model_spec"]
 
 OPTIMIZERS = ("hf", "adam")
+BACKENDS = ("auto",) + BACKEND_NAMES
 # The paper's initialisation per arena (Sec. 2.3); the circle is ours.
 PAPER_REC_INIT = {"square": "orthogonal", "triangle": "orthogonal", "hexagon": "gaussian",
                   "circle": "orthogonal"}
+# Settings a resumed run may change without changing the numbers it computes.
+RESUME_MAY_CHANGE = ("iterations", "checkpoint_every", "threads", "backend")
 
-DEFAULTS = {
-    "arena": "square",
-    "arena_size": 2.0,           # arena units: side of the equal-area square
-    "encoding": "speed-angle",   # the paper's inputs: speed and heading angle
-    "motion": {},                # overrides of trajectories.MOTION_DEFAULTS
-    "n_units": 100,              # N
-    "n_trials": 500,             # M, trials per minibatch (fresh each iteration)
-    "n_steps": 500,              # T, Euler steps per trial
-    "curvature_trials": 100,     # trials of the minibatch used for G v (HF)
-    "model": PAPER.to_dict(),    # the ModelSpec: alpha = dt / tau, nonlinearity, readout, x_0
-    "noise_std": 0.1,            # sd of xi_t, per unit per step
-    "rec_init": None,            # None: the paper's choice for the arena
-    "optimizer": "hf",
-    "iterations": 1000,
-    "seed": 0,
-    "backend": "auto",
-    "threads": None,             # None: all cores
-    "l2": True,                  # R_L2 on, with the paper's schedule
-    "l2_decay": 0.99,            # lam_L2 *= l2_decay per iteration (our choice; App. E is vague)
-    "l2_min": 1e-6,              # floor of lam_L2
-    "metabolic": True,           # R_FR on
-    "fr_init_ratio": 0.1,        # lam_FR R_FR starts at this fraction of E (App. E: E/10)
-    "fr_max_ratio": 1.0 / 3.0,   # and is kept at most this fraction of E (App. E: E/3)
-    "hf": asdict(HFSettings()),
-    "adam": asdict(AdamSettings()),
-    "eval_trials": 200,          # held-out trials for the normalised error
-    "eval_every": 10,            # iterations between held-out evaluations (0: only at the end)
-    "checkpoint_every": 10,
-    "snapshot_every": 0,         # also keep parameters every K iterations (0: off)
-    "snapshot_at": [],           # and at these iterations
+
+# ---------------------------------------------------------------- value checks
+
+def _check_int(name, value, minimum):
+    """``value`` as int, or ValueError naming ``name`` unless an integer >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _check_positive_float(name, value):
+    """``value`` as float, or an error naming ``name`` unless finite and > 0."""
+    v = check_nonneg_float(name, value)
+    if v == 0:
+        raise ValueError(f"{name} must be finite and > 0, got {value!r}")
+    return v
+
+
+def _check_bool(name, value):
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false, got {value!r}")
+    return value
+
+
+def _check_real(name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    return float(value)
+
+
+def _settings(cls, value, name):
+    """``value`` (an instance of ``cls`` or a dict of its fields) as a ``cls``; errors name ``name``."""
+    if isinstance(value, cls):
+        return value
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{name} must be a dict of {cls.__name__} fields, got {value!r}")
+    allowed = [f.name for f in fields(cls)]
+    unknown = sorted(set(value) - set(allowed))
+    if unknown:
+        raise ValueError(f"unknown {name} settings {unknown}; allowed: {', '.join(allowed)}")
+    try:
+        return cls(**value)
+    except TypeError as err:  # a comparison with a non-number inside the checks
+        raise TypeError(f"{name}: {err}") from None
+
+
+class _FrozenDict(Mapping):
+    """A read-only, hashable dict (the motion overrides inside a frozen config)."""
+
+    def __init__(self, items=()):
+        self._items = dict(items)
+
+    def __getitem__(self, key):
+        return self._items[key]
+
+    def __iter__(self):
+        return iter(self._items)
+
+    def __len__(self):
+        return len(self._items)
+
+    def __hash__(self):
+        return hash(tuple(sorted(self._items.items())))
+
+    def __repr__(self):
+        return repr(self._items)
+
+
+# ---------------------------------------------------------------- the parts
+
+@dataclass(frozen=True)
+class NetworkSettings:
+    """Size and initialisation of the trained network.
+
+    Parameters
+    ----------
+    n_units : int >= 1
+        N, the recurrent units.
+    rec_init : {"orthogonal", "gaussian"} or None
+        Initialisation of ``Wrec`` (:func:`gridcore.model.params.init_params`);
+        None: the paper's choice for the arena (:data:`PAPER_REC_INIT`),
+        filled in by :class:`RunConfig`.
+    """
+
+    n_units: int = 100
+    rec_init: str = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "n_units", check_positive_int("n_units", self.n_units))
+        if self.rec_init is not None:
+            check_choice("rec_init", self.rec_init, REC_INITS)
+
+
+@dataclass(frozen=True)
+class TaskSettings:
+    """What the network path-integrates: the arena, the motion, the inputs and the noise.
+
+    Parameters
+    ----------
+    arena : {"square", "triangle", "hexagon", "circle"}
+    arena_size : float > 0
+        Side of the square of equal area (arena units).
+    encoding : {"speed-angle", "speed-cos-sin", "velocity"}
+        The network's inputs (:func:`gridcore.sim.trajectories.encode`).
+    motion : dict
+        Overrides of :data:`gridcore.sim.trajectories.MOTION_DEFAULTS`; held
+        read-only. Unknown keys are refused here, values by the simulation.
+    n_steps : int >= 1
+        T, Euler steps per trial.
+    noise_std : float >= 0
+        Standard deviation of ``xi_t``, per unit and step (0: no noise).
+    """
+
+    arena: str = "square"
+    arena_size: float = 2.0
+    encoding: str = "speed-angle"
+    motion: Mapping = field(default_factory=_FrozenDict)
+    n_steps: int = 500
+    noise_std: float = 0.1
+
+    def __post_init__(self):
+        check_choice("arena", self.arena, ARENA_NAMES)
+        object.__setattr__(self, "arena_size", _check_positive_float("arena_size", self.arena_size))
+        check_choice("encoding", self.encoding, tuple(ENCODINGS))
+        if not isinstance(self.motion, Mapping):
+            raise TypeError(f"motion must be a dict of trajectory settings, got {self.motion!r}")
+        unknown = sorted(set(self.motion) - set(MOTION_DEFAULTS))
+        if unknown:
+            raise ValueError(f"unknown motion settings {unknown}; allowed: {', '.join(MOTION_DEFAULTS)}")
+        object.__setattr__(self, "motion", _FrozenDict(self.motion))
+        object.__setattr__(self, "n_steps", check_positive_int("n_steps", self.n_steps))
+        object.__setattr__(self, "noise_std", check_nonneg_float("noise_std", self.noise_std))
+
+    @property
+    def n_inputs(self):
+        """Inputs per step of the encoding."""
+        return ENCODINGS[self.encoding]
+
+
+@dataclass(frozen=True)
+class OptimizerSettings:
+    """How the parameters are optimised.
+
+    Parameters
+    ----------
+    name : {"hf", "adam"}
+        Hessian-free (:func:`gridcore.train.hf.hf_step`) or Adam.
+    iterations : int >= 1
+        Total iterations of the run.
+    n_trials : int >= 1
+        M, trials per minibatch (a fresh minibatch every iteration).
+    curvature_trials : int, 1 <= curvature_trials <= n_trials
+        The first trials of each minibatch, used for the Gauss-Newton products (HF).
+    hf : HFSettings or dict of its fields
+    adam : AdamSettings or dict of its fields
+    """
+
+    name: str = "hf"
+    iterations: int = 1000
+    n_trials: int = 500
+    curvature_trials: int = 100
+    hf: HFSettings = HFSettings()
+    adam: AdamSettings = AdamSettings()
+
+    def __post_init__(self):
+        check_choice("optimizer", self.name, OPTIMIZERS)
+        for key in ("iterations", "n_trials", "curvature_trials"):
+            object.__setattr__(self, key, check_positive_int(key, getattr(self, key)))
+        if self.curvature_trials > self.n_trials:
+            raise ValueError(f"curvature_trials must be <= n_trials = {self.n_trials}, "
+                             f"got {self.curvature_trials}")
+        object.__setattr__(self, "hf", _settings(HFSettings, self.hf, "hf"))
+        object.__setattr__(self, "adam", _settings(AdamSettings, self.adam, "adam"))
+
+
+@dataclass(frozen=True)
+class ScheduleSettings:
+    """The regularisation weights' schedule (paper App. E; ``docs/guide.md``).
+
+    Parameters
+    ----------
+    l2 : bool
+        R_L2 on; ``lam_L2 R_L2 = E`` for the initial network.
+    l2_decay : float in (0, 1]
+        ``lam_L2 *= l2_decay`` after every iteration (our choice; App. E is vague).
+    l2_min : float >= 0
+        Floor of ``lam_L2``.
+    metabolic : bool
+        R_FR on.
+    fr_init_ratio : float >= 0
+        ``lam_FR R_FR`` starts at this fraction of E (App. E: 1/10) ...
+    fr_max_ratio : float >= 0
+        ... and is kept at most this fraction of E (App. E: 1/3).
+    """
+
+    l2: bool = True
+    l2_decay: float = 0.99
+    l2_min: float = 1e-6
+    metabolic: bool = True
+    fr_init_ratio: float = 0.1
+    fr_max_ratio: float = 1.0 / 3.0
+
+    def __post_init__(self):
+        _check_bool("l2", self.l2)
+        _check_bool("metabolic", self.metabolic)
+        decay = _check_real("l2_decay", self.l2_decay)
+        if not 0.0 < decay <= 1.0:  # also rejects NaN
+            raise ValueError(f"l2_decay must be in (0, 1], got {self.l2_decay!r}")
+        object.__setattr__(self, "l2_decay", decay)
+        for key in ("l2_min", "fr_init_ratio", "fr_max_ratio"):
+            object.__setattr__(self, key, check_nonneg_float(key, getattr(self, key)))
+
+
+@dataclass(frozen=True)
+class OutputSettings:
+    """What the run records besides the log: held-out errors, checkpoints, snapshots.
+
+    Parameters
+    ----------
+    eval_trials : int >= 1
+        Held-out trials of the normalised error.
+    eval_every : int >= 0
+        Iterations between held-out evaluations (0: only at the end).
+    checkpoint_every : int >= 0
+        Iterations between checkpoints (0: only at the end and on interruption).
+    snapshot_every : int >= 0
+        Also keep the parameters every K iterations (0: off).
+    snapshot_at : sequence of int >= 0
+        And at these iterations (held as a tuple).
+    """
+
+    eval_trials: int = 200
+    eval_every: int = 10
+    checkpoint_every: int = 10
+    snapshot_every: int = 0
+    snapshot_at: tuple = ()
+
+    def __post_init__(self):
+        object.__setattr__(self, "eval_trials", check_positive_int("eval_trials", self.eval_trials))
+        for key in ("eval_every", "checkpoint_every", "snapshot_every"):
+            object.__setattr__(self, key, _check_int(key, getattr(self, key), 0))
+        at = self.snapshot_at
+        if isinstance(at, (str, bytes, Mapping)) or not hasattr(at, "__iter__"):
+            raise ValueError(f"snapshot_at must be a list of iterations (integers >= 0), got {at!r}")
+        object.__setattr__(self, "snapshot_at", tuple(_check_int("snapshot_at entry", i, 0) for i in at))
+
+    def snapshot_due(self, iteration):
+        """Whether the parameters of ``iteration`` are kept as a snapshot."""
+        return iteration in self.snapshot_at or bool(self.snapshot_every and iteration % self.snapshot_every == 0)
+
+
+@dataclass(frozen=True)
+class ComputeSettings:
+    """Where the numbers are computed; neither changes them (but for round-off across thread counts).
+
+    Parameters
+    ----------
+    backend : {"auto", "numpy", "numba", "c"}
+        :func:`gridcore.backends.get_backend`'s name.
+    threads : int >= 1 or None
+        Threads of the backend (None: all cores).
+    """
+
+    backend: str = "auto"
+    threads: int = None
+
+    def __post_init__(self):
+        check_choice("backend", self.backend, BACKENDS)
+        if self.threads is not None:
+            object.__setattr__(self, "threads", check_positive_int("threads", self.threads))
+
+
+# ---------------------------------------------------------------- the configuration
+
+# flat name -> (part, field); part None: a field of RunConfig itself. The order is config.json's.
+_FLAT = {
+    "arena": ("task", "arena"), "arena_size": ("task", "arena_size"), "encoding": ("task", "encoding"),
+    "motion": ("task", "motion"), "n_units": ("network", "n_units"),
+    "n_trials": ("optimizer", "n_trials"), "n_steps": ("task", "n_steps"),
+    "curvature_trials": ("optimizer", "curvature_trials"), "model": (None, "model"),
+    "noise_std": ("task", "noise_std"), "rec_init": ("network", "rec_init"),
+    "optimizer": ("optimizer", "name"), "iterations": ("optimizer", "iterations"), "seed": (None, "seed"),
+    "backend": ("compute", "backend"), "threads": ("compute", "threads"),
+    "l2": ("schedule", "l2"), "l2_decay": ("schedule", "l2_decay"), "l2_min": ("schedule", "l2_min"),
+    "metabolic": ("schedule", "metabolic"), "fr_init_ratio": ("schedule", "fr_init_ratio"),
+    "fr_max_ratio": ("schedule", "fr_max_ratio"), "hf": ("optimizer", "hf"), "adam": ("optimizer", "adam"),
+    "eval_trials": ("output", "eval_trials"), "eval_every": ("output", "eval_every"),
+    "checkpoint_every": ("output", "checkpoint_every"), "snapshot_every": ("output", "snapshot_every"),
+    "snapshot_at": ("output", "snapshot_at"),
 }
+_DICT_SETTINGS = ("motion", "model", "hf", "adam")  # overrides of these merge into the current dict
+
+
+def _json_value(value):
+    if isinstance(value, ModelSpec):
+        return value.to_dict()
+    if isinstance(value, (HFSettings, AdamSettings)):
+        return asdict(value)
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+class _FlatMappingView(Mapping):
+    """DEPRECATED compatibility shim: ``cfg["n_steps"]`` etc. read a :class:`RunConfig` by flat name.
+
+    For readers outside :mod:`gridcore.train` written against the old plain
+    dict; new code reads the typed parts (``cfg.task.n_steps``). Read-only;
+    values are as :meth:`RunConfig.to_dict` gives them.
+    """
+
+    def __getitem__(self, key):
+        part, name = _FLAT[key]
+        return _json_value(getattr(self if part is None else getattr(self, part), name))
+
+    def __iter__(self):
+        return iter(_FLAT)
+
+    def __len__(self):
+        return len(_FLAT)
+
+
+@dataclass(frozen=True)
+class RunConfig(_FlatMappingView):
+    """Every setting of a training run: frozen and validated on construction.
+
+    Build one with :func:`make_config` (defaults, a preset, flat overrides),
+    :meth:`from_dict` or :meth:`load`; write it with :meth:`save`. Each part
+    validates its own values; an error names the setting and what is allowed.
+
+    Parameters
+    ----------
+    model : ModelSpec or dict of its fields
+        Which network equations are trained.
+    network : NetworkSettings
+    task : TaskSettings
+    optimizer : OptimizerSettings
+    schedule : ScheduleSettings
+    output : OutputSettings
+    compute : ComputeSettings
+    seed : int >= 0
+        Every random draw of the run comes from
+        ``SeedSequence(seed, spawn_key=...)``.
+
+    Notes
+    -----
+    ``network.rec_init = None`` is replaced by the paper's choice for the
+    arena. Reading by flat name (``cfg["n_steps"]``) still works but is
+    deprecated: it serves readers not yet moved to the typed parts.
+    """
+
+    model: ModelSpec = PAPER
+    network: NetworkSettings = NetworkSettings()
+    task: TaskSettings = TaskSettings()
+    optimizer: OptimizerSettings = OptimizerSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+    output: OutputSettings = OutputSettings()
+    compute: ComputeSettings = ComputeSettings()
+    seed: int = 0
+
+    def __post_init__(self):
+        if not isinstance(self.model, ModelSpec):
+            object.__setattr__(self, "model", ModelSpec.from_dict(self.model, where="model"))
+        for name, cls in (("network", NetworkSettings), ("task", TaskSettings),
+                          ("optimizer", OptimizerSettings), ("schedule", ScheduleSettings),
+                          ("output", OutputSettings), ("compute", ComputeSettings)):
+            if not isinstance(getattr(self, name), cls):
+                raise TypeError(f"RunConfig.{name} must be a {cls.__name__}, got {getattr(self, name)!r}")
+        object.__setattr__(self, "seed", _check_int("seed", self.seed, 0))
+        if self.network.rec_init is None:
+            object.__setattr__(self, "network",
+                               replace(self.network, rec_init=PAPER_REC_INIT[self.task.arena]))
+
+    @property
+    def shape(self):
+        """``(n_units, n_in, n_out)`` of the run's parameters."""
+        return self.network.n_units, self.task.n_inputs, self.model.n_out
+
+    # ---- flat form: config.json and make_config's keywords
+
+    def to_dict(self):
+        """The flat, JSON-ready dict written to ``config.json`` (keys: :data:`DEFAULTS`'s)."""
+        return {key: self[key] for key in _FLAT}
+
+    @classmethod
+    def from_dict(cls, d):
+        """Build from a flat dict as :meth:`to_dict` writes it (or an older ``config.json``).
+
+        Every setting must be present; ``rec_init`` may be None. A dict with a
+        top-level ``alpha`` and no ``model`` (written before the model spec
+        existed) is read as the paper's model with that ``alpha``.
+
+        Raises
+        ------
+        ValueError
+            Unknown or missing settings (listing the allowed ones) or a value
+            out of range (naming the setting).
+        TypeError
+            A value of the wrong type.
+        """
+        if not isinstance(d, Mapping):
+            raise TypeError(f"a run configuration must be a dict of settings, got {type(d).__name__}")
+        d = dict(d)
+        if "alpha" in d and "model" not in d:
+            d["model"] = {**PAPER.to_dict(), "alpha": d.pop("alpha")}
+        unknown = sorted(set(d) - set(_FLAT))
+        if unknown:
+            raise ValueError(f"unknown settings {unknown}; allowed: {', '.join(_FLAT)}")
+        missing = [key for key in _FLAT if key not in d]
+        if missing:
+            raise ValueError(f"missing settings {missing}")
+        parts = {}
+        for key, (part, name) in _FLAT.items():
+            parts.setdefault(part, {})[name] = d[key]
+        top = parts.pop(None)
+        return cls(network=NetworkSettings(**parts["network"]), task=TaskSettings(**parts["task"]),
+                   optimizer=OptimizerSettings(**parts["optimizer"]),
+                   schedule=ScheduleSettings(**parts["schedule"]), output=OutputSettings(**parts["output"]),
+                   compute=ComputeSettings(**parts["compute"]), **top)
+
+    def with_overrides(self, **overrides):
+        """A new configuration with some settings changed, given by flat name.
+
+        ``motion``, ``model``, ``hf`` and ``adam`` take a dict (or, for the
+        last three, an instance) whose fields replace those of the current
+        value; the others replace it. Unknown names raise ValueError listing
+        the allowed ones.
+        """
+        return RunConfig.from_dict(_merge(self.to_dict(), overrides))
+
+    def differing(self, other, ignore=()):
+        """Flat names of the settings that differ between this and ``other``, sorted."""
+        a, b = self.to_dict(), other.to_dict()
+        return sorted(k for k in _FLAT if k not in ignore and a[k] != b[k])
+
+    # ---- config.json
+
+    def save(self, path):
+        """Write :meth:`to_dict` as JSON to ``path`` (atomically)."""
+        atomic_write_json(path, self.to_dict())
+
+    @classmethod
+    def load(cls, path):
+        """Read a ``config.json``; any error names the file.
+
+        Raises
+        ------
+        FileNotFoundError
+            No such file.
+        ValueError
+            Not JSON, or not a valid configuration (the reason is given).
+        """
+        with open(path) as fh:
+            try:
+                d = json.load(fh)
+            except (json.JSONDecodeError, UnicodeDecodeError) as err:
+                raise ValueError(f"{path}: unreadable run configuration ({err})") from None
+        try:
+            return cls.from_dict(d)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"{path}: invalid run configuration ({err})") from None
+
+
+def _merge(flat, overrides):
+    """``flat`` with ``overrides`` applied (dict-valued settings merged field by field)."""
+    flat = dict(flat)
+    for key, value in overrides.items():
+        if key not in _FLAT:
+            raise ValueError(f"unknown setting {key!r}; allowed: {', '.join(_FLAT)}")
+        if key in _DICT_SETTINGS and value is not None:
+            if not isinstance(value, Mapping):
+                value = _json_value(value)
+            if not isinstance(value, Mapping):
+                raise TypeError(f"{key} must be a dict of settings, got {value!r}")
+            flat[key] = {**(flat[key] or {}), **value}
+        else:
+            flat[key] = value
+    return flat
+
+
+DEFAULTS = {**RunConfig().to_dict(), "rec_init": None}
+"""The default of every setting by flat name (``rec_init`` None: the paper's choice for the arena)."""
 
 PRESETS = {
     # The README default: minutes on 2 cores, already clearly better than a constant guess.
@@ -64,58 +550,37 @@ PRESETS = {
 def make_config(preset=None, **overrides):
     """A full, validated run configuration: defaults, then a preset, then overrides.
 
-    Unknown keys raise ValueError listing the allowed ones.
+    Parameters
+    ----------
+    preset : {"quick", "paper"} or None
+        Settings applied over :data:`DEFAULTS` (:data:`PRESETS`).
+    **overrides
+        Settings by flat name (``n_units=64``, ``arena="hexagon"``,
+        ``hf={"damping": 1.0}``, ``motion={"speed_scale": 0.6}``); the
+        dict-valued ones are merged into the preset's.
+
+    Returns
+    -------
+    RunConfig
+
+    Raises
+    ------
+    ValueError
+        An unknown preset or setting (listing the allowed ones) or a value out
+        of range (naming the setting).
     """
-    cfg = copy.deepcopy(DEFAULTS)
+    flat = dict(DEFAULTS)
     if preset is not None:
         check_choice("preset", preset, tuple(PRESETS))
-        cfg.update(copy.deepcopy(PRESETS[preset]))
-    for key, value in overrides.items():
-        if key not in DEFAULTS:
-            raise ValueError(f"unknown setting {key!r}; allowed: {', '.join(sorted(DEFAULTS))}")
-        if key in ("hf", "adam", "motion", "model"):
-            cfg[key] = {**cfg[key], **value}
-        else:
-            cfg[key] = value
-    return validate_config(cfg)
-
-
-def validate_config(cfg):
-    """Check every setting; fill ``rec_init`` from the arena. Returns the config.
-
-    A configuration written before the model spec existed (a top-level
-    ``alpha``) is read as the paper's model with that ``alpha``.
-    """
-    if "alpha" in cfg and "model" not in cfg:
-        cfg = {**{k: v for k, v in cfg.items() if k != "alpha"}, "model": {**PAPER.to_dict(), "alpha": cfg["alpha"]}}
-    unknown = set(cfg) - set(DEFAULTS)
-    if unknown:
-        raise ValueError(f"unknown settings {sorted(unknown)}; allowed: {', '.join(sorted(DEFAULTS))}")
-    check_choice("arena", cfg["arena"], ARENA_NAMES)
-    check_choice("encoding", cfg["encoding"], tuple(ENCODINGS))
-    check_choice("optimizer", cfg["optimizer"], OPTIMIZERS)
-    for key in ("n_units", "n_trials", "n_steps", "curvature_trials", "iterations", "eval_trials"):
-        check_positive_int(key, cfg[key])
-    for key in ("noise_std", "l2_decay", "l2_min", "fr_init_ratio", "fr_max_ratio", "arena_size"):
-        check_nonneg_float(key, cfg[key])
-    for key in ("eval_every", "checkpoint_every", "snapshot_every", "seed"):
-        if isinstance(cfg[key], bool) or not isinstance(cfg[key], int) or cfg[key] < 0:
-            raise ValueError(f"{key} must be an integer >= 0, got {cfg[key]!r}")
-    if cfg["curvature_trials"] > cfg["n_trials"]:
-        raise ValueError(f"curvature_trials must be <= n_trials = {cfg['n_trials']}, "
-                         f"got {cfg['curvature_trials']}")
-    unknown = set(cfg["motion"]) - set(MOTION_DEFAULTS)
-    if unknown:
-        raise ValueError(f"unknown motion settings {sorted(unknown)}; allowed: {', '.join(MOTION_DEFAULTS)}")
-    if cfg["rec_init"] is None:
-        cfg["rec_init"] = PAPER_REC_INIT[cfg["arena"]]
-    check_choice("rec_init", cfg["rec_init"], REC_INITS)
-    cfg["model"] = model_spec(cfg).to_dict()
-    HFSettings(**cfg["hf"])
-    AdamSettings(**cfg["adam"])
-    return cfg
+        flat = _merge(flat, PRESETS[preset])
+    return RunConfig.from_dict(_merge(flat, overrides))
 
 
 def model_spec(cfg):
-    """The run's :class:`ModelSpec`, from ``cfg["model"]``."""
+    """DEPRECATED: the :class:`ModelSpec` of a run configuration (use ``cfg.model`` or ``Run.spec``).
+
+    Accepts a :class:`RunConfig` or its flat dict (``cfg["model"]``).
+    """
+    if isinstance(cfg, RunConfig):
+        return cfg.model
     return ModelSpec.from_dict(cfg["model"], where="model")

@@ -33,7 +33,8 @@ lower the loss.
 
 import logging
 import math
-from dataclasses import dataclass
+import numbers
+from dataclasses import dataclass, fields
 
 import numpy as np
 
@@ -66,6 +67,13 @@ class HFSettings:
     line_search_max: int = 20
 
     def __post_init__(self):
+        for f in fields(self):
+            v = getattr(self, f.name)
+            integer = f.name in ("cg_max_iters", "line_search_max")
+            kind = numbers.Integral if integer else numbers.Real
+            if isinstance(v, bool) or not isinstance(v, kind) or not math.isfinite(v):
+                raise ValueError(f"HFSettings.{f.name} must be a finite {'integer' if integer else 'number'}, "
+                                 f"got {v!r}")
         positive = ("damping", "damping_min", "damping_max", "boost", "cg_tol", "cg_backtrack_gamma",
                     "line_search_c")
         for name in positive:
@@ -98,17 +106,30 @@ class HFState:
     KEYS = ("hf_damping", "hf_previous")  # checkpoint arrays
 
     def to_arrays(self):
+        """The checkpoint arrays (:attr:`KEYS`); no warm start is an empty vector."""
         return {"hf_damping": np.float64(self.damping),
                 "hf_previous": np.zeros(0) if self.previous is None else self.previous}
 
     @classmethod
-    def from_arrays(cls, arrays):
-        prev = arrays["hf_previous"]
-        return cls(float(arrays["hf_damping"]), None if prev.size == 0 else prev.copy())
+    def from_arrays(cls, arrays, size):
+        """Inverse of :meth:`to_arrays` for ``size`` parameters; a bad field raises ValueError naming it."""
+        damping = np.asarray(arrays["hf_damping"])
+        if damping.shape != () or not np.issubdtype(damping.dtype, np.floating) \
+                or not (np.isfinite(damping) and damping > 0):
+            raise ValueError(f"hf_damping must be a finite number > 0, got {damping!r}")
+        prev = np.asarray(arrays["hf_previous"])
+        if prev.size == 0:
+            return cls(float(damping), None)
+        if prev.shape != (size,) or not np.issubdtype(prev.dtype, np.floating) or not np.all(np.isfinite(prev)):
+            raise ValueError(f"hf_previous (the CG warm start) must be empty or {size} finite numbers, "
+                             f"got shape {prev.shape}, dtype {prev.dtype}")
+        return cls(float(damping), prev.astype(np.float64))
 
 
 @dataclass
 class CGResult:
+    """What :func:`pcg` returns: the last iterate, the saved ones, the iteration count and why it stopped."""
+
     x: np.ndarray                      # last iterate
     saved: list                        # [(iteration, iterate)], increasing, the last one included
     iterations: int
@@ -287,12 +308,18 @@ class AdamSettings:
     eps: float = 1e-8
 
     def __post_init__(self):
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
+                raise ValueError(f"AdamSettings.{f.name} must be a finite number, got {v!r}")
         if not (self.lr > 0 and 0 <= self.beta1 < 1 and 0 <= self.beta2 < 1 and self.eps > 0):
             raise ValueError(f"AdamSettings: need lr > 0, 0 <= beta1, beta2 < 1, eps > 0; got {self}")
 
 
 @dataclass
 class AdamState:
+    """What Adam carries from one step to the next (saved in checkpoints): the moments and step count."""
+
     m: np.ndarray
     v: np.ndarray
     t: int = 0
@@ -301,14 +328,26 @@ class AdamState:
 
     @classmethod
     def zeros(cls, size):
+        """The state before the first step, for ``size`` parameters."""
         return cls(np.zeros(size), np.zeros(size), 0)
 
     def to_arrays(self):
+        """The checkpoint arrays (:attr:`KEYS`)."""
         return {"adam_m": self.m, "adam_v": self.v, "adam_t": np.int64(self.t)}
 
     @classmethod
-    def from_arrays(cls, arrays):
-        return cls(arrays["adam_m"].copy(), arrays["adam_v"].copy(), int(arrays["adam_t"]))
+    def from_arrays(cls, arrays, size):
+        """Inverse of :meth:`to_arrays` for ``size`` parameters; a bad field raises ValueError naming it."""
+        moments = []
+        for key in ("adam_m", "adam_v"):
+            a = np.asarray(arrays[key])
+            if a.shape != (size,) or not np.issubdtype(a.dtype, np.floating) or not np.all(np.isfinite(a)):
+                raise ValueError(f"{key} must be {size} finite numbers, got shape {a.shape}, dtype {a.dtype}")
+            moments.append(a.astype(np.float64))
+        t = np.asarray(arrays["adam_t"])
+        if t.shape != () or not np.issubdtype(t.dtype, np.integer) or t < 0:
+            raise ValueError(f"adam_t must be an integer >= 0, got {t!r}")
+        return cls(*moments, int(t))
 
 
 def adam_step(problem, theta, state, settings=AdamSettings()):

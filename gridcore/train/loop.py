@@ -1,5 +1,10 @@
-"""Training runs: configuration and presets, batches, the regularisation
-schedule, the optimisation loop, checkpoints and resume.
+"""The training loop: minibatches, the regularisation schedule, the model
+problem HF optimises, held-out evaluation, checkpoints and resume.
+
+:func:`train` takes a :class:`gridcore.train.config.RunConfig` and hands each
+stage its part: :func:`make_batch` the task settings, :func:`start_schedule`
+and :func:`update_schedule` the schedule settings, :class:`ModelProblem` the
+model spec, the optimiser step its HF or Adam settings.
 
 A run lives in one directory::
 
@@ -32,36 +37,49 @@ from gridcore.model.batch import Batch, Regularization
 from gridcore.model.params import Params, init_params, param_count
 from gridcore.model.spec import PAPER
 from gridcore.sim.arenas import make_arena
-from gridcore.sim.trajectories import ENCODINGS, simulate
-from gridcore.train.config import (
-    model_spec,
-)
+from gridcore.sim.trajectories import simulate
+from gridcore.train.config import RESUME_MAY_CHANGE, RunConfig
 from gridcore.train.hf import (
-    AdamSettings,
     AdamState,
-    HFSettings,
     HFState,
     adam_step,
     hf_step,
 )
-from gridcore.train.rundir import RunDir, config_for_compare
+from gridcore.train.rundir import RunDir
 from gridcore.util.fileio import atomic_savez, atomic_write, atomic_write_json, load_npz
 from gridcore.version import __version__
 
 log = logging.getLogger(__name__)
 
-def _seed_rng(cfg, stream, index):
+
+def _seed_rng(seed, stream, index):
     """Generator for one purpose (stream 0: training batches, 1: evaluation) and index."""
-    return np.random.default_rng(np.random.SeedSequence(cfg["seed"], spawn_key=(stream, index)))
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(stream, index)))
 
 
-def make_batch(cfg, arena, rng, n_trials=None):
-    """Simulate a minibatch for the run's settings; returns ``(Batch, Trajectories)``."""
-    m = cfg["n_trials"] if n_trials is None else n_trials
-    traj = simulate(arena, m, cfg["n_steps"], rng, encoding=cfg["encoding"], **cfg["motion"])
+def make_batch(task, arena, rng, n_trials, n_units):
+    """Simulate a minibatch of the task.
+
+    Parameters
+    ----------
+    task : TaskSettings
+        Steps per trial, encoding, motion and noise level.
+    arena : Arena
+        The task's arena (built once by the caller).
+    rng : numpy.random.Generator
+    n_trials : int
+        M, trials in the batch.
+    n_units : int
+        N, units of the network (the noise has one value per unit and step).
+
+    Returns
+    -------
+    (Batch, Trajectories)
+    """
+    traj = simulate(arena, n_trials, task.n_steps, rng, encoding=task.encoding, **task.motion)
     noise = None
-    if cfg["noise_std"] > 0:
-        noise = rng.standard_normal((m, cfg["n_steps"], cfg["n_units"])) * cfg["noise_std"]
+    if task.noise_std > 0:
+        noise = rng.standard_normal((n_trials, task.n_steps, n_units)) * task.noise_std
     return Batch(traj.inputs, traj.positions, noise), traj
 
 
@@ -84,11 +102,13 @@ class ModelProblem:
 
     Parameters
     ----------
-    backend : a backend from ``gridcore.get_backend``
+    backend : Backend
+        From :func:`gridcore.backends.get_backend`.
     shape : (n_units, n_in, n_out)
     batch : Batch
     reg : Regularization
-    curvature_trials : int; the first trials of ``batch`` are used for ``G v``
+    curvature_trials : int
+        The first trials of ``batch`` are used for ``G v``.
     spec : ModelSpec
     """
 
@@ -101,14 +121,17 @@ class ModelProblem:
         return Params.from_flat(theta, *self.shape)
 
     def loss(self, theta):
+        """The loss at the flat parameters ``theta``."""
         return self.backend.loss(self._params(theta), self.batch, self.reg, spec=self.spec)["loss"]
 
     def gradient(self, theta):
+        """``(loss, grad, sq_grad)`` at ``theta``; keeps the loss terms in :attr:`terms`."""
         self.terms, g, sq = self.backend.gradient(self._params(theta), self.batch, self.reg,
                                                   spec=self.spec, sq_grad=True)
         return self.terms["loss"], g, sq
 
     def curvature(self, theta):
+        """``gv(v, mu)``: the Gauss-Newton product at ``theta`` on the curvature trials."""
         params = self._params(theta)
         b = self.curv_batch
         state = self.backend.forward(params, b.inputs, b.noise, spec=self.spec)
@@ -118,26 +141,44 @@ class ModelProblem:
         return gv
 
 
-def start_schedule(cfg, terms):
+def start_schedule(schedule, terms):
     """Initial ``Regularization`` of the paper's schedule (App. E).
 
     ``lam_l2`` makes ``lam_l2 R_L2 = E`` and ``lam_fr`` makes
     ``lam_fr R_FR = fr_init_ratio E`` for the initial network; a switched-off
     term gets weight 0.
+
+    Parameters
+    ----------
+    schedule : ScheduleSettings
+    terms : dict
+        Loss terms ``E``, ``R_L2``, ``R_FR`` of the initial network.
     """
-    lam_l2 = terms["E"] / terms["R_L2"] if cfg["l2"] and terms["R_L2"] > 0 else 0.0
-    lam_fr = cfg["fr_init_ratio"] * terms["E"] / terms["R_FR"] if cfg["metabolic"] and terms["R_FR"] > 0 else 0.0
+    lam_l2 = terms["E"] / terms["R_L2"] if schedule.l2 and terms["R_L2"] > 0 else 0.0
+    lam_fr = (schedule.fr_init_ratio * terms["E"] / terms["R_FR"]
+              if schedule.metabolic and terms["R_FR"] > 0 else 0.0)
     return Regularization(lam_l2, lam_fr)
 
 
-def update_schedule(cfg, reg, terms):
-    """The next iteration's weights: ``lam_l2`` decays by ``l2_decay`` (to ``l2_min``);
-    ``lam_fr`` is lowered when needed to keep ``lam_fr R_FR <= fr_max_ratio E``."""
+def update_schedule(schedule, reg, terms):
+    """The next iteration's weights.
+
+    ``lam_l2`` decays by ``l2_decay`` (down to ``l2_min``); ``lam_fr`` is
+    lowered when needed to keep ``lam_fr R_FR <= fr_max_ratio E``.
+
+    Parameters
+    ----------
+    schedule : ScheduleSettings
+    reg : Regularization
+        This iteration's weights.
+    terms : dict
+        This iteration's loss terms ``E``, ``R_FR``.
+    """
     lam_l2, lam_fr = reg.lam_l2, reg.lam_fr
     if lam_l2 > 0:
-        lam_l2 = max(lam_l2 * cfg["l2_decay"], cfg["l2_min"])
-    if lam_fr > 0 and lam_fr * terms["R_FR"] > cfg["fr_max_ratio"] * terms["E"]:
-        lam_fr = cfg["fr_max_ratio"] * terms["E"] / terms["R_FR"]
+        lam_l2 = max(lam_l2 * schedule.l2_decay, schedule.l2_min)
+    if lam_fr > 0 and lam_fr * terms["R_FR"] > schedule.fr_max_ratio * terms["E"]:
+        lam_fr = schedule.fr_max_ratio * terms["E"] / terms["R_FR"]
     return Regularization(lam_l2, lam_fr)
 
 
@@ -146,27 +187,52 @@ def _save_checkpoint(run, iteration, theta, opt_state, reg):
                  lam_l2=np.float64(reg.lam_l2), lam_fr=np.float64(reg.lam_fr), **opt_state.to_arrays())
 
 
-def _load_checkpoint(run, shape, opt_cls):
-    """``(iteration, theta, opt_state, reg)`` from the run's checkpoint, refusing a mismatch."""
+def _load_checkpoint(run, shape, opt_cls, iterations):
+    """``(iteration, theta, opt_state, reg)`` from the run's checkpoint, refusing a mismatch.
+
+    ``iterations`` is the saved run's total: a checkpoint can never be past it.
+    """
     data = load_npz(run.checkpoint, required=("format", "iteration", "theta", "lam_l2", "lam_fr") + opt_cls.KEYS)
     if data["theta"].shape != (param_count(*shape),):
         raise ValueError(f"{run.checkpoint}: parameter vector of shape {data['theta'].shape} does not "
                          f"match the run's (n_units, n_in, n_out) = {shape}")
+    it = data["iteration"]
+    if it.shape != () or not np.issubdtype(it.dtype, np.integer) or not 0 <= it <= iterations:
+        shown = it.item() if it.shape == () else f"of shape {it.shape}"
+        raise ValueError(f"{run.checkpoint}: corrupted checkpoint (iteration {shown} is not one of the "
+                         f"run's 0..{iterations} in {run.config})")
     try:
         theta = Params.from_flat(data["theta"], *shape).flat.copy()
         reg = Regularization(data["lam_l2"], data["lam_fr"])
-        opt_state = opt_cls.from_arrays(data)
+        opt_state = opt_cls.from_arrays(data, theta.size)
     except (TypeError, ValueError) as err:
         raise ValueError(f"{run.checkpoint}: corrupted checkpoint ({err})") from None
-    return int(data["iteration"]), theta, opt_state, reg
+    return int(it), theta, opt_state, reg
 
 
 def _truncate_log(path, iteration):
-    """Keep log lines of iterations <= ``iteration`` (a resumed run redoes the rest)."""
+    """Keep log lines of iterations <= ``iteration`` (a resumed run redoes the rest).
+
+    A last line cut short (a kill mid-write) is dropped; any other unreadable
+    line raises ValueError naming the file and line.
+    """
     if not os.path.exists(path):
         return
     with open(path) as fh:
-        lines = [ln for ln in fh if ln.strip() and json.loads(ln)["iteration"] <= iteration]
+        raw = fh.readlines()
+    lines = []
+    for number, line in enumerate(raw, 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            done = rec["iteration"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            if number == len(raw) and not line.endswith("\n"):
+                break
+            raise ValueError(f"{path}, line {number}: not a log record; repair or remove the line") from None
+        if done <= iteration:
+            lines.append(line)
     atomic_write(path, lambda fh: fh.writelines(lines))
 
 
@@ -183,12 +249,28 @@ def _progress(rec, total, optimizer):
 
 
 def eval_batch(cfg, arena):
-    """The run's held-out trials (same motion and noise level, their own seed stream)."""
-    return make_batch(cfg, arena, _seed_rng(cfg, 1, 0), n_trials=cfg["eval_trials"])[0]
+    """The run's held-out trials (same task, their own seed stream).
+
+    Parameters
+    ----------
+    cfg : RunConfig
+    arena : Arena
+        The task's arena.
+    """
+    return make_batch(cfg.task, arena, _seed_rng(cfg.seed, 1, 0), cfg.output.eval_trials,
+                      cfg.network.n_units)[0]
 
 
 def evaluate(params, batch, backend, spec=PAPER):
-    """Normalised error of ``params`` on ``batch`` (see :func:`normalised_error`)."""
+    """Normalised error of ``params`` on ``batch`` (see :func:`normalised_error`).
+
+    Parameters
+    ----------
+    params : Params
+    batch : Batch
+    backend : Backend
+    spec : ModelSpec
+    """
     return normalised_error(backend.forward(params, batch.inputs, batch.noise, spec=spec).y, batch.targets)
 
 
@@ -218,46 +300,64 @@ def train(cfg, out, resume=False, stream=sys.stderr):
 
     Parameters
     ----------
-    cfg : dict from :func:`make_config`
-    out : run directory (created if needed)
-    resume : continue the run in ``out`` up to ``cfg["iterations"]`` in total
-    stream : where the per-iteration progress lines go (None: nowhere)
+    cfg : RunConfig
+        From :func:`gridcore.train.config.make_config`.
+    out : str or path-like
+        The run directory (created if needed).
+    resume : bool
+        Continue the run in ``out`` up to ``cfg.optimizer.iterations`` in
+        total. Its saved settings must equal ``cfg`` but for
+        :data:`gridcore.train.config.RESUME_MAY_CHANGE`.
+    stream : file or None
+        Where the per-iteration progress lines go (None: nowhere).
+
+    Raises
+    ------
+    ValueError
+        Resuming with other settings, with fewer iterations than already
+        done, or from a corrupted checkpoint (nothing in ``out`` is changed).
+    FileExistsError
+        ``out`` holds a run and ``resume`` is false.
     """
+    if not isinstance(cfg, RunConfig):
+        raise TypeError(f"cfg must be a RunConfig (see gridcore.train.config.make_config), got {type(cfg).__name__}")
     run = RunDir(out)
-    arena = make_arena(cfg["arena"], cfg["arena_size"])
-    spec = model_spec(cfg)
-    shape = (cfg["n_units"], ENCODINGS[cfg["encoding"]], spec.n_out)
-    opt_cls = HFState if cfg["optimizer"] == "hf" else AdamState
-    backend = get_backend(cfg["backend"], cfg["threads"])
+    task, opt, out_settings, spec = cfg.task, cfg.optimizer, cfg.output, cfg.model
+    arena = make_arena(task.arena, task.arena_size)
+    shape = cfg.shape
+    opt_cls = HFState if opt.name == "hf" else AdamState
+    total = opt.iterations
+    backend = get_backend(cfg.compute.backend, cfg.compute.threads)
     if resume:
         saved = run.read_config()
-        diff = sorted(k for k in set(config_for_compare(saved)) | set(config_for_compare(cfg))
-                      if saved.get(k) != cfg.get(k))
+        diff = saved.differing(cfg, ignore=RESUME_MAY_CHANGE)
         if diff:
             raise ValueError(f"{run.config}: the run was made with other settings ({', '.join(diff)}); "
                              "resume with the same settings or start a new --out directory")
-        start, theta, opt_state, reg = _load_checkpoint(run, shape, opt_cls)
+        start, theta, opt_state, reg = _load_checkpoint(run, shape, opt_cls, saved.optimizer.iterations)
+        if start > total:
+            raise ValueError(f"{run.path}: the run has done {start} iterations, more than the {total} "
+                             f"asked for; resume with iterations >= {start}")
         _truncate_log(run.log, start)
+        cfg.save(run.config)
         log.info("resuming %s after iteration %d", run.path, start)
     else:
         if os.path.exists(run.checkpoint) or os.path.exists(run.log):
             raise FileExistsError(f"{run.path} already holds a run; use --resume to continue it "
                                   "or choose another --out")
         os.makedirs(run.snapshots, exist_ok=True)
+        cfg.save(run.config)  # first: a run killed from here on can be resumed
         start = 0
-        params = init_params(*shape[:2], seed=np.random.SeedSequence(cfg["seed"], spawn_key=(2,)),
-                             rec_init=cfg["rec_init"], spec=spec)
+        params = init_params(*shape[:2], seed=np.random.SeedSequence(cfg.seed, spawn_key=(2,)),
+                             rec_init=cfg.network.rec_init, spec=spec)
         theta = params.flat.copy()
-        opt_state = HFState(cfg["hf"]["damping"]) if opt_cls is HFState else AdamState.zeros(theta.size)
+        opt_state = HFState(opt.hf.damping) if opt_cls is HFState else AdamState.zeros(theta.size)
         # The schedule starts from the initial network on its own batch (stream 0, index 0).
-        reg = start_schedule(cfg, backend.loss(params, make_batch(cfg, arena, _seed_rng(cfg, 0, 0))[0],
-                                               Regularization(), spec=spec))
+        first = make_batch(task, arena, _seed_rng(cfg.seed, 0, 0), opt.n_trials, cfg.network.n_units)[0]
+        reg = start_schedule(cfg.schedule, backend.loss(params, first, Regularization(), spec=spec))
         params.save(run.snapshot(0), spec)
         _save_checkpoint(run, 0, theta, opt_state, reg)
-    atomic_write_json(run.config, cfg)
     held_out = eval_batch(cfg, arena)
-    hf_settings, adam_settings = HFSettings(**cfg["hf"]), AdamSettings(**cfg["adam"])
-    total = cfg["iterations"]
     # Everything below the line is recomputed from `done` on resume; an
     # iteration only counts once `done` is assigned (one statement).
     done = (start, theta, opt_state, reg)
@@ -266,28 +366,28 @@ def train(cfg, out, resume=False, stream=sys.stderr):
             for it in range(start + 1, total + 1):
                 t0 = time.perf_counter()
                 _, theta, opt_state, reg = done
-                batch, _ = make_batch(cfg, arena, _seed_rng(cfg, 0, it))
-                problem = ModelProblem(backend, shape, batch, reg, cfg["curvature_trials"], spec)
+                batch, _ = make_batch(task, arena, _seed_rng(cfg.seed, 0, it), opt.n_trials, cfg.network.n_units)
+                problem = ModelProblem(backend, shape, batch, reg, opt.curvature_trials, spec)
                 opt_state = copy.deepcopy(opt_state)
-                if cfg["optimizer"] == "hf":
-                    theta, info = hf_step(problem, theta, opt_state, hf_settings)
+                if opt.name == "hf":
+                    theta, info = hf_step(problem, theta, opt_state, opt.hf)
                 else:
-                    theta, info = adam_step(problem, theta, opt_state, adam_settings)
+                    theta, info = adam_step(problem, theta, opt_state, opt.adam)
                 # threads: a resumed run may use another count (same maths, other round-off).
                 rec = {"iteration": it, "threads": backend.threads, **problem.terms,
                        "lam_l2": reg.lam_l2, "lam_fr": reg.lam_fr,
                        **{k: v for k, v in info.items() if k != "events" or v}}
-                if (cfg["eval_every"] and it % cfg["eval_every"] == 0) or it == total:
+                if (out_settings.eval_every and it % out_settings.eval_every == 0) or it == total:
                     rec["nerr"] = evaluate(Params.from_flat(theta, *shape), held_out, backend, spec)
                 rec["seconds"] = time.perf_counter() - t0
                 logfh.write(json.dumps(rec) + "\n")
                 logfh.flush()
                 if stream is not None:
-                    print(_progress(rec, total, cfg["optimizer"]), file=stream, flush=True)
-                if it in cfg["snapshot_at"] or (cfg["snapshot_every"] and it % cfg["snapshot_every"] == 0):
+                    print(_progress(rec, total, opt.name), file=stream, flush=True)
+                if out_settings.snapshot_due(it):
                     Params.from_flat(theta, *shape).save(run.snapshot(it), spec)
-                done = (it, theta, opt_state, update_schedule(cfg, reg, problem.terms))
-                if cfg["checkpoint_every"] and it % cfg["checkpoint_every"] == 0:
+                done = (it, theta, opt_state, update_schedule(cfg.schedule, reg, problem.terms))
+                if out_settings.checkpoint_every and it % out_settings.checkpoint_every == 0:
                     _save_checkpoint(run, *done)
     except KeyboardInterrupt:
         _save_checkpoint(run, *done)
@@ -298,6 +398,6 @@ def train(cfg, out, resume=False, stream=sys.stderr):
     params = Params.from_flat(done[1], *shape)
     params.save(run.final, spec)
     atomic_write_json(run.metrics, {"nerr_heldout": evaluate(params, held_out, backend, spec),
-                              "eval_trials": cfg["eval_trials"], "iterations": total,
-                              "gridcore_version": __version__})
+                                    "eval_trials": out_settings.eval_trials, "iterations": total,
+                                    "gridcore_version": __version__})
     return params

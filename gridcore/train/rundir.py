@@ -18,18 +18,17 @@ from dataclasses import dataclass
 from gridcore.model.params import Params
 from gridcore.model.spec import ModelSpec
 from gridcore.sim.arenas import Arena, make_arena
-from gridcore.sim.trajectories import ENCODINGS
-from gridcore.train.config import model_spec, validate_config
-
-
-def config_for_compare(cfg):
-    """The settings a resumed run must share with the saved one."""
-    # These may change on resume without changing the numbers.
-    return {k: v for k, v in cfg.items() if k not in ("iterations", "checkpoint_every", "threads", "backend")}
+from gridcore.train.config import RunConfig
 
 
 class RunDir:
-    """Paths and files of one run directory."""
+    """Paths and files of one run directory.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The run directory (need not exist yet).
+    """
 
     def __init__(self, path):
         self.path = os.fspath(path)
@@ -50,14 +49,19 @@ class RunDir:
             return [json.loads(line) for line in fh if line.strip()]
 
     def read_config(self):
-        """The validated ``config.json`` (FileNotFoundError if absent, ValueError if unreadable)."""
+        """The run's :class:`RunConfig` from ``config.json``.
+
+        Raises
+        ------
+        FileNotFoundError
+            No ``config.json`` (the message asks whether this is a run directory).
+        ValueError
+            An unreadable or invalid file (the message names it and the reason).
+        """
         try:
-            with open(self.config) as fh:
-                return validate_config(json.load(fh))
+            return RunConfig.load(self.config)
         except FileNotFoundError:
             raise FileNotFoundError(f"{self.config}: no such file; is {self.path} a gridcore run directory?") from None
-        except (json.JSONDecodeError, TypeError, ValueError) as err:
-            raise ValueError(f"{self.config}: unreadable run configuration ({err})") from None
 
 
 @dataclass(frozen=True, eq=False)
@@ -68,20 +72,25 @@ class Run:
     ----------
     path : str
         The run directory.
+    settings : RunConfig
+        Its ``config.json``.
     config : dict
-        Its validated ``config.json``.
+        DEPRECATED: the same settings as a flat dict (``settings.to_dict()``),
+        for readers not yet moved to ``settings``.
     params : Params
         The trained network (``final.npz``).
     spec : ModelSpec
-        The model the network was trained as (``config.json``'s ``model``).
+        The model the network was trained as (``settings.model``).
     arena : Arena
+        The arena it was trained in (``settings.task``).
     final_iteration : int
-        Iterations trained (the config's ``iterations``).
+        Iterations trained (``settings.optimizer.iterations``).
     snapshots : dict of int -> str
         Snapshot files ``snapshots/iter_NNNNNN.npz`` before the final iteration.
     """
 
     path: str
+    settings: RunConfig
     config: dict
     params: Params
     spec: ModelSpec
@@ -92,7 +101,7 @@ class Run:
     @property
     def shape(self):
         """``(n_units, n_in, n_out)`` every parameter file of the run must have."""
-        return self.config["n_units"], ENCODINGS[self.config["encoding"]], self.spec.n_out
+        return self.settings.shape
 
     def stage_params(self, iteration):
         """Parameters at ``iteration`` (a snapshot, or ``final.npz`` for the final one)."""
@@ -125,14 +134,14 @@ def load_run(path):
         raise FileNotFoundError(
             f"{run.final}: no such file; the run has not finished training (continue it with "
             f"python -m gridcore.train --out {run.path} --resume)")
-    spec = model_spec(cfg)
-    params = Params.load(run.final, spec, cfg["n_units"], ENCODINGS[cfg["encoding"]], spec.n_out)
+    params = Params.load(run.final, cfg.model, *cfg.shape)
+    final_iteration = cfg.optimizer.iterations
     snapshots = {}
     if os.path.isdir(run.snapshots):
         for name in os.listdir(run.snapshots):
             m = re.fullmatch(r"iter_(\d+)\.npz", name)
-            if m and int(m.group(1)) < cfg["iterations"]:
+            if m and int(m.group(1)) < final_iteration:
                 snapshots[int(m.group(1))] = os.path.join(run.snapshots, name)
-    return Run(path=run.path, config=cfg, params=params, spec=spec,
-               arena=make_arena(cfg["arena"], cfg["arena_size"]),
-               final_iteration=cfg["iterations"], snapshots=dict(sorted(snapshots.items())))
+    return Run(path=run.path, settings=cfg, config=cfg.to_dict(), params=params, spec=cfg.model,
+               arena=make_arena(cfg.task.arena, cfg.task.arena_size),
+               final_iteration=final_iteration, snapshots=dict(sorted(snapshots.items())))
