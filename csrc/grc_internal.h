@@ -14,12 +14,21 @@
  *   S[N + Nin, i] = sum_t gx_{t+1}[i]                       -> db[i] / alpha
  *   S[j, N + o]   = sum_t u_t[j]  ey_t[o]       (j < N)     -> dWout[o, j]
  * (math.md eq. B6); other entries are by-products and are never read.
+ *
+ * Where the model lives: the parameter layout is coded once, in gridcore.c
+ * (layout_of, exported as grc_param_layout), and reaches the kernels only
+ * through the packed weights; the nonlinearity phi and its derivative are
+ * coded once per instruction set, in grc_kernels.inc (FN(phi), FN(dphi):
+ * grc__phi_<isa>, grc__dphi_<isa>), switching on grc__prob.phi outside their
+ * loops; x_0 = 0 (GRC_X0_ZERO) is set in FN(forward_block).
  */
 #ifndef GRC_INTERNAL_H
 #define GRC_INTERNAL_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include "gridcore.h"
 
 /* Trials a partition processes at a time: enough rows for the register
  * tiles to reuse each panel of the weights from L1, few enough that the
@@ -37,7 +46,9 @@ typedef struct grc__prob {
     int64_t R;            /* rows of the S layout: N + Nin + 1 */
     int64_t Ka;           /* columns of the GN product's left operand: 2N + Nin + 1 */
     int64_t block;        /* trials per block */
-    double alpha;
+    grc_layout lay;       /* offsets of theta's blocks (driver only) */
+    double alpha;         /* model.alpha */
+    int phi;              /* model.nonlinearity, a GRC_PHI_* code */
     double c_y;           /* ey = c_y (y - target) or c_y dy (eq. B1, G4) */
     double c_u;           /* eu = c_u u (eq. B1) or c_u du (eq. G4) */
     double m_total;       /* M: per-trial gradients are M times the trial's share (eq. B7) */
@@ -70,6 +81,7 @@ typedef struct grc__part {
     double *U;            /* (block, T, N): stored rates (gradient) */
     double *GX;           /* (block, T+1, Np): gx_t in cols < N, ey_{t-1} in cols [N, N+Nout) */
     double *db;           /* (block, Np): per-trial sums of gx_t (bias gradient) */
+    double *dphi;         /* (Np,): phi'(x_t) of one trial's row (backward pass) */
     double *S;            /* (R, Np): partial gradient, S layout */
     double *SQ;           /* (R, Np): partial sum of squared per-trial gradients */
     double *St;           /* (R, Np): one trial's S, added to S (and squared into SQ) */

@@ -22,8 +22,17 @@
 #define GRC_BUILD_FLAGS "unknown"
 #endif
 
+#define GRC__STR_(x) #x
+#define GRC__STR(x) GRC__STR_(x)
+
+/* grc_workspace.magic of a live workspace ("grc_live"); see GRC_EWORKSPACE. */
+#define GRC__WS_LIVE UINT64_C(0x6772635f6c697665)
+
 struct grc_workspace {
-    int threads;                /* partitions per call, >= 1 */
+    uint64_t magic;             /* GRC__WS_LIVE from create to destroy. First in the
+                                   struct: allocators reuse a freed block's first bytes
+                                   for their lists, which also clears it. */
+    int threads;                /* partitions per call, 1..GRC_MAX_THREADS */
     const grc__kernels *kern;   /* kernels of the chosen instruction set */
     void *mem;                  /* scratch, 64-byte aligned, zeroed when allocated */
     size_t bytes;               /* size of mem */
@@ -36,14 +45,27 @@ const char *grc_strerror(int status)
     switch (status) {
     case GRC_OK: return "success";
     case GRC_ENOMEM: return "out of memory: the workspace's scratch could not be allocated";
-    case GRC_ESHAPE: return "invalid shape: every dimension must be >= 1 and the array sizes must fit in memory";
+    case GRC_ESHAPE: return "invalid shape: every dimension must be in 1.." GRC__STR(GRC_MAX_DIM)
+        ", no array may pass " GRC__STR(GRC_MAX_ELEMS) " doubles (GRC_MAX_ELEMS), and the "
+        "readout fixes n_out (2 for GRC_READOUT_XY)";
     case GRC_ENULL: return "a required pointer argument is NULL";
-    case GRC_EALPHA: return "alpha (dt/tau) must be in (0, 1]";
+    case GRC_EALPHA: return "model.alpha (dt/tau) must be in (0, 1]";
     case GRC_EREG: return "lam_l2, lam_fr and mu must be finite and >= 0";
     case GRC_EISA: return "instruction set unknown, not compiled in, or not supported by this CPU";
-    case GRC_ETHREADS: return "threads must be >= 0 (0 = all available)";
+    case GRC_ETHREADS: return "threads must be in 0.." GRC__STR(GRC_MAX_THREADS)
+        " (GRC_MAX_THREADS; 0 = all available)";
+    case GRC_EMODEL: return "unknown model code: model.nonlinearity must be a GRC_PHI_* code "
+        "(0 = tanh), model.readout a GRC_READOUT_* code (0 = xy) and model.initial_state a "
+        "GRC_X0_* code (0 = zero)";
+    case GRC_EWORKSPACE: return "the workspace is not live: it was destroyed or did not come "
+        "from grc_workspace_create (detection is best effort: never use a destroyed workspace)";
     default: return "unknown gridcore status code";
     }
+}
+
+int grc_abi_version(void)
+{
+    return GRC_ABI_VERSION;
 }
 
 int grc_openmp_enabled(void)
@@ -58,7 +80,8 @@ int grc_openmp_enabled(void)
 int grc_max_threads(void)
 {
 #ifdef _OPENMP
-    return omp_get_max_threads();
+    const int n = omp_get_max_threads();
+    return n < GRC_MAX_THREADS ? n : GRC_MAX_THREADS;
 #else
     return 1;
 #endif
@@ -90,7 +113,7 @@ int grc_workspace_create(int threads, int isa, grc_workspace **out)
     if (!out)
         return GRC_ENULL;
     *out = NULL;
-    if (threads < 0)
+    if (threads < 0 || threads > GRC_MAX_THREADS)
         return GRC_ETHREADS;
     if (isa == GRC_ISA_AUTO) {
         isa = GRC_ISA_AVX512;
@@ -104,49 +127,83 @@ int grc_workspace_create(int threads, int isa, grc_workspace **out)
         return GRC_ENOMEM;
     ws->threads = threads ? threads : grc_max_threads();
     ws->kern = grc__kernels_for(isa);
+    ws->magic = GRC__WS_LIVE;
     *out = ws;
     return GRC_OK;
 }
 
+/* GRC_OK if ws (not NULL) is live, else GRC_EWORKSPACE (best effort, see gridcore.h). */
+static int check_ws(const grc_workspace *ws)
+{
+    return ws->magic == GRC__WS_LIVE ? GRC_OK : GRC_EWORKSPACE;
+}
+
 void grc_workspace_destroy(grc_workspace *ws)
 {
-    if (ws) {
+    if (ws && check_ws(ws) == GRC_OK) {
+        /* volatile: a store just before free() is otherwise removed as dead */
+        *(volatile uint64_t *)&ws->magic = 0;
         free(ws->mem);
         free(ws);
     }
 }
 
-int grc_workspace_threads(const grc_workspace *ws) { return ws ? ws->threads : 0; }
-int grc_workspace_isa(const grc_workspace *ws) { return ws ? ws->kern->isa : GRC_ISA_AUTO; }
-size_t grc_workspace_bytes(const grc_workspace *ws) { return ws ? ws->bytes : 0; }
+int grc_workspace_threads(const grc_workspace *ws)
+{
+    return !ws ? GRC_ENULL : check_ws(ws) ? GRC_EWORKSPACE : ws->threads;
+}
+
+int grc_workspace_isa(const grc_workspace *ws)
+{
+    return !ws ? GRC_ENULL : check_ws(ws) ? GRC_EWORKSPACE : ws->kern->isa;
+}
+
+size_t grc_workspace_bytes(const grc_workspace *ws)
+{
+    return !ws || check_ws(ws) ? 0 : ws->bytes;
+}
 
 /* ---- argument checks ---------------------------------------------------- */
 
-/* a * b, or -1 if either is negative or the product would pass 2^62 / 8
- * doubles (then no array of that size fits in memory anyway). */
-static int64_t mul_checked(int64_t a, int64_t b)
+/* a * b for a, b >= 0, or -1 if the product would pass GRC_MAX_ELEMS. */
+static int64_t mul_capped(int64_t a, int64_t b)
 {
-    const int64_t cap = ((int64_t)1 << 62) / 8;
-    if (a < 0 || b < 0 || (a && b > cap / a))
-        return -1;
-    return a * b;
+    const int64_t cap = (int64_t)GRC_MAX_ELEMS;
+    return (a && b > cap / a) ? -1 : a * b;
 }
 
-static int check_shape(const grc_shape *s)
+/* GRC_EALPHA or GRC_EMODEL unless the model is valid. Its codes are checked
+ * here only: the kernels (grc_kernels.inc) treat any other code as the first. */
+static int check_model(const grc_model *m)
 {
-    if (s->n_units < 1 || s->n_in < 1 || s->n_out < 1 || s->n_trials < 1 || s->n_steps < 1)
-        return GRC_ESHAPE;
-    /* the largest arrays: (M, T+1, N + Nout + 2*VW) scratch and (M, T, N) states */
-    const int64_t width = s->n_units + s->n_in + s->n_out + 64;
-    if (width < 0 || mul_checked(mul_checked(s->n_trials, s->n_steps + 1), width) < 0
-        || mul_checked(2 * width, width) < 0)
-        return GRC_ESHAPE;
+    if (!(m->alpha > 0.0 && m->alpha <= 1.0))                   /* NaN fails */
+        return GRC_EALPHA;
+    if (m->nonlinearity != GRC_PHI_TANH || m->readout != GRC_READOUT_XY
+        || m->initial_state != GRC_X0_ZERO)
+        return GRC_EMODEL;
     return GRC_OK;
 }
 
-static int check_alpha(double alpha)
+/* GRC_ESHAPE unless every dimension is in [1, GRC_MAX_DIM], every array a
+ * call touches holds at most GRC_MAX_ELEMS doubles, and Nout fits the
+ * (checked) model's readout. No step overflows, for any int64 values. */
+static int check_shape(const grc_shape *s, const grc_model *m)
 {
-    return (alpha > 0.0 && alpha <= 1.0) ? GRC_OK : GRC_EALPHA; /* NaN fails */
+    const int64_t dims[5] = {s->n_units, s->n_in, s->n_out, s->n_trials, s->n_steps};
+    for (int i = 0; i < 5; i++)
+        if (dims[i] < 1 || dims[i] > GRC_MAX_DIM)
+            return GRC_ESHAPE;
+    /* From here sums of a few dimensions and products of two are exact.
+     * W bounds every row length (Np <= N + Nout + 7, R, Ka = 2N + Nin + 1, and
+     * P / N); the arrays are at most (M, T+1, W) (inputs, targets, noise,
+     * states, the gradient's scratch) or (W, W) (weights and their packed
+     * copies), so bounding those two bounds every index and size. */
+    const int64_t W = 2 * s->n_units + s->n_in + s->n_out + 1 + 16;
+    if (mul_capped(s->n_trials * (s->n_steps + 1), W) < 0 || mul_capped(W, W) < 0)
+        return GRC_ESHAPE;
+    if (m->readout == GRC_READOUT_XY && s->n_out != 2)
+        return GRC_ESHAPE;
+    return GRC_OK;
 }
 
 static int check_weight(double w)
@@ -154,18 +211,60 @@ static int check_weight(double w)
     return (isfinite(w) && w >= 0.0) ? GRC_OK : GRC_EREG;
 }
 
+/* The checks every kernel makes after its NULL checks, in the order gridcore.h gives. */
+static int check_call(const grc_workspace *ws, const grc_shape *shape, const grc_model *model)
+{
+    int rc;
+    if ((rc = check_ws(ws)) || (rc = check_model(model)) || (rc = check_shape(shape, model)))
+        return rc;
+    return GRC_OK;
+}
+
+/* ---- the parameter layout ----------------------------------------------- */
+
+/* The one coding of theta's block order (gridcore.h, grc_layout), for a
+ * checked shape and model; every offset below is read from it. */
+static grc_layout layout_of(const grc_shape *s, const grc_model *m)
+{
+    (void)m;                    /* no block depends on the model yet */
+    const int64_t N = s->n_units, Nin = s->n_in, Nout = s->n_out;
+    grc_layout l;
+    l.off_wrec = 0;
+    l.off_win = l.off_wrec + N * N;
+    l.off_b = l.off_win + N * Nin;
+    l.off_wout = l.off_b + N;
+    l.size = l.off_wout + Nout * N;
+    return l;
+}
+
+int grc_param_layout(grc_shape shape, grc_model model, grc_layout *out)
+{
+    if (!out)
+        return GRC_ENULL;
+    int rc;
+    if ((rc = check_model(&model)) || (rc = check_shape(&shape, &model)))
+        return rc;
+    *out = layout_of(&shape, &model);
+    return GRC_OK;
+}
+
 /* ---- scratch layout ----------------------------------------------------- */
 
 static size_t round64(size_t bytes) { return (bytes + 63) & ~(size_t)63; }
 
 /* Hands out 64-byte-aligned pieces of one block; with base == NULL it only
- * counts, so the same code computes the size and then the pointers. */
+ * counts, so the same code computes the size and then the pointers. The
+ * count saturates at SIZE_MAX (then reserve() fails with GRC_ENOMEM). */
 typedef struct { char *base; size_t used; } carver;
 
 static double *carve(carver *c, int64_t n_doubles)
 {
     double *ptr = c->base ? (double *)(c->base + c->used) : NULL;
-    c->used += round64((size_t)n_doubles * sizeof(double));
+    const uint64_t room = (SIZE_MAX - c->used) / sizeof(double);   /* doubles left */
+    if ((uint64_t)n_doubles + 8 > room)                 /* + 8: round64's padding */
+        c->used = SIZE_MAX;
+    else
+        c->used += round64((size_t)n_doubles * sizeof(double));
     return ptr;
 }
 
@@ -174,11 +273,11 @@ typedef struct {
     double *BF, *BB, *BG, *WinT, *bias, *scale, *l2grad, *flat_a, *flat_b;
 } grc__shared;
 
-static void layout(carver *c, const grc__prob *p, enum grc__op op, int64_t nparts,
-                   grc__shared *sh, grc__part **parts)
+static void scratch_layout(carver *c, const grc__prob *p, enum grc__op op, int64_t nparts,
+                           grc__shared *sh, grc__part **parts)
 {
     const int64_t N = p->N, Nout = p->Nout, Np = p->Np, R = p->R, T = p->T, B = p->block;
-    const int64_t P = N * (N + p->Nin + 1 + Nout);
+    const int64_t P = p->lay.size;
     *parts = (grc__part *)(c->base ? c->base + c->used : NULL);
     c->used += round64((size_t)nparts * sizeof(grc__part));
     sh->BF = carve(c, N * Np);
@@ -200,6 +299,7 @@ static void layout(carver *c, const grc__prob *p, enum grc__op op, int64_t npart
         if (grad) {
             s.GX = carve(c, B * (T + 1) * Np);
             s.db = carve(c, B * Np);
+            s.dphi = carve(c, Np);
             s.S = carve(c, R * Np);
             s.St = carve(c, R * Np);
         }
@@ -233,10 +333,14 @@ static int reserve(grc_workspace *ws, size_t bytes)
 
 /* ---- packing ------------------------------------------------------------ */
 
-/* Fill p's dimensions from a checked shape, for kernels of vector width vw. */
-static void set_dims(grc__prob *p, const grc_shape *s, int64_t vw, int64_t nparts,
-                     int64_t per_trial_doubles)
+/* Fill p's dimensions, layout and model from a checked shape and model, for
+ * kernels of vector width vw. */
+static void set_dims(grc__prob *p, const grc_shape *s, const grc_model *m, int64_t vw,
+                     int64_t nparts, int64_t per_trial_doubles)
 {
+    p->lay = layout_of(s, m);
+    p->alpha = m->alpha;
+    p->phi = m->nonlinearity;
     p->N = s->n_units;
     p->Nin = s->n_in;
     p->Nout = s->n_out;
@@ -259,7 +363,8 @@ static void set_dims(grc__prob *p, const grc_shape *s, int64_t vw, int64_t npart
 static void pack_forward(const grc__prob *p, const double *restrict theta, grc__shared *sh)
 {
     const int64_t N = p->N, Nin = p->Nin, Np = p->Np;
-    const double *Wrec = theta, *Win = theta + N * N, *b = Win + N * Nin, *Wout = b + N;
+    const double *Wrec = theta + p->lay.off_wrec, *Win = theta + p->lay.off_win,
+                 *b = theta + p->lay.off_b, *Wout = theta + p->lay.off_wout;
     memset(sh->BF, 0, (size_t)(N * Np) * sizeof(double));
     memset(sh->WinT, 0, (size_t)(Nin * Np) * sizeof(double));
     memset(sh->bias, 0, (size_t)Np * sizeof(double));
@@ -282,7 +387,8 @@ static void pack_backward(const grc__prob *p, const double *restrict theta, doub
                           grc__shared *sh)
 {
     const int64_t N = p->N, Nin = p->Nin, Nout = p->Nout, Np = p->Np, R = p->R;
-    const double *Wrec = theta, *Win = theta + N * N, *Wout = Win + N * Nin + N;
+    const double *Wrec = theta + p->lay.off_wrec, *Win = theta + p->lay.off_win,
+                 *Wout = theta + p->lay.off_wout;
     /* the scratch holds the previous call's data: clear pads and unused entries */
     memset(sh->BB, 0, (size_t)((N + Nout) * Np) * sizeof(double));
     memset(sh->scale, 0, (size_t)(R * Np) * sizeof(double));
@@ -319,7 +425,7 @@ static void pack_gn(const grc__prob *p, const double *restrict theta, const doub
     const double *W[2] = {theta, v};
     memset(sh->BG, 0, (size_t)(p->Ka * Np) * sizeof(double));
     for (int h = 0; h < 2; h++) {
-        const double *Wrec = W[h], *Wout = W[h] + N * N + N * Nin + N;
+        const double *Wrec = W[h] + p->lay.off_wrec, *Wout = W[h] + p->lay.off_wout;
         for (int64_t j = 0; j < N; j++) {
             double *row = sh->BG + (h * N + j) * Np;
             for (int64_t i = 0; i < N; i++)
@@ -328,7 +434,7 @@ static void pack_gn(const grc__prob *p, const double *restrict theta, const doub
                 row[N + o] = Wout[o * N + j];
         }
     }
-    const double *dWin = v + N * N, *db = dWin + N * Nin;
+    const double *dWin = v + p->lay.off_win, *db = v + p->lay.off_b;
     for (int64_t k = 0; k < Nin; k++)
         for (int64_t i = 0; i < N; i++)
             sh->BG[(2 * N + k) * Np + i] = dWin[i * Nin + k];
@@ -339,7 +445,8 @@ static void pack_gn(const grc__prob *p, const double *restrict theta, const doub
 static void gather(const grc__prob *p, const double *restrict S, double *restrict flat)
 {
     const int64_t N = p->N, Nin = p->Nin, Np = p->Np;
-    double *dWrec = flat, *dWin = flat + N * N, *db = dWin + N * Nin, *dWout = db + N;
+    double *dWrec = flat + p->lay.off_wrec, *dWin = flat + p->lay.off_win,
+           *db = flat + p->lay.off_b, *dWout = flat + p->lay.off_wout;
     for (int64_t i = 0; i < N; i++) {
         for (int64_t j = 0; j < N; j++)
             dWrec[i * N + j] = S[j * Np + i];
@@ -388,26 +495,25 @@ static void run_parts(const grc__prob *p, const grc__kernels *k, enum grc__op op
     }
 }
 
-/* Set up p and the scratch for `op`, pack the forward weights, run. */
-static int prepare(grc_workspace *ws, const grc_shape *shape, enum grc__op op, grc__prob *p,
-                   const double *theta, grc__shared *sh, grc__part **parts, int64_t *nparts)
+/* Set up p and the scratch for `op` (shape and model checked), pack the forward weights. */
+static int prepare(grc_workspace *ws, const grc_shape *shape, const grc_model *model,
+                   enum grc__op op, grc__prob *p, const double *theta, grc__shared *sh,
+                   grc__part **parts, int64_t *nparts)
 {
-    int rc = check_shape(shape);
-    if (rc)
-        return rc;
+    int rc;
     *nparts = shape->n_trials < ws->threads ? shape->n_trials : ws->threads;
     const int64_t N = shape->n_units, T = shape->n_steps;
     const int64_t np_est = N + shape->n_out + ws->kern->vw;
     const int64_t per_trial = op == OP_GRADIENT ? T * N + (T + 1) * np_est
                               : op == OP_GN ? (T + 1) * np_est : 0;
-    set_dims(p, shape, ws->kern->vw, *nparts, per_trial);
+    set_dims(p, shape, model, ws->kern->vw, *nparts, per_trial);
     carver c = {NULL, 0};
-    layout(&c, p, op, *nparts, sh, parts);
+    scratch_layout(&c, p, op, *nparts, sh, parts);
     if ((rc = reserve(ws, c.used)))
         return rc;
     c.base = ws->mem;
     c.used = 0;
-    layout(&c, p, op, *nparts, sh, parts);
+    scratch_layout(&c, p, op, *nparts, sh, parts);
     pack_forward(p, theta, sh);
     p->BF = sh->BF;
     p->WinT = sh->WinT;
@@ -418,7 +524,7 @@ static int prepare(grc_workspace *ws, const grc_shape *shape, enum grc__op op, g
 static double r_l2(const grc__prob *p, const double *theta)
 {
     const int64_t N = p->N, Nin = p->Nin, Nout = p->Nout;
-    const double *Win = theta + N * N, *Wout = Win + N * Nin + N;
+    const double *Win = theta + p->lay.off_win, *Wout = theta + p->lay.off_wout;
     double s_in = 0.0, s_out = 0.0;
     for (int64_t i = 0; i < N * Nin; i++)
         s_in += Win[i] * Win[i];
@@ -440,22 +546,22 @@ static void set_terms(const grc__prob *p, const grc__part *s, const double *thet
 
 /* ---- public kernels ----------------------------------------------------- */
 
-int grc_forward(grc_workspace *ws, grc_shape shape, const double *restrict theta,
-                const double *restrict inputs, const double *restrict noise, const double *x0,
-                double alpha, double *restrict u, double *restrict y, double *x_end)
+int grc_forward(grc_workspace *ws, grc_shape shape, grc_model model,
+                const double *restrict theta, const double *restrict inputs,
+                const double *restrict noise, const double *x0,
+                double *restrict u, double *restrict y, double *x_end)
 {
     if (!ws || !theta || !inputs || !y || !x_end)
         return GRC_ENULL;
-    int rc = check_alpha(alpha);
+    int rc = check_call(ws, &shape, &model);
     if (rc)
         return rc;
     grc__prob p = {0};
     grc__shared sh;
     grc__part *parts;
     int64_t nparts;
-    if ((rc = prepare(ws, &shape, OP_FORWARD, &p, theta, &sh, &parts, &nparts)))
+    if ((rc = prepare(ws, &shape, &model, OP_FORWARD, &p, theta, &sh, &parts, &nparts)))
         return rc;
-    p.alpha = alpha;
     p.inputs = inputs;
     p.noise = noise;
     p.x0 = x0;
@@ -466,23 +572,22 @@ int grc_forward(grc_workspace *ws, grc_shape shape, const double *restrict theta
     return GRC_OK;
 }
 
-int grc_loss(grc_workspace *ws, grc_shape shape, const double *restrict theta,
-             const double *restrict inputs, const double *restrict targets,
-             const double *restrict noise, double alpha, double lam_l2, double lam_fr,
-             double *restrict terms)
+int grc_loss(grc_workspace *ws, grc_shape shape, grc_model model,
+             const double *restrict theta, const double *restrict inputs,
+             const double *restrict targets, const double *restrict noise,
+             double lam_l2, double lam_fr, double *restrict terms)
 {
     if (!ws || !theta || !inputs || !targets || !terms)
         return GRC_ENULL;
-    int rc = check_alpha(alpha);
+    int rc = check_call(ws, &shape, &model);
     if (rc || (rc = check_weight(lam_l2)) || (rc = check_weight(lam_fr)))
         return rc;
     grc__prob p = {0};
     grc__shared sh;
     grc__part *parts;
     int64_t nparts;
-    if ((rc = prepare(ws, &shape, OP_LOSS, &p, theta, &sh, &parts, &nparts)))
+    if ((rc = prepare(ws, &shape, &model, OP_LOSS, &p, theta, &sh, &parts, &nparts)))
         return rc;
-    p.alpha = alpha;
     p.inputs = inputs;
     p.targets = targets;
     p.noise = noise;
@@ -492,25 +597,25 @@ int grc_loss(grc_workspace *ws, grc_shape shape, const double *restrict theta,
     return GRC_OK;
 }
 
-int grc_gradient(grc_workspace *ws, grc_shape shape, const double *restrict theta,
-                 const double *restrict inputs, const double *restrict targets,
-                 const double *restrict noise, double alpha, double lam_l2, double lam_fr,
-                 double *restrict terms, double *restrict grad, double *restrict sq)
+int grc_gradient(grc_workspace *ws, grc_shape shape, grc_model model,
+                 const double *restrict theta, const double *restrict inputs,
+                 const double *restrict targets, const double *restrict noise,
+                 double lam_l2, double lam_fr, double *restrict terms,
+                 double *restrict grad, double *restrict sq)
 {
     if (!ws || !theta || !inputs || !targets || !terms || !grad)
         return GRC_ENULL;
-    int rc = check_alpha(alpha);
+    int rc = check_call(ws, &shape, &model);
     if (rc || (rc = check_weight(lam_l2)) || (rc = check_weight(lam_fr)))
         return rc;
     grc__prob p = {0};
     grc__shared sh;
     grc__part *parts;
     int64_t nparts;
-    p.want_sq = sq != NULL;  /* layout() reads it */
-    if ((rc = prepare(ws, &shape, OP_GRADIENT, &p, theta, &sh, &parts, &nparts)))
+    p.want_sq = sq != NULL;  /* scratch_layout() reads it */
+    if ((rc = prepare(ws, &shape, &model, OP_GRADIENT, &p, theta, &sh, &parts, &nparts)))
         return rc;
     const double MT = (double)p.M * (double)p.T;
-    p.alpha = alpha;
     p.c_y = 2.0 / (MT * (double)p.Nout);                         /* eq. B1 */
     p.c_u = 2.0 * lam_fr / (MT * (double)p.N);
     p.inputs = inputs;
@@ -523,7 +628,7 @@ int grc_gradient(grc_workspace *ws, grc_shape shape, const double *restrict thet
     p.l2grad = sh.l2grad;
     run_parts(&p, ws->kern, OP_GRADIENT, parts, nparts);
     set_terms(&p, &parts[0], theta, lam_l2, lam_fr, terms);
-    const int64_t P = p.N * (p.N + p.Nin + 1 + p.Nout);
+    const int64_t P = p.lay.size;
     double *sc = sh.flat_a, *l2 = sh.flat_b;
     gather(&p, p.scale, sc);
     gather(&p, p.l2grad, l2);
@@ -538,24 +643,23 @@ int grc_gradient(grc_workspace *ws, grc_shape shape, const double *restrict thet
     return GRC_OK;
 }
 
-int grc_gn_product(grc_workspace *ws, grc_shape shape, const double *restrict theta,
-                   const double *restrict inputs, const double *restrict u,
-                   const double *restrict v, double alpha, double lam_l2, double lam_fr,
-                   double mu, double *restrict gv)
+int grc_gn_product(grc_workspace *ws, grc_shape shape, grc_model model,
+                   const double *restrict theta, const double *restrict inputs,
+                   const double *restrict u, const double *restrict v,
+                   double lam_l2, double lam_fr, double mu, double *restrict gv)
 {
     if (!ws || !theta || !inputs || !u || !v || !gv)
         return GRC_ENULL;
-    int rc = check_alpha(alpha);
+    int rc = check_call(ws, &shape, &model);
     if (rc || (rc = check_weight(lam_l2)) || (rc = check_weight(lam_fr)) || (rc = check_weight(mu)))
         return rc;
     grc__prob p = {0};
     grc__shared sh;
     grc__part *parts;
     int64_t nparts;
-    if ((rc = prepare(ws, &shape, OP_GN, &p, theta, &sh, &parts, &nparts)))
+    if ((rc = prepare(ws, &shape, &model, OP_GN, &p, theta, &sh, &parts, &nparts)))
         return rc;
     const double MT = (double)p.M * (double)p.T;
-    p.alpha = alpha;
     p.c_y = 2.0 / (MT * (double)p.Nout);                         /* H_y, eq. G4 */
     p.c_u = 2.0 * (lam_fr + mu) / (MT * (double)p.N);            /* H_u */
     p.inputs = inputs;
@@ -566,7 +670,7 @@ int grc_gn_product(grc_workspace *ws, grc_shape shape, const double *restrict th
     p.BG = sh.BG;
     p.scale = sh.scale;
     run_parts(&p, ws->kern, OP_GN, parts, nparts);
-    const int64_t N = p.N, Nin = p.Nin, Nout = p.Nout, P = N * (N + Nin + 1 + Nout);
+    const int64_t N = p.N, Nin = p.Nin, Nout = p.Nout, P = p.lay.size;
     double *sc = sh.flat_a;
     gather(&p, p.scale, sc);
     gather(&p, parts[0].S, gv);
@@ -574,9 +678,9 @@ int grc_gn_product(grc_workspace *ws, grc_shape shape, const double *restrict th
         gv[i] *= sc[i];
     /* + lam_l2 Hess(R_L2) v: diagonal on Win and Wout (eq. G5) */
     const double c_in = 2.0 * lam_l2 / (double)(N * Nin), c_out = 2.0 * lam_l2 / (double)(N * Nout);
-    for (int64_t i = N * N; i < N * N + N * Nin; i++)
+    for (int64_t i = p.lay.off_win; i < p.lay.off_win + N * Nin; i++)
         gv[i] += c_in * v[i];
-    for (int64_t i = P - Nout * N; i < P; i++)
+    for (int64_t i = p.lay.off_wout; i < p.lay.off_wout + Nout * N; i++)
         gv[i] += c_out * v[i];
     return GRC_OK;
 }

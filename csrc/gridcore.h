@@ -1,7 +1,7 @@
 /*
- * gridcore.h - the C core of gridcore: a continuous-time RNN (Euler, tanh)
- * trained on path integration. Forward pass, loss, BPTT gradient and
- * Gauss-Newton-vector product, multithreaded over trials, float64.
+ * gridcore.h - the C core of gridcore: a continuous-time RNN (Euler step,
+ * rate function phi) trained on path integration. Forward pass, loss, BPTT
+ * gradient and Gauss-Newton-vector product, multithreaded over trials, float64.
  *
  * The maths (equation labels F1-F3, L1-L4, B1-B7, G1-G5) is in docs/math.md;
  * embedding guide: docs/c_api.md. This header is the single source of the
@@ -13,15 +13,26 @@
  * ----------------------------
  * Shapes: M trials, T time steps, N units, Nin inputs, Nout outputs.
  * All arrays are float64, C-contiguous (row-major), not aliasing each other.
- *   theta   [P], P = N*N + N*Nin + N + Nout*N: the flat parameter vector in
- *           the order [Wrec (N,N), Win (N,Nin), b (N), Wout (Nout,N)], each
- *           block row-major; Wrec[i*N + j] is the weight from unit j to unit i.
+ *   theta   [P]: the flat parameter vector. Its blocks and their offsets are
+ *           given by grc_param_layout (the one coding of the layout); today
+ *           [Wrec (N,N), Win (N,Nin), b (N), Wout (Nout,N)], each block
+ *           row-major, P = N*N + N*Nin + N + Nout*N; Wrec[i*N + j] is the
+ *           weight from unit j to unit i.
  *   inputs  [M*T*Nin], (M, T, Nin): inputs[m, t] drives the step x_t -> x_{t+1}.
  *   noise   [M*T*N],   (M, T, N) or NULL: xi_t, added inside the step like b.
  *   targets [M*T*Nout], (M, T, Nout): desired outputs y_t.
- *   u       [M*T*N],   (M, T, N): rates u_t = tanh(x_t), t = 0..T-1.
+ *   u       [M*T*N],   (M, T, N): rates u_t = phi(x_t), t = 0..T-1.
  *   y       [M*T*Nout], (M, T, Nout): outputs y_t = Wout u_t.
- * alpha = dt/tau in (0, 1]. x_0 = 0 unless an initial state is given.
+ * The model (alpha = dt/tau, phi, readout, x_0) travels in a grc_model.
+ *
+ * The caller's contract: every pointer argument points to an array of at
+ * least the length given above for the call's shape and model (the C side
+ * cannot check lengths: a short array is read or written out of bounds),
+ * holding finite numbers, and arrays do not overlap except where a function
+ * says so. A workspace is used only between its grc_workspace_create and its
+ * grc_workspace_destroy (see GRC_EWORKSPACE: detecting a destroyed one is
+ * best effort). The Python wrapper (gridcore/backends/c/backend.py) checks
+ * all of this before calling.
  *
  * Threads and determinism: a workspace runs each call over `threads`
  * partitions of the trials (partition p owns the contiguous trials
@@ -49,14 +60,44 @@ extern "C" {
 
 /* GRC_CDEF_BEGIN */
 
+/* Version of the binary interface: the declarations below. It goes up by one
+ * with ANY change to a function signature, a struct, or the value or meaning
+ * of a code (#define) here; a caller compiled against one version must refuse
+ * a library reporting another (grc_abi_version). History: 1, the unversioned
+ * interface taking `double alpha`; 2, grc_model, grc_param_layout, the
+ * thread and size caps, GRC_EMODEL and GRC_EWORKSPACE. */
+#define GRC_ABI_VERSION 2
+
 #define GRC_OK 0
 #define GRC_ENOMEM -1      /* scratch memory could not be allocated */
-#define GRC_ESHAPE -2      /* a dimension is < 1 or the sizes overflow */
+#define GRC_ESHAPE -2      /* a dimension is < 1 or > GRC_MAX_DIM, an array would pass GRC_MAX_ELEMS, or Nout does not fit the readout */
 #define GRC_ENULL -3       /* a required pointer is NULL */
-#define GRC_EALPHA -4      /* alpha is not in (0, 1] */
+#define GRC_EALPHA -4      /* model.alpha is not in (0, 1] (NaN included) */
 #define GRC_EREG -5        /* lam_l2, lam_fr or mu is negative or not finite */
 #define GRC_EISA -6        /* the requested instruction set is unknown or not supported by this CPU */
-#define GRC_ETHREADS -7    /* threads is negative */
+#define GRC_ETHREADS -7    /* threads is negative or above GRC_MAX_THREADS */
+#define GRC_EMODEL -8      /* model.nonlinearity, model.readout or model.initial_state is not a known code */
+#define GRC_EWORKSPACE -9  /* the workspace is not a live one (destroyed, or not from grc_workspace_create) */
+
+/* Limits. GRC_MAX_THREADS caps the partitions (= OpenMP threads) of one
+ * call: each partition holds its own partial gradient, so threads beyond the
+ * cores add memory and reduction work and gain nothing, and asking OpenMP for
+ * tens of thousands of threads makes libgomp abort the process ("Thread
+ * creation failed") instead of returning an error. 256 is above the hardware
+ * threads of common shared-memory machines. GRC_MAX_DIM caps each dimension
+ * (so the product of two never overflows int64) and GRC_MAX_ELEMS each
+ * array, input or scratch (2^56 doubles = 2^59 bytes, so byte counts and
+ * sums of them never overflow either). */
+#define GRC_MAX_THREADS 256
+#define GRC_MAX_DIM 2147483647
+#define GRC_MAX_ELEMS 72057594037927936
+
+/* Codes of the model (grc_model). They equal the Python side's codes
+ * (gridcore.model.spec.NONLINEARITIES; the readout and initial-state maps in
+ * gridcore/backends/c/backend.py), which the tests check. */
+#define GRC_PHI_TANH 0     /* u = tanh(x) */
+#define GRC_READOUT_XY 0   /* y = Wout u, squared error; Nout must be 2 (x, y) */
+#define GRC_X0_ZERO 0      /* x_0 = 0 */
 
 /* Instruction sets of the compute kernels, chosen per workspace. */
 #define GRC_ISA_AUTO 0     /* the widest one this CPU supports */
@@ -67,7 +108,7 @@ extern "C" {
 /* Opaque scratch memory and settings of one caller; see grc_workspace_create. */
 typedef struct grc_workspace grc_workspace;
 
-/* The dimensions of one call. All must be >= 1.
+/* The dimensions of one call, each in [1, GRC_MAX_DIM].
  *   n_units  N     n_in  Nin     n_out  Nout
  *   n_trials M     n_steps T */
 typedef struct grc_shape {
@@ -78,6 +119,34 @@ typedef struct grc_shape {
     int64_t n_steps;
 } grc_shape;
 
+/* The model of one call (math.md section 1), passed by value.
+ *   alpha          dt/tau, the Euler step as a fraction of the time constant, in (0, 1].
+ *   nonlinearity   GRC_PHI_*: the rate function u = phi(x).
+ *   readout        GRC_READOUT_*: what y reports and the error that trains it.
+ *                  GRC_READOUT_XY needs n_out == 2 (else GRC_ESHAPE).
+ *   initial_state  GRC_X0_*: x_0 of every trial (grc_forward's x0 overrides it).
+ * An unknown code gives GRC_EMODEL, a bad alpha GRC_EALPHA. */
+typedef struct grc_model {
+    double alpha;
+    int32_t nonlinearity;
+    int32_t readout;
+    int32_t initial_state;
+} grc_model;
+
+/* Where each block of theta lies: theta[off_X .. off_X + size of X) holds
+ * block X, row-major (Wrec (N,N), Win (N,Nin), b (N), Wout (Nout,N));
+ * size is P, the length of theta. */
+typedef struct grc_layout {
+    int64_t off_wrec;
+    int64_t off_win;
+    int64_t off_b;
+    int64_t off_wout;
+    int64_t size;
+} grc_layout;
+
+/* GRC_ABI_VERSION of the header this library was compiled from. */
+int grc_abi_version(void);
+
 /* Message for a status code (a static string; never NULL). */
 const char *grc_strerror(int status);
 
@@ -85,7 +154,8 @@ const char *grc_strerror(int status);
 int grc_openmp_enabled(void);
 
 /* Threads used when a workspace is created with threads = 0: OpenMP's
- * omp_get_max_threads() (honours OMP_NUM_THREADS), 1 in a serial build. */
+ * omp_get_max_threads() (honours OMP_NUM_THREADS), 1 in a serial build,
+ * at most GRC_MAX_THREADS. */
 int grc_max_threads(void);
 
 /* 1 if `isa` (a GRC_ISA_* code other than AUTO) was compiled in and this CPU
@@ -98,47 +168,67 @@ const char *grc_isa_name(int isa);
 /* The compiler flags this library was built with (a static string). */
 const char *grc_build_flags(void);
 
+/* The parameter layout of a network: the offsets of theta's blocks.
+ *   shape  in : checked as for the kernels (n_trials and n_steps, unused
+ *               here, must be valid too: pass 1).
+ *   model  in : checked as for the kernels.
+ *   out    out: the layout.
+ * Returns GRC_OK, GRC_ENULL, GRC_ESHAPE, GRC_EALPHA or GRC_EMODEL. */
+int grc_param_layout(grc_shape shape, grc_model model, grc_layout *out);
+
 /* Create a workspace.
- *   threads  in : partitions of the trials (= OpenMP threads) per call;
- *                 0 means grc_max_threads(); must be >= 0.
+ *   threads  in : partitions of the trials (= OpenMP threads) per call, in
+ *                 [0, GRC_MAX_THREADS]; 0 means grc_max_threads().
  *   isa      in : a GRC_ISA_* code; GRC_ISA_AUTO picks the widest available.
  *   out      out: the new workspace (NULL on error).
  * Scratch memory is allocated by the kernels on first use, grown when a call
  * needs more and kept for the next call; grc_workspace_destroy frees it. */
 int grc_workspace_create(int threads, int isa, grc_workspace **out);
 
-/* Free a workspace and its scratch memory. NULL is allowed. */
+/* Free a workspace and its scratch memory. NULL is allowed; a workspace
+ * already destroyed is left alone when that is detected (best effort). */
 void grc_workspace_destroy(grc_workspace *ws);
 
-/* Thread count (partitions per call) of a workspace. */
+/* Thread count (partitions per call) of a workspace; GRC_ENULL or
+ * GRC_EWORKSPACE (negative) for a NULL or dead workspace. */
 int grc_workspace_threads(const grc_workspace *ws);
 
-/* GRC_ISA_* code a workspace runs (never GRC_ISA_AUTO). */
+/* GRC_ISA_* code a workspace runs (never GRC_ISA_AUTO); GRC_ENULL or
+ * GRC_EWORKSPACE (negative) for a NULL or dead workspace. */
 int grc_workspace_isa(const grc_workspace *ws);
 
-/* Bytes of scratch memory a workspace currently holds. */
+/* Bytes of scratch memory a workspace currently holds (0 for a NULL or dead one). */
 size_t grc_workspace_bytes(const grc_workspace *ws);
+
+/* Every kernel below checks, in this order: pointers (GRC_ENULL), the
+ * workspace (GRC_EWORKSPACE: it holds a magic number set by
+ * grc_workspace_create and cleared by grc_workspace_destroy, so a call on a
+ * destroyed workspace is usually caught; but reading freed memory is
+ * undefined behaviour and the block may have been reused, so this is a
+ * safety net, not a licence: never use a destroyed workspace), the model
+ * (GRC_EALPHA, GRC_EMODEL), the shape (GRC_ESHAPE), the weights (GRC_EREG). */
 
 /* Forward pass (math.md eq. F1-F3); also the streaming mode for long paths.
  *   ws      in/out: workspace.
  *   shape   in : N, Nin, Nout, M, T.
- *   theta   in : [P], flat parameters (see above).
+ *   model   in : alpha, phi, readout, initial state.
+ *   theta   in : [P], flat parameters (see grc_param_layout).
  *   inputs  in : [M*T*Nin].
  *   noise   in : [M*T*N] or NULL (no noise).
- *   x0      in : [M*N], (M, N), initial activations x_0, or NULL (x_0 = 0).
- *   alpha   in : dt/tau in (0, 1].
+ *   x0      in : [M*N], (M, N), initial activations x_0, or NULL (the
+ *                model's initial state).
  *   u       out: [M*T*N] rates u_t, or NULL not to store them (streaming:
  *                scratch memory is then O(M*N) whatever T).
  *   y       out: [M*T*Nout] outputs y_t.
  *   x_end   out: [M*N], (M, N), x_T: the state after the last input; pass
  *                it as x0 to continue the same trials.
  * x0 may be the same array as x_end (continuing in place); no other overlap. */
-int grc_forward(grc_workspace *ws, grc_shape shape, const double *theta,
+int grc_forward(grc_workspace *ws, grc_shape shape, grc_model model, const double *theta,
                 const double *inputs, const double *noise, const double *x0,
-                double alpha, double *u, double *y, double *x_end);
+                double *u, double *y, double *x_end);
 
 /* Loss terms (math.md eq. L1-L4) from a forward pass that stores no states.
- *   ws, shape, theta, inputs, noise, alpha: as for grc_forward (x_0 = 0).
+ *   ws, shape, model, theta, inputs, noise: as for grc_forward (x_0 from the model).
  *   targets in : [M*T*Nout].
  *   lam_l2, lam_fr in: regularisation weights, finite and >= 0.
  *   terms   out: [4] = {E, R_L2, R_FR, loss}, with
@@ -146,39 +236,38 @@ int grc_forward(grc_workspace *ws, grc_shape shape, const double *theta,
  *                R_L2 = sum Win^2/(N Nin) + sum Wout^2/(N Nout),
  *                R_FR = mean u^2 over M*T*N,
  *                loss = E + lam_l2 R_L2 + lam_fr R_FR. */
-int grc_loss(grc_workspace *ws, grc_shape shape, const double *theta,
+int grc_loss(grc_workspace *ws, grc_shape shape, grc_model model, const double *theta,
              const double *inputs, const double *targets, const double *noise,
-             double alpha, double lam_l2, double lam_fr, double *terms);
+             double lam_l2, double lam_fr, double *terms);
 
 /* Loss terms and their gradient by BPTT (math.md eq. B1-B6), and optionally
  * the mean over trials of the squared per-trial gradients (eq. B7).
- *   ws, shape, theta, inputs, targets, noise, alpha, lam_l2, lam_fr, terms:
+ *   ws, shape, model, theta, inputs, targets, noise, lam_l2, lam_fr, terms:
  *           as for grc_loss.
  *   grad    out: [P], d loss / d theta in theta's order.
  *   sq      out: [P] or NULL: mean_m (dL_m/dtheta)^2 where loss = mean_m L_m
  *                (L_m: trial m's loss, L2 term included in each).
  * Scratch memory: per thread, the states of up to 32 trials (about
  * 2*(T+1)*N doubles per trial), not the whole batch. */
-int grc_gradient(grc_workspace *ws, grc_shape shape, const double *theta,
+int grc_gradient(grc_workspace *ws, grc_shape shape, grc_model model, const double *theta,
                  const double *inputs, const double *targets, const double *noise,
-                 double alpha, double lam_l2, double lam_fr, double *terms,
-                 double *grad, double *sq);
+                 double lam_l2, double lam_fr, double *terms, double *grad, double *sq);
 
 /* Gauss-Newton matrix times a vector, G v (math.md eq. G1-G5):
  * G = J_y' H_y J_y + J_u' H_u J_u + lam_l2 Hess(R_L2), with
  * H_y = 2/(M T Nout) I and H_u = 2 (lam_fr + mu)/(N T M) I.
- *   ws, shape, theta, inputs, alpha, lam_l2, lam_fr: as for grc_gradient.
+ *   ws, shape, model, theta, inputs, lam_l2, lam_fr: as for grc_gradient.
  *   u       in : [M*T*N], the rates of the forward pass of these inputs
- *                (and their noise) under theta, as grc_forward returns them.
+ *                (and their noise) under theta and model, as grc_forward
+ *                returns them.
  *   v       in : [P], the vector, in theta's order.
  *   mu      in : structural damping weight, finite and >= 0.
  *   gv      out: [P], G v.
  * Scratch memory: per thread, about (T+1)*N doubles per trial for up to 32
  * trials at a time; the stored states u are read, never copied whole. */
-int grc_gn_product(grc_workspace *ws, grc_shape shape, const double *theta,
+int grc_gn_product(grc_workspace *ws, grc_shape shape, grc_model model, const double *theta,
                    const double *inputs, const double *u, const double *v,
-                   double alpha, double lam_l2, double lam_fr, double mu,
-                   double *gv);
+                   double lam_l2, double lam_fr, double mu, double *gv);
 
 /* GRC_CDEF_END */
 

@@ -5,12 +5,17 @@ The wrapper checks every argument with the validators the reference uses
 and never reaches C. Arrays are handed over as pointers, with no copy unless
 the validators had to make one (wrong dtype or layout).
 
+The model travels to C as a ``grc_model`` struct built from the
+:class:`~gridcore.model.spec.ModelSpec` (:func:`model_struct`), with the codes
+below; ``tests/test_c_core.py`` checks them against ``csrc/gridcore.h``.
+
 Concurrency: cffi releases the GIL during each C call. A C workspace may run
 one call at a time, so each Python thread gets its own (created on its first
 call, kept for its later calls, freed with the thread): one backend object
 can be shared by a thread pool.
 """
 
+import numbers
 import os
 import threading
 
@@ -18,10 +23,18 @@ import numpy as np
 
 from gridcore.backends.base import Backend
 from gridcore.backends.c.ccore import ffi, lib
-from gridcore.util.checks import check_positive_int
+from gridcore.model.spec import NONLINEARITIES
 
 ISAS = {"auto": lib.GRC_ISA_AUTO, "generic": lib.GRC_ISA_GENERIC,
         "avx2": lib.GRC_ISA_AVX2, "avx512": lib.GRC_ISA_AVX512}
+
+# ModelSpec value -> grc_model code, written out here (not read from lib) so that
+# the tests can check them against the header's GRC_PHI_*, GRC_READOUT_*, GRC_X0_*.
+PHI_CODES = NONLINEARITIES              # the spec's own codes (ModelSpec.phi_code)
+READOUT_CODES = {"xy": 0}               # GRC_READOUT_XY
+INITIAL_STATE_CODES = {"zero": 0}       # GRC_X0_ZERO
+
+MAX_THREADS = int(lib.GRC_MAX_THREADS)  # the C core's cap on threads per call
 
 
 def _check(status):
@@ -42,16 +55,42 @@ def _opt_ptr(arr):
     return ffi.NULL if arr is None else _ptr(arr)
 
 
+def model_struct(spec):
+    """The ``grc_model`` of a spec, as the dict cffi passes by value.
+
+    Parameters
+    ----------
+    spec : ModelSpec (validated)
+
+    Returns
+    -------
+    dict with ``alpha`` (float, dt/tau), ``nonlinearity``, ``readout`` and
+    ``initial_state`` (int codes of ``csrc/gridcore.h``).
+    """
+    return {"alpha": spec.alpha, "nonlinearity": PHI_CODES[spec.nonlinearity],
+            "readout": READOUT_CODES[spec.readout],
+            "initial_state": INITIAL_STATE_CODES[spec.initial_state]}
+
+
+def check_threads(threads):
+    """Return ``threads`` as int, or raise ValueError naming it and the allowed range 1..MAX_THREADS."""
+    if isinstance(threads, bool) or not isinstance(threads, numbers.Integral) \
+            or not 1 <= threads <= MAX_THREADS:
+        raise ValueError(f"threads must be an integer in 1..{MAX_THREADS} (the C core's "
+                         f"GRC_MAX_THREADS), got {threads!r}")
+    return int(threads)
+
+
 class CBackend(Backend):
     """The C core: forward, loss, gradient, GN product, streaming forward.
 
     Parameters
     ----------
-    threads : int or None
+    threads : int in 1..MAX_THREADS (256) or None
         Threads (= partitions of the trials) per call; None uses all that
-        OpenMP offers (``OMP_NUM_THREADS`` or the core count). Results are
-        bit-identical for a fixed thread count, whether or not the core was
-        built with OpenMP.
+        OpenMP offers (``OMP_NUM_THREADS`` or the core count, at most
+        MAX_THREADS). Results are bit-identical for a fixed thread count,
+        whether or not the core was built with OpenMP.
     isa : {"auto", "avx512", "avx2", "generic"}
         Instruction set of the kernels; "auto" picks the widest this CPU supports.
 
@@ -66,8 +105,8 @@ class CBackend(Backend):
 
     def __init__(self, threads=None, isa="auto"):
         if threads is None:
-            threads = int(lib.grc_max_threads())
-        self.threads = check_positive_int("threads", threads)
+            threads = int(lib.grc_max_threads())        # already capped at MAX_THREADS
+        self.threads = check_threads(threads)
         if isa not in ISAS:
             raise ValueError(f"unknown isa {isa!r}; allowed: {', '.join(map(repr, ISAS))}")
         if isa != "auto" and not lib.grc_isa_available(ISAS[isa]):
@@ -96,6 +135,7 @@ class CBackend(Backend):
 
     @staticmethod
     def _shape(params, m, t):
+        """The ``grc_shape`` of ``params`` and M = ``m`` trials of T = ``t`` steps, as a dict."""
         n, n_in, n_out = params.shape
         return {"n_units": n, "n_in": n_in, "n_out": n_out, "n_trials": m, "n_steps": t}
 
@@ -105,16 +145,17 @@ class CBackend(Backend):
         u = np.empty((m, t, n)) if keep_u else None
         y = np.empty((m, t, n_out))
         x_end = np.empty((m, n))
-        _check(lib.grc_forward(self._ws(), self._shape(params, m, t), _ptr(params.flat),
-                               _ptr(inputs), _opt_ptr(noise), _opt_ptr(x0), spec.alpha,
+        _check(lib.grc_forward(self._ws(), self._shape(params, m, t), model_struct(spec),
+                               _ptr(params.flat), _ptr(inputs), _opt_ptr(noise), _opt_ptr(x0),
                                _opt_ptr(u), _ptr(y), _ptr(x_end)))
         return None, u, y, x_end
 
     def _loss(self, params, batch, reg, spec):
         terms = ffi.new("double[4]")
         _check(lib.grc_loss(self._ws(), self._shape(params, batch.n_trials, batch.n_steps),
-                            _ptr(params.flat), _ptr(batch.inputs), _ptr(batch.targets),
-                            _opt_ptr(batch.noise), spec.alpha, reg.lam_l2, reg.lam_fr, terms))
+                            model_struct(spec), _ptr(params.flat), _ptr(batch.inputs),
+                            _ptr(batch.targets), _opt_ptr(batch.noise), reg.lam_l2, reg.lam_fr,
+                            terms))
         return _terms(terms)
 
     def _gradient(self, params, batch, reg, spec, sq_grad):
@@ -122,16 +163,16 @@ class CBackend(Backend):
         grad = np.empty(params.flat.size)
         sq = np.empty(params.flat.size) if sq_grad else None
         _check(lib.grc_gradient(self._ws(), self._shape(params, batch.n_trials, batch.n_steps),
-                                _ptr(params.flat), _ptr(batch.inputs), _ptr(batch.targets),
-                                _opt_ptr(batch.noise), spec.alpha, reg.lam_l2, reg.lam_fr, terms,
-                                _ptr(grad), _opt_ptr(sq)))
+                                model_struct(spec), _ptr(params.flat), _ptr(batch.inputs),
+                                _ptr(batch.targets), _opt_ptr(batch.noise), reg.lam_l2,
+                                reg.lam_fr, terms, _ptr(grad), _opt_ptr(sq)))
         return _terms(terms), grad, sq
 
     def _gn_product(self, params, batch, u, v, reg, mu, spec):
         gv = np.empty(params.flat.size)
         _check(lib.grc_gn_product(self._ws(), self._shape(params, batch.n_trials, batch.n_steps),
-                                  _ptr(params.flat), _ptr(batch.inputs), _ptr(u), _ptr(v),
-                                  spec.alpha, reg.lam_l2, reg.lam_fr, mu, _ptr(gv)))
+                                  model_struct(spec), _ptr(params.flat), _ptr(batch.inputs),
+                                  _ptr(u), _ptr(v), reg.lam_l2, reg.lam_fr, mu, _ptr(gv)))
         return gv
 
     def info(self):
@@ -142,7 +183,8 @@ class CBackend(Backend):
         Returns
         -------
         dict with
-            ``backend`` ("c"), ``threads`` (this backend's thread count),
+            ``backend`` ("c"), ``abi_version`` (the C core's GRC_ABI_VERSION),
+            ``threads`` (this backend's thread count), ``max_threads_cap`` (MAX_THREADS),
             ``openmp`` (bool: compiled with OpenMP), ``max_threads`` (threads
             OpenMP offers), ``isa`` (instruction set in use), ``isas_available``
             (list), ``build_flags`` (compiler flags of the core), ``blas`` (the
@@ -151,7 +193,9 @@ class CBackend(Backend):
         """
         return {
             "backend": self.name,
+            "abi_version": int(lib.grc_abi_version()),
             "threads": self.threads,
+            "max_threads_cap": MAX_THREADS,
             "openmp": bool(lib.grc_openmp_enabled()),
             "max_threads": int(lib.grc_max_threads()),
             "isa": self.isa,
