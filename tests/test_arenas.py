@@ -12,8 +12,8 @@ from gridcore.sim.arenas import (
     Polygon,
     arena_from_dict,
     make_arena,
-    point_inside,
 )
+from gridcore.sim.walk import point_inside
 
 # A convex but irregular pentagon around the origin.
 PENTAGON = [(1.0, 0.0), (0.5, 0.9), (-0.6, 0.8), (-0.9, -0.3), (0.2, -1.0)]

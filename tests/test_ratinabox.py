@@ -7,9 +7,10 @@ import pytest
 
 pytest.importorskip("ratinabox")
 
+from gridcore.analysis.pathstats import path_statistics  # noqa: E402
 from gridcore.sim.arenas import make_arena  # noqa: E402
-from gridcore.sim.pathfiles import motion_mean_speed, path_statistics, prepare  # noqa: E402
 from gridcore.sim.ratinabox import dataset_file, load_dataset, random_motion, sargolini  # noqa: E402
+from gridcore.sim.realpaths import motion_mean_speed, prepare  # noqa: E402
 
 
 def test_sargolini_comes_from_the_installed_package():

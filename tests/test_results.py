@@ -5,10 +5,11 @@ import os
 
 import pytest
 
-from gridcore.analysis import paper as an
+from gridcore.analysis.pipeline import record_and_classify
+from gridcore.analysis.unitsummary import ramps
 from gridcore.backends import get_backend
-from gridcore.cli.analyze import record_and_classify
 from gridcore.cli.reproduce import RESULTS, RUNS
+from gridcore.train.rundir import load_run
 
 ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), RESULTS)
 
@@ -23,7 +24,7 @@ def test_committed_run_gives_its_headline_numbers(name):
     with open(metrics) as fh:
         m = json.load(fh)
     s = m["settings"]
-    run = an.load_run(path)
+    run = load_run(path)
     # Another backend or thread count changes the numbers by round-off only.
     _, _, track, types = record_and_classify(run, get_backend("auto"), s["seed"], s["n_trials"],
                                              s["n_steps"], s["test_noise_std"], s["bins"], s["n_shuffles"])
@@ -32,4 +33,4 @@ def test_committed_run_gives_its_headline_numbers(name):
     for t in ("grid", "border", "band", "irregular"):
         # A unit whose score sits on its threshold may flip by round-off.
         assert abs(counts[t] - m["celltypes"]["counts"][t]) <= 1, t
-    assert abs(an.ramps(types)["n_ramps"] - m["celltypes"]["ramps"]["n_ramps"]) <= 1
+    assert abs(ramps(types)["n_ramps"] - m["celltypes"]["ramps"]["n_ramps"]) <= 1

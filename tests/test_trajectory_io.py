@@ -6,24 +6,22 @@ import math
 import numpy as np
 import pytest
 
+from gridcore.analysis.pathstats import path_statistics
 from gridcore.sim import ratinabox as ratinabox_paths
 from gridcore.sim.arenas import make_arena
-from gridcore.sim.pathfiles import (
+from gridcore.sim.pathfiles import load_trajectories, read_path, write_trajectories
+from gridcore.sim.realpaths import (
     BOUNDARY_REACH_REL,
     fit_to_arena,
     lead_in,
-    load_trajectories,
     make_path,
     mark_boundary,
     matched_dt,
     motion_mean_speed,
-    path_statistics,
     prepare,
-    read_path,
     resample,
     split_trials,
     to_trajectories,
-    write_trajectories,
 )
 from gridcore.sim.trajectories import MOTION_DEFAULTS, encode, simulate
 
@@ -90,7 +88,8 @@ def test_clear_errors_for_bad_files(tmp_path):
         read_path(write_csv(tmp_path / "a.csv", "t,X_cm,y", [(0, 1, 2), (1, 2, 3)]))
     with pytest.raises(ValueError, match="no time column; expected 't' or 'time'"):
         read_path(write_csv(tmp_path / "b.csv", "x,y", [(1, 2), (2, 3)]))
-    with pytest.raises(ValueError, match=r"strictly increasing; sample 2 \(counting from 0\) has t = 0.5 s after t = 1.0 s"):
+    with pytest.raises(ValueError,
+                       match=r"strictly increasing; sample 2 \(counting from 0\) has t = 0.5 s after t = 1.0 s"):
         read_path(write_csv(tmp_path / "c.csv", "time,x,y", [(0, 1, 1), (1, 1, 2), (0.5, 2, 2)]))
     with pytest.raises(ValueError, match="line 3, column 'y': 'abc' is not a number"):
         read_path(write_csv(tmp_path / "d.csv", "t,x,y", [(0, 1, 1), (1, 2, "abc")]))

@@ -28,34 +28,31 @@ Labels (``CellTypes.labels``):
 - ``speed`` and ``direction``, independently, when speed or direction
   selectivity passes.
 
-Speed: every shuffle shares one lag across units, so the spatial, speed and
-heading bin sums of all units come from one sparse (bins x steps) product
-with the unshifted activity (the bins' columns are rolled instead), and
-occupancy never changes.
+:func:`classify` runs three stages, each in its own place:
+
+1. the design matrix (:func:`gridcore.analysis.design.design_matrix`): the
+   spatial, speed and heading bins of every step as one sparse matrix;
+2. the shuffle scorer (:mod:`gridcore.analysis.shuffles`): every score of
+   every unit from the bin sums, for the activity and for its circular
+   shifts (every shuffle shares one lag across units, so it costs one
+   sparse product with the unshifted activity, and occupancy never
+   changes), and each unit's null percentile;
+3. the labelling rules (:func:`label_units`, here): pass/fail against the
+   nulls, then the spatial type and the speed and direction labels.
 """
 
 from dataclasses import dataclass, field
 
 import numpy as np
-import scipy.sparse
 
-from gridcore.analysis.ratemaps import _maps_from_sums, autocorrelogram, spatial_bins
-from gridcore.analysis.scores import (
-    CONVENTIONS,
-    TANH_OFFSET,
-    band_score,
-    border_score,
-    grid_score,
-    lifetime_sparseness,
-    periodic,
-    spatial_information,
-)
-from gridcore.analysis.tuning import (
-    bin_mean_speed,
-    direction_bin_index,
-    direction_selectivity,
-    speed_bin_index,
-    speed_selectivity,
+from gridcore.analysis.design import design_matrix
+from gridcore.analysis.scores import CONVENTIONS, TANH_OFFSET, periodic
+from gridcore.analysis.shuffles import (
+    SCORE_NAMES,
+    null_thresholds,
+    score_sums,
+    shift_lags,
+    shuffle_null,
 )
 from gridcore.util.checks import (
     as_float_array,
@@ -64,14 +61,9 @@ from gridcore.util.checks import (
     check_positive_int,
 )
 
-__all__ = ["CellTypes", "classify", "SCORE_NAMES", "SPATIAL_TYPES"]
+__all__ = ["CellTypes", "classify", "label_units", "SCORE_NAMES", "SPATIAL_TYPES"]
 
-SCORE_NAMES = ("grid60", "grid90", "border", "band", "spatial_information",
-               "lifetime_sparseness", "speed_selectivity", "direction_selectivity")
 SPATIAL_TYPES = ("grid", "border", "band", "irregular", "none")
-
-# Maps scored per batch of shuffles: bounds memory, amortises Python overhead.
-_MAPS_PER_BATCH = 1000
 
 
 @dataclass(frozen=True, eq=False)
@@ -169,15 +161,6 @@ def _flatten(activity, positions, speed, heading):
     return act, pos, spd, hd
 
 
-def _roll_columns(indptr, indices, shift):
-    """CSC structure whose column j is column (j + shift) % n of the input."""
-    nnz = indptr[-1]
-    cut = indptr[shift]
-    new_indices = np.concatenate([indices[cut:], indices[:cut]])
-    new_indptr = np.concatenate([indptr[shift:] - cut, indptr[1:shift + 1] + (nnz - cut)])
-    return new_indptr, new_indices
-
-
 def classify(activity, positions, speed, heading, arena, bins=20, *, n_shuffles=100, seed=0,
              min_shift=0.05, percentile=95.0, smooth=1.0, grid_method="minmax",
              speed_bins=20, direction_bins=36, min_count=10, offset=TANH_OFFSET):
@@ -225,7 +208,7 @@ def classify(activity, positions, speed, heading, arena, bins=20, *, n_shuffles=
     CellTypes
     """
     act, pos, spd, hd = _flatten(activity, positions, speed, heading)
-    n, n_units = act.shape
+    n = act.shape[0]
     n_shuffles = check_positive_int("n_shuffles", n_shuffles)
     min_shift = check_nonneg_float("min_shift", min_shift)
     if not 0 < min_shift < 0.5:
@@ -244,99 +227,15 @@ def classify(activity, positions, speed, heading, arena, bins=20, *, n_shuffles=
             f"activity of {act.min():.4g} with offset={offset} (offset 1.0 suits tanh units)")
     rng = np.random.default_rng(seed)
 
-    binning = spatial_bins(arena, bins)
-    n_sp = binning.n_bins
-    sp_idx = binning.flat_index(pos)
-    speed_idx, speed_edges = speed_bin_index(spd, speed_bins)   # moving, equal-count bins
-    dir_idx, _ = direction_bin_index(hd, direction_bins)
-    n_speed = len(speed_edges) - 1
-    # One design matrix over (spatial | speed | heading) bins x steps.
-    rows = [sp_idx, np.where(speed_idx >= 0, n_sp + speed_idx, -1),
-            n_sp + n_speed + dir_idx]
-    rows = np.stack(rows)                                     # (3, n)
-    cols = np.broadcast_to(np.arange(n), rows.shape)
-    keep = rows >= 0
-    n_rows = n_sp + n_speed + direction_bins
-    design = scipy.sparse.csc_matrix(
-        (np.ones(int(keep.sum())), (rows[keep], cols[keep])), shape=(n_rows, n))
-    design.sort_indices()
-    counts = np.asarray(design.sum(axis=1)).ravel().astype(np.int64)
-    counts_sp = counts[:n_sp]
-    speed_counts = counts[n_sp:n_sp + n_speed]
-    dir_counts = counts[n_sp + n_speed:]
-    speed_x = bin_mean_speed(spd, speed_idx, n_speed)
+    design = design_matrix(pos, spd, hd, arena, bins, speed_bins, direction_bins)
+    shifts = shift_lags(n, n_shuffles, min_shift, rng)
+    score_kw = dict(smooth=smooth, grid_method=grid_method, min_count=min_count, offset=offset)
+    real, maps = score_sums(design, [design.sums(act)], arena, **score_kw)
+    null = shuffle_null(design, act, shifts, arena, **score_kw)
+    thresholds, z = null_thresholds(real, null, percentile)
+    labels = label_units(real, thresholds, z, maps)
 
-    lo = int(np.ceil(min_shift * n))
-    if n - lo < lo:
-        raise ValueError(f"the path ({n} steps) is too short for min_shift={min_shift}")
-    shifts = rng.integers(lo, n - lo + 1, size=n_shuffles)
-
-    def sums_for(shift):
-        if shift == 0:
-            return np.asarray(design @ act)
-        indptr, indices = _roll_columns(design.indptr, design.indices, int(shift))
-        rolled = scipy.sparse.csc_matrix((design.data, indices, indptr), shape=design.shape)
-        return np.asarray(rolled @ act)
-
-    def score_batch(sums_list):
-        maps = np.concatenate([_maps_from_sums(s[:n_sp], counts_sp, binning, smooth)
-                               for s in sums_list])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            sc = np.concatenate([(s[n_sp:n_sp + n_speed] / speed_counts[:, None]).T
-                                 for s in sums_list])
-            dc = np.concatenate([(s[n_sp + n_speed:] / dir_counts[:, None]).T
-                                 for s in sums_list])
-        sc[:, speed_counts < min_count] = np.nan
-        dc[:, dir_counts < min_count] = np.nan
-        ac = autocorrelogram(maps)
-        occupancy = counts_sp.reshape(binning.shape)
-        out = {
-            "grid60": grid_score(None, 60, grid_method, acorr=ac),
-            "grid90": grid_score(None, 90, grid_method, acorr=ac),
-            "border": border_score(maps, arena),
-            "band": band_score(maps),
-            "spatial_information": spatial_information(maps, occupancy, offset),
-            "lifetime_sparseness": lifetime_sparseness(maps, offset),
-            "speed_selectivity": speed_selectivity(speed_x, sc),
-            "direction_selectivity": direction_selectivity(dc),
-        }
-        return out, maps
-
-    real, maps = score_batch([sums_for(0)])
-    null = {k: np.empty((n_shuffles, n_units)) for k in SCORE_NAMES}
-    per_batch = max(1, _MAPS_PER_BATCH // n_units)
-    for start in range(0, n_shuffles, per_batch):
-        batch = shifts[start:start + per_batch]
-        scored, _ = score_batch([sums_for(s) for s in batch])
-        for k in SCORE_NAMES:
-            null[k][start:start + len(batch)] = scored[k].reshape(len(batch), n_units)
-
-    thresholds, z = {}, {}
-    for k in SCORE_NAMES:
-        all_nan = np.all(np.isnan(null[k]), axis=0)
-        safe = np.where(all_nan, 0.0, null[k])   # nan-reductions warn on all-NaN columns
-        thresholds[k] = np.where(all_nan, np.nan, np.nanpercentile(safe, percentile, axis=0))
-        if k in ("grid60", "grid90"):
-            sd = np.maximum(np.nanstd(safe, axis=0), 1e-12)
-            z[k] = np.where(all_nan, np.nan, (real[k] - np.nanmean(safe, axis=0)) / sd)
-    passes = _passes(real, thresholds)
-
-    # Spatial type, most specific first (see the module docstring). Between
-    # 60 and 90 deg the larger z wins.
-    is_periodic = periodic(maps)
-    is_grid = (passes["grid60"] | passes["grid90"]) & is_periodic
-    z60 = np.where(passes["grid60"], np.nan_to_num(z["grid60"], nan=-np.inf), -np.inf)
-    z90 = np.where(passes["grid90"], np.nan_to_num(z["grid90"], nan=-np.inf), -np.inf)
-    spatial = passes["spatial_information"]
-    spatial_type = np.select(
-        [~spatial, passes["border"], is_grid, passes["band"]],
-        ["none", "border", "grid", "band"], "irregular").astype(object)
-    grid_symmetry = np.where(spatial_type == "grid", np.where(z60 >= z90, 60, 90), 0)
-    speed_tuned = passes["speed_selectivity"]
-    direction_tuned = passes["direction_selectivity"]
-    labels = [tuple(lab for lab, on in ((t, t != "none"), ("speed", s), ("direction", d)) if on)
-              for t, s, d in zip(spatial_type, speed_tuned, direction_tuned)]
-
+    binning, speed_edges, n_speed = design.binning, design.speed_edges, design.n_speed
     settings = {
         "arena": arena.to_dict(), "bins": int(bins), "bin_size": binning.bin_size,
         "map_shape": list(binning.shape), "smooth_sigma_bins": smooth,
@@ -365,7 +264,49 @@ def classify(activity, positions, speed, heading, arena, bins=20, *, n_shuffles=
             "direction_selectivity": "max - min of the direction tuning curve",
         },
     }
-    return CellTypes(scores=real, thresholds=thresholds, null=null,
-                     spatial_type=spatial_type, grid_symmetry=grid_symmetry, periodic=is_periodic,
-                     speed_tuned=speed_tuned, direction_tuned=direction_tuned, labels=labels,
-                     maps=maps, settings=settings)
+    return CellTypes(scores=real, thresholds=thresholds, null=null, maps=maps, settings=settings,
+                     **labels)
+
+
+def label_units(scores, thresholds, z, maps):
+    """The labelling rules: pass or fail against the nulls, then each unit's labels.
+
+    A score passes when it beats the unit's threshold (a NaN score or
+    threshold never passes). Spatial type, most specific first (see the
+    module docstring): ``none`` unless spatial information passes, then
+    ``border``, ``grid`` (60 or 90 deg passes and the map is periodic; the
+    larger z decides the symmetry), ``band``, else ``irregular``.
+
+    Parameters
+    ----------
+    scores, thresholds : dict of str -> ndarray, shape (n_units,)
+        Each of :data:`SCORE_NAMES` and its null percentile
+        (:func:`gridcore.analysis.shuffles.null_thresholds`).
+    z : dict with ``"grid60"``, ``"grid90"`` -> ndarray, shape (n_units,)
+        Grid scores as z-scores of their nulls.
+    maps : ndarray, shape (n_units, H, W)
+        The scored rate maps (for :func:`gridcore.analysis.scores.periodic`).
+
+    Returns
+    -------
+    dict
+        The label fields of :class:`CellTypes`: ``spatial_type``,
+        ``grid_symmetry``, ``periodic``, ``speed_tuned``,
+        ``direction_tuned`` and ``labels``.
+    """
+    passes = _passes(scores, thresholds)
+    is_periodic = periodic(maps)
+    is_grid = (passes["grid60"] | passes["grid90"]) & is_periodic
+    z60 = np.where(passes["grid60"], np.nan_to_num(z["grid60"], nan=-np.inf), -np.inf)
+    z90 = np.where(passes["grid90"], np.nan_to_num(z["grid90"], nan=-np.inf), -np.inf)
+    spatial = passes["spatial_information"]
+    spatial_type = np.select(
+        [~spatial, passes["border"], is_grid, passes["band"]],
+        ["none", "border", "grid", "band"], "irregular").astype(object)
+    grid_symmetry = np.where(spatial_type == "grid", np.where(z60 >= z90, 60, 90), 0)
+    speed_tuned = passes["speed_selectivity"]
+    direction_tuned = passes["direction_selectivity"]
+    labels = [tuple(lab for lab, on in ((t, t != "none"), ("speed", s), ("direction", d)) if on)
+              for t, s, d in zip(spatial_type, speed_tuned, direction_tuned)]
+    return {"spatial_type": spatial_type, "grid_symmetry": grid_symmetry, "periodic": is_periodic,
+            "speed_tuned": speed_tuned, "direction_tuned": direction_tuned, "labels": labels}

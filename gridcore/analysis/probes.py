@@ -100,7 +100,7 @@ def run_probe(run, backend):
 
     Parameters
     ----------
-    run : :class:`gridcore.analysis.paper.Run`
+    run : :class:`gridcore.train.rundir.Run`
     backend : a backend from :func:`gridcore.backends.get_backend`
 
     Returns

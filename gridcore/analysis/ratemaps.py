@@ -1,4 +1,4 @@
-"""Spatial rate maps and their autocorrelograms.
+"""Spatial rate maps, their autocorrelograms and correlations between maps.
 
 A rate map holds the mean activity of each unit per spatial bin. Bins are
 squares of side ``bin_size`` (arena units) tiling the arena's bounding box:
@@ -13,8 +13,11 @@ of the box) and column ``j`` (x, increasing to the right), so
 A bin is NaN where it was never visited or does not overlap the arena.
 
 The binning of one ``(arena, bins)`` pair is computed once and cached
-(:func:`spatial_bins`); long paths are binned in bounded memory by
-:class:`RateMapAccumulator`, which only keeps per-bin sums and counts.
+(:func:`spatial_bins`, keyed by :func:`arena_key`); long paths are binned in
+bounded memory by :class:`RateMapAccumulator`, which only keeps per-bin sums
+and counts (:func:`bin_sums`), turned into maps by :func:`maps_from_sums`.
+:func:`map_correlation` compares paired maps (two stages, two halves of a
+path, a real and a simulated path).
 """
 
 import json
@@ -37,6 +40,9 @@ __all__ = [
     "smooth_maps",
     "autocorrelogram",
     "bin_sums",
+    "maps_from_sums",
+    "arena_key",
+    "map_correlation",
     "MIN_OVERLAP",
 ]
 
@@ -119,8 +125,19 @@ class SpatialBins:
         return np.clip(i, 0, h - 1) * w + np.clip(j, 0, w - 1)
 
 
-def _arena_key(arena):
-    """Hashable description of an arena's geometry, for caches."""
+def arena_key(arena):
+    """Hashable description of an arena's geometry, for caches keyed by arena.
+
+    Parameters
+    ----------
+    arena : Arena
+
+    Returns
+    -------
+    str
+        The arena's :meth:`gridcore.sim.arenas.Arena.to_dict` as sorted JSON;
+        equal for arenas of equal geometry and name.
+    """
     if not isinstance(arena, Arena):
         raise ValueError(f"arena must be an Arena (see gridcore.sim.arenas.make_arena), got {arena!r}")
     return json.dumps(arena.to_dict(), sort_keys=True)
@@ -145,7 +162,7 @@ def spatial_bins(arena, bins):
     bins = check_positive_int("bins", bins)
     if bins < 2:
         raise ValueError(f"bins must be >= 2, got {bins}")
-    return _spatial_bins_cached(_arena_key(arena), bins)
+    return _spatial_bins_cached(arena_key(arena), bins)
 
 
 @lru_cache(maxsize=64)
@@ -290,7 +307,7 @@ class RateMapAccumulator:
         ndarray of float64, shape (n_units, H, W)
             Mean activity per bin; NaN where unvisited or outside the arena.
         """
-        return _maps_from_sums(self._sums, self._counts, self.binning, smooth)
+        return maps_from_sums(self._sums, self._counts, self.binning, smooth)
 
 
 def _read_only(a):
@@ -322,8 +339,26 @@ def bin_sums(idx, activity, n_bins):
     return np.asarray(onehot @ activity)
 
 
-def _maps_from_sums(sums, counts, binning, smooth):
-    """(HW, U) sums and (HW,) counts -> (U, H, W) maps, NaN where invalid."""
+def maps_from_sums(sums, counts, binning, smooth=None):
+    """Rate maps from per-bin activity sums and visit counts.
+
+    Parameters
+    ----------
+    sums : ndarray of float64, shape (H W, U)
+        Sum of each unit's activity per flat bin (rows are bins, as
+        :func:`bin_sums` gives them).
+    counts : ndarray of int64, shape (H W,)
+        Samples per flat bin.
+    binning : SpatialBins
+        The bins (:func:`spatial_bins`).
+    smooth : float, optional
+        Gaussian smoothing sigma (bins), see :func:`smooth_maps`; None for raw means.
+
+    Returns
+    -------
+    ndarray of float64, shape (U, H, W)
+        Mean activity per bin; NaN where unvisited or outside the arena.
+    """
     valid = (counts > 0) & binning.inside.ravel()
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = sums / counts[:, None]
@@ -455,3 +490,29 @@ def autocorrelogram(maps, min_overlap=MIN_OVERLAP):
         r = (n * s12 - s1 * s2) / np.sqrt(var1 * var2)
     r[~ok] = np.nan
     return np.clip(r, -1.0, 1.0)
+
+
+def map_correlation(a, b):
+    """Pearson correlation of paired rate maps over the bins valid (finite) in both.
+
+    Parameters
+    ----------
+    a, b : array_like, shape (n_units, H, W)
+
+    Returns
+    -------
+    ndarray, shape (n_units,); NaN with fewer than 3 common bins or a constant map.
+    """
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if a.shape != b.shape or a.ndim != 3:
+        raise ValueError(f"maps must both have shape (n_units, H, W), got {a.shape} and {b.shape}")
+    a, b = a.reshape(len(a), -1), b.reshape(len(b), -1)
+    v = np.isfinite(a) & np.isfinite(b)
+    n = v.sum(axis=1)
+    a0, b0 = np.where(v, a, 0.0), np.where(v, b, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ma, mb = a0.sum(axis=1) / n, b0.sum(axis=1) / n
+        da, db = np.where(v, a0 - ma[:, None], 0.0), np.where(v, b0 - mb[:, None], 0.0)
+        r = (da * db).sum(axis=1) / np.sqrt((da ** 2).sum(axis=1) * (db ** 2).sum(axis=1))
+    r[n < 3] = np.nan
+    return r

@@ -35,7 +35,7 @@ import scipy.ndimage
 import scipy.optimize
 import scipy.sparse
 
-from gridcore.analysis.ratemaps import _arena_key, autocorrelogram, spatial_bins
+from gridcore.analysis.ratemaps import arena_key, autocorrelogram, spatial_bins
 from gridcore.sim.arenas import Circle, arena_from_dict
 from gridcore.util.checks import (
     as_float_array,
@@ -528,7 +528,7 @@ def border_score(maps, arena, return_details=False):
             f"bins={max(h, w)} gives {binning.shape}; make maps with "
             f"gridcore.analysis.ratemaps.rate_maps(..., arena, bins)")
     sample_bin, sample_wall, n_walls, distance, min_bins = _border_geometry(
-        _arena_key(arena), max(h, w))
+        arena_key(arena), max(h, w))
     valid = np.isfinite(maps) & binning.inside
     lo = np.min(np.where(valid, maps, np.inf), axis=(1, 2), keepdims=True)
     hi = np.max(np.where(valid, maps, -np.inf), axis=(1, 2), keepdims=True)

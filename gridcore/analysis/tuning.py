@@ -182,10 +182,23 @@ def speed_tuning(activity, speed, n_bins=20, speed_range=None, moving_only=True,
 
 
 def bin_mean_speed(speed, idx, n_bins):
-    """Mean speed of the samples in each bin (NaN if empty), shape (n_bins,).
+    """Mean speed of the samples in each bin (NaN if empty).
 
     The abscissa of a speed tuning curve: with it, a unit linear in speed
     gets exactly its slope back, whatever the speed distribution in a bin.
+
+    Parameters
+    ----------
+    speed : ndarray, shape (n,)
+        Speed per sample (arena units per step).
+    idx : ndarray of int64, shape (n,)
+        Bin of each sample, -1 for samples left out (:func:`speed_bin_index`).
+    n_bins : int
+
+    Returns
+    -------
+    ndarray of float64, shape (n_bins,)
+        Arena units per step.
     """
     keep = idx >= 0
     with np.errstate(invalid="ignore", divide="ignore"):

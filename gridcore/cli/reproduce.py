@@ -292,6 +292,7 @@ def _run_list(text):
 
 
 def build_parser():
+    """The argument parser of ``python -m gridcore.reproduce``."""
     p = argparse.ArgumentParser(prog="python -m gridcore.reproduce", description=__doc__.split("\n")[0])
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--train", action="store_true", help="train (or resume) the runs into --out")
@@ -317,6 +318,7 @@ def build_parser():
 
 
 def main(argv=None):
+    """Run the command on ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
     args = build_parser().parse_args(argv)
     stream = None if args.quiet else sys.stderr
 

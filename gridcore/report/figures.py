@@ -1,7 +1,9 @@
 """Figures of the paper's analyses, as PNG files (matplotlib, Agg; no pyplot state).
 
-Each function takes results of :mod:`gridcore.analysis.paper` (and the
-:class:`gridcore.analysis.celltypes.CellTypes` of the network) and writes one PNG:
+Each function takes results of the analyses (:mod:`gridcore.analysis.tracking`,
+:mod:`gridcore.analysis.unitsummary`, :mod:`gridcore.analysis.development`,
+:mod:`gridcore.analysis.compare`, and the :class:`gridcore.analysis.celltypes.CellTypes`
+of the network) and writes one PNG (all of one analysis: :func:`gridcore.report.outputs.draw_figures`):
 
 =========================  ==============================================  ==========
 function                   what it shows                                   paper
@@ -162,9 +164,9 @@ def tuning_examples(examples, maps, curves, types, arena, bins, path):
 
     Parameters
     ----------
-    examples : list of dict from :func:`gridcore.analysis.paper.pick_examples`
+    examples : list of dict from :func:`gridcore.analysis.unitsummary.pick_examples`
     maps : ndarray, shape (N, H, W)
-    curves : dict from :func:`gridcore.analysis.paper.tuning_curves`
+    curves : dict from :func:`gridcore.analysis.unitsummary.tuning_curves`
     types : CellTypes
     arena : Arena
     bins : int
@@ -210,7 +212,7 @@ def selectivity_figure(sel, spatial_type, path):
 
     Parameters
     ----------
-    sel : dict from :func:`gridcore.analysis.paper.selectivity`
+    sel : dict from :func:`gridcore.analysis.unitsummary.selectivity`
     spatial_type : array of str, shape (N,)
     path : str
     """
@@ -247,7 +249,7 @@ def development_figure(dev, types, arena, bins, path, n_maps=4):
 
     Parameters
     ----------
-    dev : dict from :func:`gridcore.analysis.paper.development` (with ``maps``)
+    dev : dict from :func:`gridcore.analysis.development.development` (with ``maps``)
     types : CellTypes of the final network
     arena : Arena
     bins : int
@@ -308,7 +310,7 @@ def error_correction_figure(ec, path):
 
     Parameters
     ----------
-    ec : dict from :func:`gridcore.analysis.paper.error_correction`
+    ec : dict from :func:`gridcore.analysis.tracking.error_correction`
     path : str
     """
     fig = Figure(figsize=(10, 3.8))
@@ -362,7 +364,7 @@ def stability_figure(st, path):
 
     Parameters
     ----------
-    st : dict from :func:`gridcore.analysis.paper.stability` / ``long_path``
+    st : dict from :func:`gridcore.analysis.tracking.stability` / ``long_path``
     path : str
     """
     fig = Figure(figsize=(6, 3.8))
@@ -394,7 +396,7 @@ def comparison_figure(comparison, maps, types, arenas, bins, path):
 
     Parameters
     ----------
-    comparison : dict from :func:`gridcore.analysis.paper.compare_runs`
+    comparison : dict from :func:`gridcore.analysis.compare.compare_runs`
     maps : list of ndarray (N_r, H, W), one per run
     types : list of CellTypes, one per run
     arenas : list of Arena, one per run
@@ -465,7 +467,7 @@ def path_figure(section, traces, arena, path):
     Parameters
     ----------
     section : dict
-        ``metrics["trajectory"]`` (from ``gridcore.cli.analyze``).
+        ``metrics["trajectory"]`` (from :func:`gridcore.analysis.pipeline.real_path_step`).
     traces : dict
         ``"real"`` and ``"simulated"`` -> ``(outputs (W, 2), positions (W, 2),
         speed (T,))``: the first W steps' read-out and true positions (arena

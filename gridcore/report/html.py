@@ -13,7 +13,8 @@ __all__ = ["caption", "summary_rows", "write_report"]
 _ORDER = ("tracking", "probe", "ratemaps", "tuning", "selectivity", "development", "error_correction",
           "stability", "comparison", "path_error", "path_maps")
 _TITLES = {"tracking": "C1 Tracking (Fig. 1c)",
-           "probe": "C1 Does the network integrate? Response to one moving step (ours)", "ratemaps": "C2 Rate maps of all units (Figs. 2, 5)",
+           "probe": "C1 Does the network integrate? Response to one moving step (ours)",
+           "ratemaps": "C2 Rate maps of all units (Figs. 2, 5)",
            "tuning": "C3 Tuning of example units (Fig. 3)",
            "selectivity": "C4 Speed, direction and spatial selectivity (App. D)",
            "development": "C5 Development during training (Fig. 4)",
@@ -237,7 +238,8 @@ def write_report(path, m):
         "Claims C1-C8 as in the paper (Cueva &amp; Wei 2018); every number is in "
         "<a href='metrics.json'>metrics.json</a>.</p>",
         "<p class='settings'>" + esc(
-            f"backend {s['backend']} ({s['threads'] or 'default'} threads), seed {s['seed']}, {s['n_trials']} test trials x "
+            f"backend {s['backend']} ({s['threads'] or 'default'} threads), seed {s['seed']}, "
+            f"{s['n_trials']} test trials x "
             f"{s['n_steps']} steps, test noise {s['test_noise_std']}, {s['bins']} bins, {s['n_shuffles']} "
             f"shuffles, {s['long_paths']} long path(s) of {s['long_steps']:,} steps, blocks of "
             f"{s['block_steps']:,}" + (", quick" if s["quick"] else "")

@@ -7,15 +7,17 @@ where ``size`` is the side of the square of equal area (default 2.0).
 Two concrete kinds exist: :class:`Polygon` (any convex polygon containing the
 origin strictly inside) and :class:`Circle`. Both describe themselves to Numba
 code through :meth:`Arena.kernel_geometry`, a ``(kind, params)`` pair read by
-the one njit helper :func:`point_inside`, so trajectory kernels handle every
-arena with the same code.
+the one njit helper :func:`gridcore.sim.walk.point_inside` (kept in the
+module of the walk kernel that calls it, for Numba's cache), so trajectory
+kernels handle every arena with the same code.
 """
 
 import math
 from numbers import Integral, Real
 
 import numpy as np
-from numba import njit
+
+from gridcore.sim.walk import KIND_CIRCLE, KIND_POLYGON
 
 __all__ = [
     "ARENA_NAMES",
@@ -26,15 +28,10 @@ __all__ = [
     "Circle",
     "make_arena",
     "arena_from_dict",
-    "point_inside",
 ]
 
 ARENA_NAMES = ("square", "triangle", "hexagon", "circle")
 DEFAULT_SIZE = 2.0  # arena units: side of the equal-area square, [-1, 1]^2
-
-# Kind codes of kernel_geometry(); literal ints so njit code can branch on them.
-KIND_POLYGON = 0
-KIND_CIRCLE = 1
 
 # Relative tolerance for geometric degeneracy checks (collinear vertices, a
 # zero-length edge, the origin on a wall), scaled by the polygon's extent.
@@ -235,14 +232,13 @@ class Polygon(Arena):
         return np.hypot(d[..., 0], d[..., 1])
 
     def wall_distance(self, points):
+        """Signed distance to the nearest wall segment (arena units; see :meth:`Arena.wall_distance`)."""
         p = _as_points(points)
         # For a convex polygon the distance to the boundary is the distance
         # to the nearest wall segment, inside and outside alike.
         d = np.min(self._segment_distances(p), axis=-1)
         inside = np.all(p @ self.normals.T <= self.offsets, axis=-1)
         return np.where(inside, d, -d)
-
-    wall_distance.__doc__ = Arena.wall_distance.__doc__
 
     def nearest_wall(self, points):
         """Index k of the nearest wall (from vertex k to vertex k+1).
@@ -260,16 +256,14 @@ class Polygon(Arena):
         return np.argmin(self._segment_distances(_as_points(points)), axis=-1)
 
     def kernel_geometry(self):
+        """``(KIND_POLYGON, rows (nx, ny, offset) per wall)`` (see :meth:`Arena.kernel_geometry`)."""
         params = np.column_stack([self.normals, self.offsets])
         return KIND_POLYGON, np.ascontiguousarray(params)
 
-    kernel_geometry.__doc__ = Arena.kernel_geometry.__doc__
-
     def to_dict(self):
+        """``{"kind": "polygon", "name", "vertices"}`` (see :meth:`Arena.to_dict`)."""
         return {"kind": "polygon", "name": self.name,
                 "vertices": self.vertices.tolist()}
-
-    to_dict.__doc__ = Arena.to_dict.__doc__
 
     def __repr__(self):
         return f"Polygon(vertices={self.vertices.tolist()!r}, name={self.name!r})"
@@ -296,24 +290,21 @@ class Circle(Arena):
         self.bounds = (-self.radius, -self.radius, self.radius, self.radius)
 
     def wall_distance(self, points):
+        """Radius minus the distance from the centre (arena units; see :meth:`Arena.wall_distance`)."""
         p = _as_points(points)
         return self.radius - np.hypot(p[..., 0], p[..., 1])
-
-    wall_distance.__doc__ = Arena.wall_distance.__doc__
 
     def nearest_wall(self, points):
         """Always 0 (the circle is one wall), shape (...) of int64."""
         return np.zeros(_as_points(points).shape[:-1], dtype=np.int64)
 
     def kernel_geometry(self):
+        """``(KIND_CIRCLE, [[0, 0, radius]])`` (see :meth:`Arena.kernel_geometry`)."""
         return KIND_CIRCLE, np.array([[0.0, 0.0, self.radius]])
 
-    kernel_geometry.__doc__ = Arena.kernel_geometry.__doc__
-
     def to_dict(self):
+        """``{"kind": "circle", "name", "radius"}`` (see :meth:`Arena.to_dict`)."""
         return {"kind": "circle", "name": self.name, "radius": self.radius}
-
-    to_dict.__doc__ = Arena.to_dict.__doc__
 
     def __repr__(self):
         return f"Circle(radius={self.radius!r}, name={self.name!r})"
@@ -390,25 +381,3 @@ def arena_from_dict(d):
         return Polygon(d["vertices"], name=d["name"])
     return Circle(d["radius"], name=d["name"])
 
-
-@njit(cache=True)
-def point_inside(kind, params, x, y, margin):
-    """Whether (x, y) is at least ``margin`` inside every wall (njit).
-
-    Parameters
-    ----------
-    kind : int
-        ``KIND_POLYGON`` or ``KIND_CIRCLE``, from :meth:`Arena.kernel_geometry`.
-    params : ndarray, shape (K, 3)
-        Geometry rows from :meth:`Arena.kernel_geometry`.
-    x, y : float
-        Position (arena units).
-    margin : float
-        Required clearance from the walls (arena units, >= 0).
-    """
-    if kind == KIND_CIRCLE:
-        return math.sqrt(x * x + y * y) <= params[0, 2] - margin
-    for k in range(params.shape[0]):
-        if params[k, 0] * x + params[k, 1] * y > params[k, 2] - margin:
-            return False
-    return True

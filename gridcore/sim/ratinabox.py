@@ -11,8 +11,8 @@
   rotation, wall repulsion, thigmotaxis; its defaults were fit to the
   Sargolini data): :func:`random_motion`.
 
-Both give a :class:`gridcore.sim.pathfiles.PathRecording`, which
-:func:`gridcore.sim.pathfiles.prepare` turns into network trials.
+Both give a :class:`gridcore.sim.realpaths.PathRecording`, which
+:func:`gridcore.sim.realpaths.prepare` turns into network trials.
 """
 
 import contextlib
@@ -23,7 +23,7 @@ from numbers import Integral, Real
 
 import numpy as np
 
-from gridcore.sim.pathfiles import make_path
+from gridcore.sim.realpaths import make_path
 from gridcore.util.checks import check_choice
 
 __all__ = ["DATASETS", "dataset_file", "load_dataset", "sargolini", "random_motion"]

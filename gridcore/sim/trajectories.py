@@ -23,8 +23,13 @@ p_0..p_{T-1} (p_T is ``final_position``).
 
 Determinism: every random number comes from one ``numpy.random.Generator``
 (pre-drawn, vectorised, in a fixed order, see :func:`_predraw`), except the
-wall re-samples, which the Numba kernel takes from a counter-based hash keyed
-by (a key drawn from that Generator, trial, step, retry). Same seed, same bits.
+wall re-samples, which the Numba kernel (:func:`gridcore.sim.walk.walk`)
+takes from a counter-based hash keyed by (a key drawn from that Generator,
+trial, step, retry). Same seed, same bits.
+
+This module holds the Python side: the motion settings
+(:data:`MOTION_DEFAULTS`, :func:`motion_params`), :class:`Trajectories`,
+:func:`simulate` and the input encodings (:func:`encode`).
 """
 
 import math
@@ -32,14 +37,15 @@ from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
-from numba import njit
 
-from gridcore.sim.arenas import Arena, make_arena, point_inside
+from gridcore.sim.arenas import Arena, make_arena
+from gridcore.sim.walk import walk
 from gridcore.util.checks import check_choice, check_positive_int
 
 __all__ = [
     "MOTION_DEFAULTS",
     "ENCODINGS",
+    "motion_params",
     "Trajectories",
     "simulate",
     "encode",
@@ -64,11 +70,6 @@ _STARTS = ("centre", "uniform")
 # Accepted positions keep this clearance from the walls (relative to the
 # inradius) so that round-off in other code never puts them outside.
 _WALL_MARGIN_REL = 1e-9
-
-# splitmix64 constants (Steele, Lea & Flood 2014).
-_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
-_MIX2 = np.uint64(0x94D049BB133111EB)
 
 
 @dataclass(frozen=True, eq=False)
@@ -110,7 +111,17 @@ class Trajectories:
 
 
 def n_inputs(encoding):
-    """Number of network inputs Nin of an encoding."""
+    """Number of network inputs Nin of an encoding.
+
+    Parameters
+    ----------
+    encoding : str
+        A key of :data:`ENCODINGS`.
+
+    Returns
+    -------
+    int
+    """
     _check_encoding(encoding)
     return ENCODINGS[encoding]
 
@@ -178,7 +189,7 @@ def simulate(arena, n_trials, n_steps, seed, encoding="speed-angle", **motion):
     check_positive_int("n_trials", n_trials)
     check_positive_int("n_steps", n_steps)
     _check_encoding(encoding)
-    params = _motion_params(motion)
+    params = motion_params(motion)
     if isinstance(seed, np.random.Generator):
         rng = seed
     elif isinstance(seed, Integral) and not isinstance(seed, bool) and seed >= 0:
@@ -194,7 +205,7 @@ def simulate(arena, n_trials, n_steps, seed, encoding="speed-angle", **motion):
     heading = np.empty((n_trials, n_steps))
     boundary = np.zeros((n_trials, n_steps), dtype=np.bool_)
     final = np.empty((n_trials, 2))
-    _walk(kind, geometry, _WALL_MARGIN_REL * arena.inradius, start, heading0,
+    walk(kind, geometry, _WALL_MARGIN_REL * arena.inradius, start, heading0,
           speed, turn, key, params["max_retries"], positions, heading,
           boundary, final)
     return Trajectories(
@@ -237,8 +248,25 @@ def _predraw(rng, arena, n_trials, n_steps, params):
     return start, heading0, speed, turn, key
 
 
-def _motion_params(motion):
-    """MOTION_DEFAULTS updated by ``motion``, validated."""
+def motion_params(motion):
+    """The full motion settings: :data:`MOTION_DEFAULTS` updated by ``motion``, validated.
+
+    Parameters
+    ----------
+    motion : dict
+        Overrides of :data:`MOTION_DEFAULTS` (a run's ``config["motion"]``);
+        speeds in arena units per step, angles in rad.
+
+    Returns
+    -------
+    dict
+        Every key of :data:`MOTION_DEFAULTS`.
+
+    Raises
+    ------
+    ValueError
+        An unknown key or a value out of range, named.
+    """
     unknown = sorted(set(motion) - set(MOTION_DEFAULTS))
     if unknown:
         raise ValueError(
@@ -274,83 +302,3 @@ def _is_real(x):
 
 def _check_encoding(encoding):
     check_choice("encoding", encoding, tuple(ENCODINGS))
-
-
-@njit(cache=True)
-def _mix64(z):
-    """splitmix64 finaliser: a bijective scramble of a uint64."""
-    z = (z ^ (z >> np.uint64(30))) * _MIX1
-    z = (z ^ (z >> np.uint64(27))) * _MIX2
-    return z ^ (z >> np.uint64(31))
-
-
-@njit(cache=True)
-def _hash_uniform(key, trial, step, retry):
-    """Uniform in [0, 1) determined by (key, trial, step, retry) alone."""
-    z = _mix64(key + _GOLDEN * np.uint64(trial + 1))
-    z = _mix64(z + _GOLDEN * np.uint64(step + 1))
-    z = _mix64(z + _GOLDEN * np.uint64(retry + 1))
-    return float(z >> np.uint64(11)) * (1.0 / 9007199254740992.0)
-
-
-@njit(cache=True)
-def _wrap(angle):
-    """Angle wrapped into [-pi, pi) (rad)."""
-    a = angle - 2.0 * math.pi * math.floor((angle + math.pi) / (2.0 * math.pi))
-    if a >= math.pi:  # round-off at the upper edge
-        a -= 2.0 * math.pi
-    return a
-
-
-@njit(cache=True)
-def _walk(kind, geometry, margin, start, heading0, speed, turn, key,
-          max_retries, positions, heading, boundary, final):
-    """Run all trials; fills positions, heading, boundary, final and
-    overwrites ``speed`` where the wall fallback clipped it.
-
-    Shapes: start (M, 2), heading0 (M,), speed/turn/heading/boundary (M, T),
-    positions (M, T, 2), final (M, 2). Accepted positions stay ``margin``
-    (arena units) inside the walls.
-    """
-    n_trials, n_steps = speed.shape
-    for m in range(n_trials):
-        x = start[m, 0]
-        y = start[m, 1]
-        h = heading0[m]
-        for t in range(n_steps):
-            positions[m, t, 0] = x
-            positions[m, t, 1] = y
-            if turn[m, t] != 0.0:          # most steps keep the heading: skip the wrap
-                h = _wrap(h + turn[m, t])
-            s = speed[m, t]
-            if s == 0.0:                   # and most stand still: skip the trigonometry
-                heading[m, t] = h
-                continue
-            nx = x + s * math.cos(h)
-            ny = y + s * math.sin(h)
-            if not point_inside(kind, geometry, nx, ny, margin):
-                boundary[m, t] = True
-                ok = False
-                for r in range(max_retries):
-                    h = _wrap(2.0 * math.pi * _hash_uniform(key, m, t, r) - math.pi)
-                    nx = x + s * math.cos(h)
-                    ny = y + s * math.sin(h)
-                    if point_inside(kind, geometry, nx, ny, margin):
-                        ok = True
-                        break
-                if not ok:
-                    # Towards the centre, not past it: stays inside by convexity.
-                    h = _wrap(math.atan2(-y, -x))
-                    s = min(s, math.sqrt(x * x + y * y))
-                    nx = x + s * math.cos(h)
-                    ny = y + s * math.sin(h)
-                    if not point_inside(kind, geometry, nx, ny, 0.0):
-                        s = 0.0  # round-off guard: stay put rather than leave
-                        nx = x
-                        ny = y
-                    speed[m, t] = s
-            heading[m, t] = h
-            x = nx
-            y = ny
-        final[m, 0] = x
-        final[m, 1] = y
