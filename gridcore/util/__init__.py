@@ -1,1 +1,1 @@
-"""The bottom layer: argument checks and atomic file writes, used by every other layer."""
+"""Utility layer, below everything: argument checks and atomic file writes."""
