@@ -345,7 +345,7 @@ def test_stage_responses_same_network_twice_correlates_perfectly():
 def test_compare_runs_lists_the_differing_settings():
     ref = make_config("quick")
     other = make_config("quick", metabolic=False, backend="numpy", threads=1)
-    summ = [{"label": "a", "config": ref}, {"label": "b", "config": other}]
+    summ = [{"label": "a", "config": ref.to_dict()}, {"label": "b", "config": other.to_dict()}]
     cmp = compare_runs(summ)
     assert cmp["reference"] == "a"
     assert cmp["runs"][0]["differs"] == {}

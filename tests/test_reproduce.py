@@ -26,9 +26,9 @@ SMALL = dict(backend="numpy", quick=True, n_trials=16, long_steps=1000, block_st
 def test_runs_are_the_paper_preset_with_one_change_each():
     base = run_config("square")
     paper = make_config("paper", arena="square")
-    assert {k: base[k] for k in ("n_units", "n_trials", "n_steps", "noise_std", "metabolic", "encoding")} == \
-        {k: paper[k] for k in ("n_units", "n_trials", "n_steps", "noise_std", "metabolic", "encoding")}
-    assert base["snapshot_every"] == reproduce.SNAPSHOT_EVERY
+    keys = ("n_units", "n_trials", "n_steps", "noise_std", "metabolic", "encoding")
+    assert {k: base.to_dict()[k] for k in keys} == {k: paper.to_dict()[k] for k in keys}
+    assert base.output.snapshot_every == reproduce.SNAPSHOT_EVERY
     expected = {"triangle": {"arena": "triangle"},
                 "hexagon": {"arena": "hexagon", "rec_init": "gaussian"},
                 "square-no-metabolic": {"metabolic": False},
@@ -39,8 +39,8 @@ def test_runs_are_the_paper_preset_with_one_change_each():
                 "square-no-l2": {"l2": False}}
     for name, change in expected.items():
         cfg = run_config(name)
-        assert {k for k in cfg if cfg[k] != base[k]} == set(change), name
-        assert all(cfg[k] == v for k, v in change.items()), name
+        assert cfg.differing(base) == sorted(change), name
+        assert all(cfg.to_dict()[k] == v for k, v in change.items()), name
     assert set(RUNS) == {"square", *expected}
 
 

@@ -239,6 +239,8 @@ def test_run_config_is_frozen_and_round_trips(tmp_path):
         cfg.task.arena = "square"
     with pytest.raises(TypeError):
         cfg.task.motion["speed_scale"] = 1.0
+    with pytest.raises(TypeError):                                 # typed parts only, no flat-name reads
+        cfg["n_steps"]
     assert RunConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
     cfg.save(tmp_path / "config.json")
     assert RunConfig.load(tmp_path / "config.json") == cfg
@@ -349,12 +351,12 @@ def test_train_wants_a_run_config(tmp_path):
     assert not (tmp_path / "r").exists()
 
 
-def test_load_run_gives_the_typed_and_the_flat_config(tmp_path):
+def test_load_run_gives_the_typed_config(tmp_path):
     cfg = make_config("quick", n_units=6, n_trials=10, n_steps=20, curvature_trials=5, iterations=1,
                       backend="numpy", eval_every=0)
     train(cfg, tmp_path / "r", stream=None)
     run = load_run(tmp_path / "r")
-    assert run.settings == cfg and run.config == cfg.to_dict() and run.spec == cfg.model
+    assert run.settings == cfg and run.spec == cfg.model and not hasattr(run, "config")
     assert run.shape == (6, 2, 2) and run.final_iteration == 1
 
 

@@ -338,16 +338,16 @@ def analyze_run(run_dir, compare=(), backend="auto", threads=None, settings=None
     steps = Steps() if steps is None else steps
     run = load_run(run_dir)
     others = [load_run(p) for p in compare]       # fail early, before the long work
-    cfg = run.config
-    s = replace(settings, n_steps=cfg["n_steps"] if settings.n_steps is None else settings.n_steps)
-    test_noise = cfg["noise_std"] if s.noise_std is None else s.noise_std
+    task = run.settings.task
+    s = replace(settings, n_steps=task.n_steps if settings.n_steps is None else settings.n_steps)
+    test_noise = task.noise_std if s.noise_std is None else s.noise_std
     stages = select_stages(run.snapshots, run.final_iteration, s.stages)
     be = get_backend(backend, threads)
     real = None
     if s.trajectory is not None:      # read and check the path before the long work
         real = steps.run("path_load", f"loading the path {s.trajectory}", load_real_path, s.trajectory,
                          run, s.seed, s.trajectory_dt, s.trajectory_duration)
-    steps.say(f"analysing {run.path}: {cfg['arena']} arena, N={cfg['n_units']}, {cfg['encoding']} inputs; "
+    steps.say(f"analysing {run.path}: {task.arena} arena, N={run.settings.network.n_units}, {task.encoding} inputs; "
               f"backend {be.name}, threads {be.threads}")
 
     # One recording serves C1-C4 and C7.
@@ -392,9 +392,9 @@ def held_out_recording(run, backend, seed, n_trials, n_steps, noise_std):
     traj : Trajectories
     rec : Recording
     """
-    cfg = run.config
+    task = run.settings.task
     traj = simulate(run.arena, n_trials, n_steps, subseed(seed, "trajectories"),
-                    encoding=cfg["encoding"], **cfg["motion"])
+                    encoding=task.encoding, **task.motion)
     rec = record_trajectories(run.params, backend, traj, subseed(seed, "noise"), noise_std, run.spec)
     return traj, rec
 
@@ -539,7 +539,7 @@ def stability_step(run, backend, settings, noise_std, steps):
     -------
     dict from :func:`gridcore.analysis.tracking.long_path`
     """
-    cfg = run.config
+    task = run.settings.task
     total = settings.long_steps
     tenth = max(1, total // 10)
     state = {"next": tenth, "t0": time.perf_counter()}
@@ -552,7 +552,7 @@ def stability_step(run, backend, settings, noise_std, steps):
 
     return steps.run("stability", f"{settings.long_paths} long path(s) of {total:,} steps",
                      long_path, run.params, backend, run.arena, total, subseed(settings.seed, "long_path"),
-                     n_paths=settings.long_paths, encoding=cfg["encoding"], motion=cfg["motion"],
+                     n_paths=settings.long_paths, encoding=task.encoding, motion=task.motion,
                      noise_std=noise_std, spec=run.spec, block=settings.block_steps, bins=settings.bins,
                      progress=long_progress)
 
@@ -588,14 +588,14 @@ def compare_step(run, others, backend, settings, noise_std, track, types, steps)
     if not others:
         return None, []
     s = settings
-    summaries = [run_summary(_label(run.path), run.config, track, types)]
+    summaries = [run_summary(_label(run.path), run.settings.to_dict(), track, types)]
     cmp_types = []
     for other in others:
-        o_noise = other.config["noise_std"] if noise_std is None else noise_std
+        o_noise = other.settings.task.noise_std if noise_std is None else noise_std
         _, _, o_track, o_types = steps.run(
             f"compare:{other.path}", f"comparison run {other.path}", record_and_classify, other, backend,
             s.seed, s.n_trials, s.n_steps, o_noise, s.bins, s.shuffles)
-        summaries.append(run_summary(_label(other.path), other.config, o_track, o_types))
+        summaries.append(run_summary(_label(other.path), other.settings.to_dict(), o_track, o_types))
         cmp_types.append(o_types)
     return compare_runs(summaries), cmp_types
 
@@ -630,8 +630,8 @@ def load_real_path(source, run, seed, dt=None, duration=None):
                              seed=subseed(seed, "ratinabox"))
     else:
         path = pathfiles.read_path(source)
-    cfg = run.config
-    return realpaths.prepare(path, run.arena, cfg["encoding"], dt=dt, motion=cfg["motion"],
+    task = run.settings.task
+    return realpaths.prepare(path, run.arena, task.encoding, dt=dt, motion=task.motion,
                              duration=duration)
 
 
@@ -687,12 +687,12 @@ def real_path_step(run, backend, real, settings, noise_std, steps):
         Per path, for the figure: the first :data:`PATH_TRACE_S` seconds of
         outputs and positions, and all speeds.
     """
-    cfg = run.config
+    task = run.settings.task
     seed, bins = settings.seed, settings.bins
     lead, dt = real.motion["lead_in_steps"], real.motion["dt_s"]
     n = real.inputs.shape[1] - lead
-    sim = simulate(run.arena, 1, n, subseed(seed, "path_simulated"), encoding=cfg["encoding"],
-                   **cfg["motion"])
+    sim = simulate(run.arena, 1, n, subseed(seed, "path_simulated"), encoding=task.encoding,
+                   **task.motion)
     block = max(1, min(n, int(round(PATH_BLOCK_S / dt))))
     trace = max(2, min(n, int(round(PATH_TRACE_S / dt))))
     out, types, traces = {}, {}, {}
@@ -711,16 +711,16 @@ def real_path_step(run, backend, real, settings, noise_std, steps):
                      "celltypes": celltypes_section(types[name], with_ramps=False),
                      "statistics": path_statistics(traj, start, dt, bins=bins)}
         traces[name] = (y[:trace], pos[:trace], traj.speed[0, start:])
-    pieces = realpaths.split_trials(real, cfg["n_steps"], cfg["motion"])
-    sim_trials = simulate(run.arena, pieces.inputs.shape[0], cfg["n_steps"], subseed(seed, "path_trials"),
-                          encoding=cfg["encoding"], **cfg["motion"])
+    pieces = realpaths.split_trials(real, task.n_steps, task.motion)
+    sim_trials = simulate(run.arena, pieces.inputs.shape[0], task.n_steps, subseed(seed, "path_trials"),
+                          encoding=task.encoding, **task.motion)
     for name, traj in (("real", pieces), ("simulated", sim_trials)):
         out[name]["trials"] = steps.run(
-            f"path_trials:{name}", f"{traj.inputs.shape[0]} {name} trials of {cfg['n_steps']} steps",
+            f"path_trials:{name}", f"{traj.inputs.shape[0]} {name} trials of {task.n_steps} steps",
             _trial_tracking, run, backend, traj, noise_std, subseed(seed, "path_noise"))
     out["real"]["trials"]["lead_in_steps"] = pieces.motion["lead_in_steps"]
     r = map_correlation(types["real"].maps, types["simulated"].maps)
-    summaries = [run_summary(f"{name} path", {**cfg, "trajectory": label}, out[name]["tracking"],
+    summaries = [run_summary(f"{name} path", {**run.settings.to_dict(), "trajectory": label}, out[name]["tracking"],
                              types[name])
                  for name, label in (("simulated", "simulated"), ("real", real.motion["source"]))]
     section = {
@@ -769,7 +769,7 @@ def assemble_metrics(run, others, backend, settings, stages, test_noise, probe, 
         "gridcore_version": __version__,
         "run": {"path": run.path, "final_iteration": run.final_iteration,
                 "snapshots": sorted(run.snapshots), "final_metrics": final_metrics},
-        "config": run.config,
+        "config": run.settings.to_dict(),
         "settings": {
             "backend": backend.name, "threads": backend.threads, "seed": s.seed,
             "seeds": {k: subseed(s.seed, k) for k in STREAMS}, "quick": bool(s.quick),

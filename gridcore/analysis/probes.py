@@ -13,7 +13,6 @@ import numpy as np
 
 from gridcore.model.spec import PAPER
 from gridcore.sim.trajectories import MOTION_DEFAULTS, encode
-from gridcore.train.config import model_spec
 from gridcore.util.checks import check_nonneg_float, check_positive_int
 
 
@@ -32,7 +31,7 @@ def step_response(params, backend, encoding, speeds=(0.03, 0.07, 0.13), n_headin
     params : Params
     backend : a backend from :func:`gridcore.backends.get_backend`
     encoding : str
-        The network's input encoding (``config["encoding"]``).
+        The network's input encoding (``settings.task.encoding``).
     speeds : sequence of float
         Step lengths (arena units); the defaults are about the 10th, 50th and
         90th percentiles of the moving steps of the default motion model.
@@ -111,12 +110,12 @@ def run_probe(run, backend):
         speeds, capped at its ``max_speed``); ``over_training``: one
         ``summary`` per snapshot and the final iteration, with ``iteration``.
     """
-    cfg = run.config
-    motion = {**MOTION_DEFAULTS, **cfg["motion"]}
+    task = run.settings.task
+    motion = {**MOTION_DEFAULTS, **task.motion}
     speeds = np.minimum(motion["speed_scale"] * _RAYLEIGH_Q, motion["max_speed"])
 
     def probe(params):
-        return step_response(params, backend, cfg["encoding"], speeds=speeds, spec=model_spec(cfg))
+        return step_response(params, backend, task.encoding, speeds=speeds, spec=run.spec)
 
     final = probe(run.params)
     over = [{"iteration": it, **probe(run.stage_params(it))["summary"]} for it in sorted(run.snapshots)]

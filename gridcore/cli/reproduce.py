@@ -156,7 +156,7 @@ def training_status(names, out=RESULTS):
         log = run.read_log() if os.path.exists(run.log) else []
         evals = [r for r in log if "nerr" in r]
         rows[name] = {"iteration": log[-1]["iteration"] if log else 0,
-                      "of": run_config(name)["iterations"], "finished": _finished(path),
+                      "of": run_config(name).optimizer.iterations, "finished": _finished(path),
                       "nerr": evals[-1]["nerr"] if evals else None,
                       "nerr_iteration": evals[-1]["iteration"] if evals else None,
                       "hours": sum(r["seconds"] for r in log) / 3600.0}
@@ -188,10 +188,10 @@ def run_summary(path):
     sym = m["celltypes"]["grid_symmetry"]
     ec, st = m["error_correction"], m["stability"]
     return {
-        "arena": cfg["arena"], "encoding": cfg["encoding"], "noise_std": cfg["noise_std"],
-        "metabolic": cfg["metabolic"], "iterations": len(log),
+        "arena": cfg.task.arena, "encoding": cfg.task.encoding, "noise_std": cfg.task.noise_std,
+        "metabolic": cfg.schedule.metabolic, "iterations": len(log),
         "train_hours": sum(r["seconds"] for r in log) / 3600.0,
-        "train_threads": cfg["threads"],
+        "train_threads": cfg.compute.threads,
         "nerr": m["tracking"]["normalised_error"],                              # C1
         **{t: counts[t] for t in ("grid", "border", "band", "irregular", "none")},  # C2, C6
         "grid60": sym["n_grid60"], "grid90": sym["n_grid90"],
@@ -265,7 +265,7 @@ def pilot(out, results=RESULTS, backend="c", threads=None, stream=sys.stderr, **
         rows[name] = {"changes": _describe(PILOT_RUNS[name]), "nerr": nerr,
                       "gain": s["median_gain"][mid], "step": s["speeds"][mid],
                       # In half-sides of the arena, so the 10x-unit run compares.
-                      "rest_output": s["median_rest_output"] / (cfg["arena_size"] / 2)}
+                      "rest_output": s["median_rest_output"] / (cfg.task.arena_size / 2)}
     atomic_write_json(os.path.join(results, "pilot.json"), rows)
     figures.pilot_figure(rows, os.path.join(results, "pilot.png"))
     lines = ["| run (quick preset) | what changes | held-out error | step gain | output at rest / half side |",

@@ -329,7 +329,7 @@ def motion_mean_speed(motion=None, moving=False):
     Parameters
     ----------
     motion : dict, optional
-        Overrides of ``MOTION_DEFAULTS`` (a run's ``config["motion"]``).
+        Overrides of ``MOTION_DEFAULTS`` (a run's ``settings.task.motion``).
     moving : bool
         The mean over moving steps only (else over all steps).
 
@@ -544,7 +544,7 @@ def prepare(path, arena, encoding="speed-angle", *, dt=None, motion=None, durati
         Seconds per network step; default :func:`matched_dt` (same mean
         distance per step as the training motion).
     motion : dict, optional
-        The training motion (a run's ``config["motion"]``): sets the matched
+        The training motion (a run's ``settings.task.motion``): sets the matched
         ``dt`` and the lead-in speed.
     duration : float, optional
         Use only the first ``duration`` seconds.

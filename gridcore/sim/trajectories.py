@@ -254,7 +254,7 @@ def motion_params(motion):
     Parameters
     ----------
     motion : dict
-        Overrides of :data:`MOTION_DEFAULTS` (a run's ``config["motion"]``);
+        Overrides of :data:`MOTION_DEFAULTS` (a run's ``settings.task.motion``);
         speeds in arena units per step, angles in rad.
 
     Returns

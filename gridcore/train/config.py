@@ -42,7 +42,7 @@ from gridcore.util.fileio import atomic_write_json
 
 __all__ = ["RunConfig", "NetworkSettings", "TaskSettings", "OptimizerSettings", "ScheduleSettings",
            "OutputSettings", "ComputeSettings", "DEFAULTS", "PRESETS", "OPTIMIZERS", "BACKENDS",
-           "PAPER_REC_INIT", "RESUME_MAY_CHANGE", "make_config", "model_spec"]
+           "PAPER_REC_INIT", "RESUME_MAY_CHANGE", "make_config"]
 
 OPTIMIZERS = ("hf", "adam")
 BACKENDS = ("auto",) + BACKEND_NAMES
@@ -357,27 +357,8 @@ def _json_value(value):
     return value
 
 
-class _FlatMappingView(Mapping):
-    """DEPRECATED compatibility shim: ``cfg["n_steps"]`` etc. read a :class:`RunConfig` by flat name.
-
-    For readers outside :mod:`gridcore.train` written against the old plain
-    dict; new code reads the typed parts (``cfg.task.n_steps``). Read-only;
-    values are as :meth:`RunConfig.to_dict` gives them.
-    """
-
-    def __getitem__(self, key):
-        part, name = _FLAT[key]
-        return _json_value(getattr(self if part is None else getattr(self, part), name))
-
-    def __iter__(self):
-        return iter(_FLAT)
-
-    def __len__(self):
-        return len(_FLAT)
-
-
 @dataclass(frozen=True)
-class RunConfig(_FlatMappingView):
+class RunConfig:
     """Every setting of a training run: frozen and validated on construction.
 
     Build one with :func:`make_config` (defaults, a preset, flat overrides),
@@ -401,8 +382,7 @@ class RunConfig(_FlatMappingView):
     Notes
     -----
     ``network.rec_init = None`` is replaced by the paper's choice for the
-    arena. Reading by flat name (``cfg["n_steps"]``) still works but is
-    deprecated: it serves readers not yet moved to the typed parts.
+    arena.
     """
 
     model: ModelSpec = PAPER
@@ -436,7 +416,8 @@ class RunConfig(_FlatMappingView):
 
     def to_dict(self):
         """The flat, JSON-ready dict written to ``config.json`` (keys: :data:`DEFAULTS`'s)."""
-        return {key: self[key] for key in _FLAT}
+        return {key: _json_value(getattr(self if part is None else getattr(self, part), name))
+                for key, (part, name) in _FLAT.items()}
 
     @classmethod
     def from_dict(cls, d):
@@ -574,13 +555,3 @@ def make_config(preset=None, **overrides):
         check_choice("preset", preset, tuple(PRESETS))
         flat = _merge(flat, PRESETS[preset])
     return RunConfig.from_dict(_merge(flat, overrides))
-
-
-def model_spec(cfg):
-    """DEPRECATED: the :class:`ModelSpec` of a run configuration (use ``cfg.model`` or ``Run.spec``).
-
-    Accepts a :class:`RunConfig` or its flat dict (``cfg["model"]``).
-    """
-    if isinstance(cfg, RunConfig):
-        return cfg.model
-    return ModelSpec.from_dict(cfg["model"], where="model")

@@ -6,14 +6,7 @@ stage its part: :func:`make_batch` the task settings, :func:`start_schedule`
 and :func:`update_schedule` the schedule settings, :class:`ModelProblem` the
 model spec, the optimiser step its HF or Adam settings.
 
-A run lives in one directory::
-
-    config.json        everything needed to rerun (written once, checked on resume)
-    log.jsonl          one line per iteration: threads, loss terms, lambda, rho, CG iterations, step, seconds
-    checkpoint.npz     written atomically every ``checkpoint_every`` iterations and on Ctrl-C or SIGTERM
-    snapshots/iter_NNNNNN.npz   parameters at chosen iterations (development analysis)
-    final.npz          the trained parameters
-    final_metrics.json normalised error on held-out trials
+A run lives in one directory; :mod:`gridcore.train.rundir` lists its files.
 
 Every random draw comes from ``numpy.random.SeedSequence(seed, spawn_key=...)``
 keyed by the iteration, so a resumed run sees the same batches as an

@@ -73,10 +73,7 @@ class Run:
     path : str
         The run directory.
     settings : RunConfig
-        Its ``config.json``.
-    config : dict
-        DEPRECATED: the same settings as a flat dict (``settings.to_dict()``),
-        for readers not yet moved to ``settings``.
+        Its ``config.json`` (which holds ``settings.to_dict()``).
     params : Params
         The trained network (``final.npz``).
     spec : ModelSpec
@@ -91,7 +88,6 @@ class Run:
 
     path: str
     settings: RunConfig
-    config: dict
     params: Params
     spec: ModelSpec
     arena: Arena
@@ -142,6 +138,6 @@ def load_run(path):
             m = re.fullmatch(r"iter_(\d+)\.npz", name)
             if m and int(m.group(1)) < final_iteration:
                 snapshots[int(m.group(1))] = os.path.join(run.snapshots, name)
-    return Run(path=run.path, settings=cfg, config=cfg.to_dict(), params=params, spec=cfg.model,
+    return Run(path=run.path, settings=cfg, params=params, spec=cfg.model,
                arena=make_arena(cfg.task.arena, cfg.task.arena_size),
                final_iteration=final_iteration, snapshots=dict(sorted(snapshots.items())))
