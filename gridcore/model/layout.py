@@ -2,8 +2,8 @@
 
 Every core reads the parameters through this layout: the NumPy reference and
 the Numba wrappers by block name, the C core through the same order, coded
-once in ``csrc/grc_layout.h`` and checked against this class by the tests.
-The order (``docs/math.md`` section 1)::
+once in ``grc_param_layout`` (``csrc/gridcore.c``) and checked against this
+class by the tests. The order (``docs/math.md`` section 0)::
 
     theta = [Wrec (N, N), Win (N, Nin), b (N,), Wout (Nout, N)]
 

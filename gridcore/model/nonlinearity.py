@@ -1,7 +1,7 @@
 """The rate function ``phi`` and its derivative for NumPy code (``docs/math.md`` eq. F1, B2).
 
 The Numba kernels (``gridcore/backends/numba/kernels.py``, ``_phi``) and the
-C kernels (``csrc/grc_internal.h``, ``grc__phi``) hold the same two
+C kernels (``csrc/grc_kernels.inc``, ``FN(phi)`` and ``FN(dphi)``) hold the same two
 functions in their own language; a new nonlinearity adds one branch to
 each of the three and its name to ``gridcore.model.spec.NONLINEARITIES``.
 """

@@ -105,10 +105,9 @@ def _tanh(x):
     return small if s < 0.625 else big
 
 
-
-# The nonlinearity, coded once for the Numba core (NumPy: gridcore.model.nonlinearity,
-# C: csrc/grc_internal.h). ``code`` is ModelSpec.phi_code; a new nonlinearity adds
-# one branch to each.
+# The nonlinearity, coded once for the Numba core (NumPy: gridcore.model.nonlinearity;
+# C: FN(phi), FN(dphi) in csrc/grc_kernels.inc). ``code`` is ModelSpec.phi_code; a
+# new nonlinearity adds one branch to each.
 @njit(inline="always", error_model="numpy")
 def _phi(x, code):
     """Rate ``u = phi(x)`` (F1) for the nonlinearity ``code`` (0: tanh)."""
@@ -119,6 +118,7 @@ def _phi(x, code):
 def _dphi(u, code):
     """``phi'(x)`` from the rate ``u = phi(x)`` (B3, G1); tanh: ``1 - u**2``."""
     return 1.0 - u * u
+
 
 def _make_fma_tile(n_vec):
     """An intrinsic computing one register tile of ``C (+)= A B``: ``_MR`` rows, ``n_vec`` vectors wide.
