@@ -55,7 +55,7 @@ const char *grc_strerror(int status)
     case GRC_ETHREADS: return "threads must be in 0.." GRC__STR(GRC_MAX_THREADS)
         " (GRC_MAX_THREADS; 0 = all available)";
     case GRC_EMODEL: return "unknown model code: model.nonlinearity must be a GRC_PHI_* code "
-        "(0 = tanh), model.readout a GRC_READOUT_* code (0 = xy) and model.initial_state a "
+        "(0 = tanh, 1 = relu), model.readout a GRC_READOUT_* code (0 = xy) and model.initial_state a "
         "GRC_X0_* code (0 = zero)";
     case GRC_EWORKSPACE: return "the workspace is not live: it was destroyed or did not come "
         "from grc_workspace_create (detection is best effort: never use a destroyed workspace)";
@@ -178,7 +178,7 @@ static int check_model(const grc_model *m)
 {
     if (!(m->alpha > 0.0 && m->alpha <= 1.0))                   /* NaN fails */
         return GRC_EALPHA;
-    if (m->nonlinearity != GRC_PHI_TANH || m->readout != GRC_READOUT_XY
+    if ((m->nonlinearity != GRC_PHI_TANH && m->nonlinearity != GRC_PHI_RELU) || m->readout != GRC_READOUT_XY
         || m->initial_state != GRC_X0_ZERO)
         return GRC_EMODEL;
     return GRC_OK;

@@ -96,6 +96,7 @@ extern "C" {
  * (gridcore.model.spec.NONLINEARITIES; the readout and initial-state maps in
  * gridcore/backends/c/backend.py), which the tests check. */
 #define GRC_PHI_TANH 0     /* u = tanh(x) */
+#define GRC_PHI_RELU 1     /* u = max(x, 0) */
 #define GRC_READOUT_XY 0   /* y = Wout u, squared error; Nout must be 2 (x, y) */
 #define GRC_X0_ZERO 0      /* x_0 = 0 */
 

@@ -227,8 +227,10 @@ class TestCArgumentChecks:
         assert self.loss(alpha=alpha) == lib.GRC_EALPHA
 
     @pytest.mark.parametrize("field", ["nonlinearity", "readout", "initial_state"])
-    @pytest.mark.parametrize("code", [1, -1, 2**31 - 1, -2**31])
+    @pytest.mark.parametrize("code", ["next", -1, 2**31 - 1, -2**31])
     def test_unknown_model_code(self, field, code):
+        known = {"nonlinearity": PHI_CODES, "readout": READOUT_CODES, "initial_state": INITIAL_STATE_CODES}[field]
+        code = max(known.values()) + 1 if code == "next" else code      # the first code not in use
         assert self.loss(**{field: code}) == lib.GRC_EMODEL
 
     @pytest.mark.parametrize("n_out", [1, 3])

@@ -13,6 +13,8 @@ def phi(x, nonlinearity):
     """Rates ``u = phi(x)``, elementwise, as a new array."""
     if nonlinearity == "tanh":
         return np.tanh(x)
+    if nonlinearity == "relu":
+        return np.maximum(x, 0.0)
     raise ValueError(f"unknown nonlinearity {nonlinearity!r}")
 
 
@@ -20,4 +22,6 @@ def dphi(u, nonlinearity):
     """``phi'(x)`` written in terms of the rate ``u = phi(x)`` (tanh: ``1 - u**2``), elementwise."""
     if nonlinearity == "tanh":
         return 1.0 - u * u
+    if nonlinearity == "relu":
+        return (u > 0.0).astype(np.float64)      # relu'(x) = 1 where x > 0, i.e. where u > 0
     raise ValueError(f"unknown nonlinearity {nonlinearity!r}")

@@ -20,7 +20,7 @@ from gridcore.util.checks import check_choice
 ALPHA = 0.1  # dt / tau: Euler step as a fraction of the unit time constant (paper: dt = tau/10)
 
 # name -> integer code shared with the Numba and C kernels (csrc/gridcore.h GRC_PHI_*)
-NONLINEARITIES = {"tanh": 0}
+NONLINEARITIES = {"tanh": 0, "relu": 1}
 # readout -> number of outputs; "xy": linear readout of the position, squared error
 READOUTS = {"xy": 2}
 INITIAL_STATES = ("zero",)
@@ -34,8 +34,9 @@ class ModelSpec:
     ----------
     alpha : float in (0, 1]
         ``dt / tau``, the Euler step as a fraction of the unit time constant.
-    nonlinearity : {"tanh"}
-        ``phi``, the rate function ``u = phi(x)``.
+    nonlinearity : {"tanh", "relu"}
+        ``phi``, the rate function ``u = phi(x)``; ``"relu"`` is ``max(x, 0)``
+        (non-negative rates).
     readout : {"xy"}
         What the outputs report and the error that trains them: ``"xy"``, a
         linear readout of the x, y position with squared error (2 outputs).

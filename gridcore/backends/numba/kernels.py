@@ -110,13 +110,17 @@ def _tanh(x):
 # new nonlinearity adds one branch to each.
 @njit(inline="always", error_model="numpy")
 def _phi(x, code):
-    """Rate ``u = phi(x)`` (F1) for the nonlinearity ``code`` (0: tanh)."""
+    """Rate ``u = phi(x)`` (F1) for the nonlinearity ``code`` (0: tanh, 1: relu)."""
+    if code == 1:
+        return max(x, 0.0)
     return _tanh(x)
 
 
 @njit(inline="always", error_model="numpy")
 def _dphi(u, code):
-    """``phi'(x)`` from the rate ``u = phi(x)`` (B3, G1); tanh: ``1 - u**2``."""
+    """``phi'(x)`` from the rate ``u = phi(x)`` (B3, G1); tanh: ``1 - u**2``, relu: ``u > 0``."""
+    if code == 1:
+        return 1.0 if u > 0.0 else 0.0
     return 1.0 - u * u
 
 
