@@ -22,8 +22,9 @@ from gridcore.model import (
                             init_params,
                             param_count,
 )
+from gridcore.sim.placecells import PlaceCells
 from gridcore.version import __version__
 
 __all__ = ["ALPHA", "BACKEND_NAMES", "PAPER", "Batch", "ForwardState", "ModelSpec", "ParamLayout",
-           "Params", "Regularization", "StreamResult", "available_backends", "get_backend",
+           "Params", "PlaceCells", "Regularization", "StreamResult", "available_backends", "get_backend",
            "init_params", "param_count", "reference", "__version__"]
