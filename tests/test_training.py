@@ -273,6 +273,7 @@ def test_committed_configs_load_with_the_same_settings(path):
     assert cfg.model == ModelSpec(alpha=old["alpha"])
     new = cfg.to_dict()
     assert new.pop("model") == ModelSpec(alpha=old["alpha"]).to_dict()
+    assert "motion_model" not in old and new.pop("motion_model") == "paper"   # written before it existed
     assert new == {k: v for k, v in old.items() if k != "alpha"}
     # The flat format with a "model" dict (written since) reads the same.
     current = {**{k: v for k, v in old.items() if k != "alpha"}, "model": {"alpha": old["alpha"]}}
@@ -413,3 +414,43 @@ def test_resume_drops_a_log_line_cut_short(tmp_path):
     assert run_cli(tmp_path, "parts", "--resume", "--iterations", "3") == 0
     assert Params.load(tmp_path / "whole" / "final.npz") == Params.load(tmp_path / "parts" / "final.npz")
     assert_same_log(tmp_path / "whole" / "log.jsonl", tmp_path / "parts" / "log.jsonl")
+
+
+# ---------------------------------------------------------------- the motion model (issue 18, item 7)
+
+def test_smooth_motion_model_trains(tmp_path):
+    assert run_cli(tmp_path, "smooth", "--iterations", "2", "--motion-model", "smooth",
+                   "--motion", "start=centre", "--motion", "dt=0.05", "--arena", "circle") == 0
+    cfg = json.load(open(tmp_path / "smooth" / "config.json"))
+    assert cfg["motion_model"] == "smooth" and cfg["motion"] == {"start": "centre", "dt": 0.05}
+    run = load_run(tmp_path / "smooth")
+    assert run.settings.task.motion_model == "smooth"
+    log = read_log(tmp_path / "smooth" / "log.jsonl")
+    assert len(log) == 2 and all(np.isfinite(r["loss"]) for r in log)
+    # The batches come from the smooth model: uniform starts by default, speeds of v * dt.
+    task = make_config(motion_model="smooth", n_steps=30).task
+    _, traj = make_batch(task, make_arena("square"), np.random.default_rng(0), 50, 4)
+    assert traj.motion_model == "smooth" and np.all(np.abs(traj.start) > 0)
+    assert traj.speed.mean() == pytest.approx(0.13 * 2 * np.pi * np.sqrt(np.pi / 2) * 0.02, rel=0.1)
+
+
+def test_resume_refuses_another_motion_model(tmp_path, capsys):
+    assert run_cli(tmp_path, "r", "--iterations", "1") == 0
+    assert json.load(open(tmp_path / "r" / "config.json"))["motion_model"] == "paper"
+    assert main(["--out", str(tmp_path / "r"), "--resume", "--iterations", "2", "--motion-model", "smooth",
+                 "--quiet"]) == 2
+    assert "other settings (motion_model)" in capsys.readouterr().err
+
+
+def test_motion_model_setting():
+    assert DEFAULTS["motion_model"] == "paper" and TaskSettings().motion_model == "paper"
+    cfg = make_config(motion_model="smooth", motion={"rotation_sd": 5.0})
+    assert cfg.task.motion == {"rotation_sd": 5.0}
+    assert RunConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    with pytest.raises(ValueError, match="unknown motion_model 'levy'; allowed: 'paper', 'smooth'"):
+        make_config(motion_model="levy")
+    # Each model takes its own settings.
+    with pytest.raises(ValueError, match=r"unknown motion settings \['rotation_sd'\].*motion_model 'paper'"):
+        make_config(motion={"rotation_sd": 5.0})
+    with pytest.raises(ValueError, match=r"\['p_keep'\]; allowed: dt, rotation_sd.*motion_model 'smooth'"):
+        make_config(motion_model="smooth", motion={"p_keep": 0.5})

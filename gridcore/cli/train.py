@@ -5,6 +5,7 @@ Examples::
     python -m gridcore.train --arena square --preset quick
     python -m gridcore.train --arena hexagon --preset paper --out runs/hexagon
     python -m gridcore.train --out runs/hexagon --resume --iterations 2000
+    python -m gridcore.train --arena square --arena-size 2.2 --motion-model smooth --motion start=centre
 """
 
 import argparse
@@ -16,17 +17,20 @@ import sys
 from gridcore.cli.common import int_list, positive_int, run_main
 from gridcore.model.params import REC_INITS
 from gridcore.sim.arenas import ARENA_NAMES
-from gridcore.sim.trajectories import ENCODINGS, MOTION_DEFAULTS
+from gridcore.sim.trajectories import ENCODINGS, MOTION_MODELS
 from gridcore.train.config import BACKENDS, OPTIMIZERS, PRESETS, make_config
 from gridcore.train.hf import HFError
 from gridcore.train.loop import train
 from gridcore.train.rundir import RunDir
 
+# Setting names of every motion model, in order; the chosen model's are checked by the config.
+_MOTION_KEYS = tuple(dict.fromkeys(k for defaults in MOTION_MODELS.values() for k in defaults))
+
 
 def _motion_item(text):
     key, sep, value = text.partition("=")
-    if not sep or key not in MOTION_DEFAULTS:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE with KEY one of {', '.join(MOTION_DEFAULTS)}")
+    if not sep or key not in _MOTION_KEYS:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE with KEY one of {', '.join(_MOTION_KEYS)}")
     try:
         return key, json.loads(value)
     except json.JSONDecodeError:
@@ -56,8 +60,10 @@ def build_parser():
     o.add_argument("--noise-std", type=float)
     o.add_argument("--rec-init", choices=REC_INITS)
     o.add_argument("--arena-size", type=float, help="side of the equal-area square (arena units)")
+    o.add_argument("--motion-model", choices=tuple(MOTION_MODELS),
+                   help="how the animal moves: the paper's model or smooth foraging (default: paper)")
     o.add_argument("--motion", type=_motion_item, action="append", metavar="KEY=VALUE",
-                   help="trajectory setting (repeatable)")
+                   help="trajectory setting of the motion model (repeatable)")
     o.add_argument("--damping", type=float, help="HF initial lambda")
     o.add_argument("--lr", type=float, help="Adam learning rate")
     o.add_argument("--eval-every", type=int)
@@ -74,7 +80,7 @@ def build_parser():
 def overrides_from_args(args):
     """Config overrides, by flat setting name, for the options actually given on the command line."""
     names = ("arena", "n_units", "n_trials", "n_steps", "curvature_trials", "iterations", "optimizer",
-             "backend", "threads", "seed", "encoding", "noise_std", "rec_init", "arena_size",
+             "backend", "threads", "seed", "encoding", "noise_std", "rec_init", "arena_size", "motion_model",
              "eval_every", "checkpoint_every", "snapshot_every", "snapshot_at")
     out = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     if args.motion:

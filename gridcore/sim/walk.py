@@ -1,7 +1,8 @@
-"""The Numba kernel of the simulated walk and the arena test it calls.
+"""The Numba kernels of the simulated walks and the arena test they call.
 
-:func:`walk` runs the motion model of :mod:`gridcore.sim.trajectories` on
-pre-drawn random numbers; :func:`point_inside` is the one arena test of
+:func:`walk` runs the paper's motion model of :mod:`gridcore.sim.trajectories`
+and :func:`smooth_walk` its smooth-foraging model, both on pre-drawn random
+numbers; :func:`point_inside` is the one arena test of
 every kernel, reading the ``(kind, params)`` description of
 :meth:`gridcore.sim.arenas.Arena.kernel_geometry` (the kind codes live here
 too). They share a module on purpose: Numba's on-disk cache
@@ -15,7 +16,7 @@ import math
 import numpy as np
 from numba import njit
 
-__all__ = ["KIND_POLYGON", "KIND_CIRCLE", "point_inside", "walk"]
+__all__ = ["KIND_POLYGON", "KIND_CIRCLE", "point_inside", "walk", "smooth_walk"]
 
 # Kind codes of Arena.kernel_geometry(); literal ints so njit code can branch on them.
 KIND_POLYGON = 0
@@ -154,6 +155,167 @@ def walk(kind, geometry, margin, start, heading0, speed, turn, key,
                         nx = x
                         ny = y
                     speed[m, t] = s
+            heading[m, t] = h
+            x = nx
+            y = ny
+        final[m, 0] = x
+        final[m, 1] = y
+
+
+@njit(cache=True)
+def _nearest_wall(kind, params, x, y):
+    """Distance to the nearest wall (arena units) and its outward unit normal, for (x, y) inside.
+
+    For a convex polygon the distance to the boundary of an inside point is
+    the smallest distance to a wall's line; for the circle the normal is the
+    radial direction (any at the centre).
+    """
+    if kind == KIND_CIRCLE:
+        r = math.sqrt(x * x + y * y)
+        if r > 0.0:
+            return params[0, 2] - r, x / r, y / r
+        return params[0, 2], 1.0, 0.0
+    best = math.inf
+    kbest = 0
+    for k in range(params.shape[0]):
+        d = params[k, 2] - (params[k, 0] * x + params[k, 1] * y)
+        if d < best:
+            best = d
+            kbest = k
+    return best, params[kbest, 0], params[kbest, 1]
+
+
+@njit(cache=True)
+def _first_wall(kind, params, x, y, ux, uy, margin):
+    """Where the ray (x, y) + t (ux, uy), t >= 0, from an inside point first comes within ``margin`` of a wall.
+
+    Returns
+    -------
+    t : float
+        Distance along the unit direction (arena units, >= 0; inf if the
+        ray never gets there).
+    nx, ny : float
+        Outward unit normal of the wall at that point.
+    """
+    if kind == KIND_CIRCLE:
+        rad = params[0, 2] - margin
+        b = x * ux + y * uy
+        disc = b * b - (x * x + y * y - rad * rad)
+        t = max(0.0, -b + math.sqrt(max(disc, 0.0)))
+        cx = x + t * ux
+        cy = y + t * uy
+        r = math.sqrt(cx * cx + cy * cy)
+        if r > 0.0:
+            return t, cx / r, cy / r
+        return t, ux, uy
+    best = math.inf
+    kbest = 0
+    for k in range(params.shape[0]):
+        nu = params[k, 0] * ux + params[k, 1] * uy
+        if nu > 0.0:
+            t = (params[k, 2] - margin - (params[k, 0] * x + params[k, 1] * y)) / nu
+            if t < best:
+                best = t
+                kbest = k
+    return max(best, 0.0), params[kbest, 0], params[kbest, 1]
+
+
+@njit(cache=True)
+def smooth_walk(kind, geometry, margin, start, heading0, speed, rotation, border,
+                slowdown, positions, heading, boundary, final):
+    """Run all trials of the smooth-foraging model (njit); the caller pre-draws every random number.
+
+    Per step: if the nearest wall is closer than ``border`` and the heading
+    points towards it (angle to its outward normal below pi/2), the heading
+    turns to run parallel to that wall and the speed is multiplied by
+    ``slowdown``; the pre-drawn rotation is added; the move is taken. A
+    move that would still leave the arena is reflected off the first wall
+    it crosses, and if the reflected move leaves too (a corner), it is cut
+    short where it would come within ``margin`` of a wall.
+
+    Fills ``positions``, ``heading``, ``boundary`` and ``final`` and
+    overwrites ``speed`` with the speeds used.
+
+    Parameters
+    ----------
+    kind : int
+        ``KIND_POLYGON`` or ``KIND_CIRCLE`` (:meth:`gridcore.sim.arenas.Arena.kernel_geometry`).
+    geometry : ndarray of float64, shape (K, 3)
+        The arena's geometry rows (see :func:`point_inside`).
+    margin : float
+        Accepted positions stay this far inside the walls (arena units).
+    start : ndarray of float64, shape (M, 2)
+        p_0 (arena units).
+    heading0 : ndarray of float64, shape (M,)
+        Heading before step 0 (rad).
+    speed : ndarray of float64, shape (M, T)
+        Proposed speeds (arena units per step, Rayleigh speed times dt);
+        replaced in place by the speeds used.
+    rotation : ndarray of float64, shape (M, T)
+        Random heading change of each step (rad; rotational velocity times dt).
+    border : float
+        Width of the wall region where the walker turns away (arena units).
+    slowdown : float
+        Speed factor on steps that turn away from a wall.
+    positions : ndarray of float64, shape (M, T, 2)
+        Output: p_0..p_{T-1} (arena units).
+    heading : ndarray of float64, shape (M, T)
+        Output: heading of each move (rad, in [-pi, pi)).
+    boundary : ndarray of bool, shape (M, T)
+        Output (zero-filled by the caller): True where a wall turned, slowed
+        or stopped the move.
+    final : ndarray of float64, shape (M, 2)
+        Output: p_T (arena units).
+    """
+    n_trials, n_steps = speed.shape
+    half_pi = 0.5 * math.pi
+    for m in range(n_trials):
+        x = start[m, 0]
+        y = start[m, 1]
+        h = heading0[m]
+        for t in range(n_steps):
+            positions[m, t, 0] = x
+            positions[m, t, 1] = y
+            s = speed[m, t]
+            turn = rotation[m, t]
+            d, wx, wy = _nearest_wall(kind, geometry, x, y)
+            if d < border:
+                a = _wrap(h - math.atan2(wy, wx))
+                if abs(a) < half_pi:       # heading towards the wall: turn parallel to it, slow down
+                    boundary[m, t] = True
+                    if a > 0.0:
+                        turn += half_pi - a
+                    elif a < 0.0:
+                        turn -= half_pi + a
+                    s *= slowdown
+            h = _wrap(h + turn)
+            ux = math.cos(h)
+            uy = math.sin(h)
+            nx = x + s * ux
+            ny = y + s * uy
+            if not point_inside(kind, geometry, nx, ny, margin):
+                boundary[m, t] = True
+                # Bounce: reflect the direction off the first wall the move crosses.
+                _, wx, wy = _first_wall(kind, geometry, x, y, ux, uy, 0.0)
+                dot = ux * wx + uy * wy
+                ux -= 2.0 * dot * wx
+                uy -= 2.0 * dot * wy
+                h = _wrap(math.atan2(uy, ux))
+                ux = math.cos(h)
+                uy = math.sin(h)
+                nx = x + s * ux
+                ny = y + s * uy
+                if not point_inside(kind, geometry, nx, ny, margin):
+                    # Still out (a corner): stop where the move reaches the margin.
+                    reach, _, _ = _first_wall(kind, geometry, x, y, ux, uy, margin)
+                    s = min(s, reach)
+                    nx = x + s * ux
+                    ny = y + s * uy
+                    if not point_inside(kind, geometry, nx, ny, 0.0):
+                        s = 0.0  # round-off guard: stay put rather than leave
+                        nx = x
+                        ny = y
+            speed[m, t] = s
             heading[m, t] = h
             x = nx
             y = ny

@@ -5,7 +5,7 @@ A run's settings form one frozen, validated :class:`RunConfig`::
     RunConfig
         model      ModelSpec          alpha, nonlinearity, readout, initial_state
         network    NetworkSettings    n_units, rec_init
-        task       TaskSettings       arena, arena_size, encoding, motion, n_steps, noise_std
+        task       TaskSettings       arena, arena_size, encoding, motion, n_steps, noise_std, motion_model
         optimizer  OptimizerSettings  name, iterations, n_trials, curvature_trials, hf, adam
         schedule   ScheduleSettings   l2, l2_decay, l2_min, metabolic, fr_init_ratio, fr_max_ratio
         output     OutputSettings     eval_trials, eval_every, checkpoint_every, snapshot_every, snapshot_at
@@ -23,7 +23,8 @@ and the key in ``config.json``): the flat names are those of
 ``motion`` and ``model`` are dicts. ``config.json`` is written flat
 (:meth:`RunConfig.to_dict`); :meth:`RunConfig.from_dict` also reads the files
 written before the model spec existed (a top-level ``alpha``: the paper's
-model with that ``alpha``).
+model with that ``alpha``) and before the motion model could be chosen (no
+``motion_model``: the paper's).
 """
 
 import json
@@ -35,7 +36,7 @@ from gridcore.backends import BACKEND_NAMES
 from gridcore.model.params import REC_INITS
 from gridcore.model.spec import PAPER, ModelSpec
 from gridcore.sim.arenas import ARENA_NAMES
-from gridcore.sim.trajectories import ENCODINGS, MOTION_DEFAULTS
+from gridcore.sim.trajectories import ENCODINGS, MOTION_MODELS
 from gridcore.train.hf import AdamSettings, HFSettings
 from gridcore.util.checks import check_choice, check_nonneg_float, check_positive_int
 from gridcore.util.fileio import atomic_write_json
@@ -157,12 +158,16 @@ class TaskSettings:
     encoding : {"speed-angle", "speed-cos-sin", "velocity"}
         The network's inputs (:func:`gridcore.sim.trajectories.encode`).
     motion : dict
-        Overrides of :data:`gridcore.sim.trajectories.MOTION_DEFAULTS`; held
-        read-only. Unknown keys are refused here, values by the simulation.
+        Overrides of the motion model's settings
+        (:data:`gridcore.sim.trajectories.MOTION_MODELS`); held read-only.
+        Unknown keys are refused here, values by the simulation.
     n_steps : int >= 1
         T, Euler steps per trial.
     noise_std : float >= 0
         Standard deviation of ``xi_t``, per unit and step (0: no noise).
+    motion_model : {"paper", "smooth"}
+        How the simulated animal moves (:func:`gridcore.sim.trajectories.simulate`):
+        the paper's model (default) or smooth foraging (metres and seconds).
     """
 
     arena: str = "square"
@@ -171,16 +176,20 @@ class TaskSettings:
     motion: Mapping = field(default_factory=_FrozenDict)
     n_steps: int = 500
     noise_std: float = 0.1
+    motion_model: str = "paper"
 
     def __post_init__(self):
         check_choice("arena", self.arena, ARENA_NAMES)
         object.__setattr__(self, "arena_size", _check_positive_float("arena_size", self.arena_size))
         check_choice("encoding", self.encoding, tuple(ENCODINGS))
+        check_choice("motion_model", self.motion_model, tuple(MOTION_MODELS))
         if not isinstance(self.motion, Mapping):
             raise TypeError(f"motion must be a dict of trajectory settings, got {self.motion!r}")
-        unknown = sorted(set(self.motion) - set(MOTION_DEFAULTS))
+        allowed = MOTION_MODELS[self.motion_model]
+        unknown = sorted(set(self.motion) - set(allowed))
         if unknown:
-            raise ValueError(f"unknown motion settings {unknown}; allowed: {', '.join(MOTION_DEFAULTS)}")
+            raise ValueError(f"unknown motion settings {unknown}; allowed: {', '.join(allowed)} "
+                             f"(the settings of motion_model {self.motion_model!r})")
         object.__setattr__(self, "motion", _FrozenDict(self.motion))
         object.__setattr__(self, "n_steps", check_positive_int("n_steps", self.n_steps))
         object.__setattr__(self, "noise_std", check_nonneg_float("noise_std", self.noise_std))
@@ -329,7 +338,7 @@ class ComputeSettings:
 # flat name -> (part, field); part None: a field of RunConfig itself. The order is config.json's.
 _FLAT = {
     "arena": ("task", "arena"), "arena_size": ("task", "arena_size"), "encoding": ("task", "encoding"),
-    "motion": ("task", "motion"), "n_units": ("network", "n_units"),
+    "motion_model": ("task", "motion_model"), "motion": ("task", "motion"), "n_units": ("network", "n_units"),
     "n_trials": ("optimizer", "n_trials"), "n_steps": ("task", "n_steps"),
     "curvature_trials": ("optimizer", "curvature_trials"), "model": (None, "model"),
     "noise_std": ("task", "noise_std"), "rec_init": ("network", "rec_init"),
@@ -425,7 +434,8 @@ class RunConfig:
 
         Every setting must be present; ``rec_init`` may be None. A dict with a
         top-level ``alpha`` and no ``model`` (written before the model spec
-        existed) is read as the paper's model with that ``alpha``.
+        existed) is read as the paper's model with that ``alpha``; one
+        without ``motion_model`` as the paper's motion model.
 
         Raises
         ------
@@ -440,6 +450,7 @@ class RunConfig:
         d = dict(d)
         if "alpha" in d and "model" not in d:
             d["model"] = {**PAPER.to_dict(), "alpha": d.pop("alpha")}
+        d.setdefault("motion_model", "paper")  # written before the smooth model existed
         unknown = sorted(set(d) - set(_FLAT))
         if unknown:
             raise ValueError(f"unknown settings {unknown}; allowed: {', '.join(_FLAT)}")

@@ -69,7 +69,8 @@ def make_batch(task, arena, rng, n_trials, n_units):
     -------
     (Batch, Trajectories)
     """
-    traj = simulate(arena, n_trials, task.n_steps, rng, encoding=task.encoding, **task.motion)
+    traj = simulate(arena, n_trials, task.n_steps, rng, encoding=task.encoding,
+                    motion_model=task.motion_model, **task.motion)
     noise = None
     if task.noise_std > 0:
         noise = rng.standard_normal((n_trials, task.n_steps, n_units)) * task.noise_std
