@@ -56,8 +56,8 @@ def check_equals_reference(fast, spec, sizes, noise):
     """Forward, loss, gradient (with per-trial squares) and GN product of ``fast`` against the reference."""
     n, n_in, m, t = sizes
     params, batch, reg = random_problem(n, n_in, None, m, t, seed=n + t, noise=noise, spec=spec)
-    want = reference.forward(params, batch.inputs, batch.noise, spec=spec)
-    got = fast.forward(params, batch.inputs, batch.noise, spec=spec)
+    want = reference.forward(params, batch.inputs, batch.noise, spec=spec, start_codes=batch.start_codes)
+    got = fast.forward(params, batch.inputs, batch.noise, spec=spec, start_codes=batch.start_codes)
     for key in ("u", "y", "x_end"):
         assert_close(getattr(got, key), getattr(want, key))
     want_terms, want_g, want_sq = reference.gradient(params, batch, reg, spec=spec, sq_grad=True)
@@ -85,6 +85,17 @@ def test_equals_reference(fast, sizes, noise):
 @pytest.mark.parametrize("sizes", [SIZES[1], SIZES[4]])
 def test_every_spec_equals_reference(fast, spec, sizes):
     check_equals_reference(fast, spec, sizes, noise=True)
+
+
+# The positive-control model of Sorscher et al. at a small size: many place cells
+# (more outputs than units, not a multiple of a vector width), ReLU, x_0 = Wenc c.
+GRID_SPEC = ModelSpec(alpha=1.0, nonlinearity="relu", readout="place-cells", initial_state="encoded",
+                      n_place_cells=37)
+
+
+@pytest.mark.parametrize("sizes", [SIZES[1], SIZES[2]])
+def test_many_place_cells_equal_reference(fast, sizes):
+    check_equals_reference(fast, GRID_SPEC, sizes, noise=True)
 
 
 def test_spec_changes_the_result(fast):
@@ -115,13 +126,30 @@ def test_streaming_equals_stored_forward(fast, keep_u):
         assert got.u is None
 
 
-def test_repeated_runs_are_bit_identical(fast):
-    params, batch, reg = random_problem(n_units=50, n_trials=7, n_steps=40, seed=2)
-    st = fast.forward(params, batch.inputs, batch.noise)
+@pytest.mark.parametrize("backend", ["numpy"] + FAST)
+def test_streaming_starts_from_the_encoded_state(backend):
+    params, batch, _ = random_problem(n_units=20, n_trials=3, n_steps=300, seed=6, spec=GRID_SPEC)
+    want = reference.forward(params, batch.inputs, batch.noise, spec=GRID_SPEC, start_codes=batch.start_codes)
+    got = get_backend(backend, threads=2).forward_stream(params, batch.inputs, batch.noise, spec=GRID_SPEC,
+                                                          keep_u=True, chunk_steps=128,
+                                                          start_codes=batch.start_codes)
+    for key in ("u", "y", "x_end"):
+        assert_close(getattr(got, key), getattr(want, key))
+
+
+@pytest.mark.parametrize("spec", [ModelSpec(), GRID_SPEC], ids=spec_id)
+def test_repeated_runs_are_bit_identical(fast, spec):
+    params, batch, reg = random_problem(n_units=50, n_trials=7, n_steps=40, seed=2, spec=spec)
+    st = fast.forward(params, batch.inputs, batch.noise, spec=spec, start_codes=batch.start_codes)
     v = np.random.default_rng(0).standard_normal(params.flat.size)
-    first = (fast.gradient(params, batch, reg, sq_grad=True), fast.gn_product(params, batch, st, v, reg, mu=0.2))
+
+    def run():
+        return (fast.gradient(params, batch, reg, sq_grad=True, spec=spec),
+                fast.gn_product(params, batch, st, v, reg, mu=0.2, spec=spec))
+
+    first = run()
     for _ in range(3):
-        again = (fast.gradient(params, batch, reg, sq_grad=True), fast.gn_product(params, batch, st, v, reg, mu=0.2))
+        again = run()
         assert again[0][0] == first[0][0]
         np.testing.assert_array_equal(again[0][1], first[0][1])
         np.testing.assert_array_equal(again[0][2], first[0][2])
@@ -129,13 +157,16 @@ def test_repeated_runs_are_bit_identical(fast):
 
 
 @pytest.mark.parametrize("name", FAST)
-def test_one_and_two_threads_agree(name):
-    params, batch, reg = random_problem(n_units=30, n_trials=9, n_steps=25, seed=3)
+@pytest.mark.parametrize("spec", [ModelSpec(), GRID_SPEC], ids=spec_id)
+def test_one_and_two_threads_agree(name, spec):
+    params, batch, reg = random_problem(n_units=30, n_trials=9, n_steps=25, seed=3, spec=spec)
     one, two = get_backend(name, threads=1), get_backend(name, threads=2)
-    assert_close(one.gradient(params, batch, reg)[1], two.gradient(params, batch, reg)[1], rtol=1e-12)
-    st = one.forward(params, batch.inputs, batch.noise)
+    assert_close(one.gradient(params, batch, reg, spec=spec)[1], two.gradient(params, batch, reg, spec=spec)[1],
+                 rtol=1e-12)
+    st = one.forward(params, batch.inputs, batch.noise, spec=spec, start_codes=batch.start_codes)
     v = params.flat[::-1].copy()
-    assert_close(one.gn_product(params, batch, st, v, reg), two.gn_product(params, batch, st, v, reg), rtol=1e-12)
+    assert_close(one.gn_product(params, batch, st, v, reg, spec=spec),
+                 two.gn_product(params, batch, st, v, reg, spec=spec), rtol=1e-12)
 
 
 def test_thread_pool_calls_match_serial(fast):

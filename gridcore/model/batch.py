@@ -11,13 +11,19 @@ from gridcore.util.checks import as_float_array, check_nonneg_float, check_posit
 
 @dataclass(frozen=True)
 class Regularization:
-    """Weights of the regularisers: ``loss = E + lam_l2 * R_L2 + lam_fr * R_FR``."""
+    """Weights of the regularisers: ``loss = E + lam_l2 R_L2 + lam_fr R_FR + lam_rec R_rec``.
+
+    ``R_L2`` is the paper's mean square of Win and Wout, ``R_FR`` the mean
+    squared rate, ``R_rec`` the (unnormalised) sum of squares of Wrec, the
+    weight decay of Sorscher et al. (docs/math.md eq. L2-L3, section 7).
+    """
 
     lam_l2: float = 0.0
     lam_fr: float = 0.0
+    lam_rec: float = 0.0
 
     def __post_init__(self):
-        for name in ("lam_l2", "lam_fr"):
+        for name in ("lam_l2", "lam_fr", "lam_rec"):
             object.__setattr__(self, name, check_nonneg_float(name, getattr(self, name)))
 
 
@@ -31,14 +37,20 @@ class Batch:
         ``inputs[:, t]`` drives the step from ``x_t`` to ``x_{t+1}``.
     targets : (M, T, Nout) float64
         Desired outputs ``y_t`` (positions, arena units).
+        Under the ``"place-cells"`` readout, each ``targets[m, t]`` is a
+        probability distribution over the Nout cells (the place-cell code).
     noise : (M, T, N) float64 or None
         The noise ``xi_t`` added inside the Euler step (already scaled by its
         standard deviation); ``None`` means no noise.
+    start_codes : (M, Nc) float64 or None
+        The place-cell code ``c`` of each trial's start position, from which
+        the ``"encoded"`` initial state makes ``x_0 = Wenc c``; None otherwise.
     """
 
     inputs: np.ndarray
     targets: np.ndarray
     noise: np.ndarray = None
+    start_codes: np.ndarray = None
 
     def __post_init__(self):
         inputs = as_float_array("inputs", self.inputs, (None, None, None))
@@ -46,9 +58,12 @@ class Batch:
         m, t = inputs.shape[:2]
         targets = as_float_array("targets", self.targets, (m, t, None))
         noise = None if self.noise is None else as_float_array("noise", self.noise, (m, t, None))
+        codes = None if self.start_codes is None else as_float_array("start_codes", self.start_codes, (m, None))
         object.__setattr__(self, "inputs", inputs)
         object.__setattr__(self, "targets", targets)
         object.__setattr__(self, "noise", noise)
+        object.__setattr__(self, "start_codes", codes)
+        object.__setattr__(self, "_distributions", None)  # cache of targets_are_distributions()
 
     n_trials = property(lambda self: self.inputs.shape[0], doc="M")
     n_steps = property(lambda self: self.inputs.shape[1], doc="T")
@@ -59,7 +74,16 @@ class Batch:
         if n_trials > self.n_trials:
             raise ValueError(f"n_trials must be <= {self.n_trials}, got {n_trials}")
         noise = None if self.noise is None else self.noise[:n_trials]
-        return Batch(self.inputs[:n_trials], self.targets[:n_trials], noise)
+        codes = None if self.start_codes is None else self.start_codes[:n_trials]
+        return Batch(self.inputs[:n_trials], self.targets[:n_trials], noise, codes)
+
+    def targets_are_distributions(self, tol=1e-6):
+        """True if every ``targets[m, t]`` is >= 0 and sums to 1 within ``tol`` (checked once, cached)."""
+        if self._distributions is None:
+            t = self.targets
+            ok = bool(t.min() >= 0.0) and bool(np.all(np.abs(t.sum(axis=2) - 1.0) <= tol))
+            object.__setattr__(self, "_distributions", ok)
+        return self._distributions
 
 
 @dataclass
@@ -108,7 +132,27 @@ def check_problem(params, batch, reg, spec):
     if not isinstance(reg, Regularization):
         raise TypeError(f"reg must be a gridcore.Regularization, got {type(reg).__name__}")
     check_against(params, batch)
+    check_codes(batch.start_codes, params, spec, "batch.start_codes")
+    if spec.readout == "place-cells" and not batch.targets_are_distributions():
+        raise ValueError("batch.targets must be place-cell codes under the 'place-cells' readout: every "
+                         "targets[m, t] >= 0 and summing to 1 (gridcore.PlaceCells.encode makes them)")
     return spec
+
+
+def check_codes(codes, params, spec, name):
+    """Raise unless ``codes`` (M, Nc) is given exactly when ``spec``'s initial state is encoded.
+
+    ``codes`` was already converted to float64 (M, any); this checks Nc.
+    """
+    if spec.initial_state == "encoded":
+        if codes is None:
+            raise ValueError(f"{name} is required by initial_state 'encoded' (x_0 = Wenc c): the place-cell "
+                             f"code (M, {params.n_code}) of each trial's start position")
+        if codes.shape[1] != params.n_code:
+            raise ValueError(f"{name} must have shape (M, {params.n_code}) (n_place_cells), got {codes.shape}")
+    elif codes is not None:
+        raise ValueError(f"{name} is only used by initial_state 'encoded'; the spec's initial_state is "
+                         f"{spec.initial_state!r} (pass None)")
 
 
 def _check_not_empty(inputs):
@@ -126,10 +170,12 @@ def check_against(params, batch):
                              f"(n_units, n_in, n_out) = {params.shape}, got shape {arr.shape}")
 
 
-def check_forward_args(params, inputs, noise, x0, spec):
+def check_forward_args(params, inputs, noise, x0, spec, start_codes=None):
     """Validate the arguments of a forward pass; return clean ``(inputs, noise, x0, spec)``.
 
-    ``noise`` and ``x0`` may be None (no noise; start from the spec's initial state).
+    ``noise`` and ``x0`` may be None (no noise; start from the spec's initial
+    state). Under the ``"encoded"`` initial state, ``x0`` None needs
+    ``start_codes`` (M, Nc) and is returned as ``x_0 = Wenc c`` (eq. F0).
     """
     spec = _check_params(params, spec)
     n, n_in, _ = params.shape
@@ -139,8 +185,19 @@ def check_forward_args(params, inputs, noise, x0, spec):
     if noise is not None:
         noise = as_float_array("noise", noise, (m, t, n))
     if x0 is not None:
+        if start_codes is not None:
+            raise ValueError("pass x0 or start_codes, not both (start_codes make x0 = Wenc c)")
         x0 = as_float_array("x0", x0, (m, n))
+    elif start_codes is not None or spec.initial_state == "encoded":
+        codes = None if start_codes is None else as_float_array("start_codes", start_codes, (m, None))
+        check_codes(codes, params, spec, "start_codes")
+        x0 = encoded_state(params, codes)
     return inputs, noise, x0, spec
+
+
+def encoded_state(params, codes):
+    """``x_0 = Wenc c`` for each trial (math.md eq. F0): (M, Nc) codes -> (M, N), C-contiguous."""
+    return np.ascontiguousarray(codes @ params.Wenc.T)
 
 
 def check_state(state, params, batch, contiguous=True):
@@ -156,11 +213,22 @@ def check_state(state, params, batch, contiguous=True):
 
 
 def check_gn_args(params, batch, state, v, reg, mu, spec, contiguous=True):
-    """Validate the arguments of ``gn_product``; return clean ``(spec, u, v, mu)``.
+    """Validate the arguments of ``gn_product``; return clean ``(spec, u, y, v, mu)``.
 
-    ``u`` is ``state.u`` (see :func:`check_state`), ``v`` a float64 (P,) vector.
+    ``u`` is ``state.u`` (see :func:`check_state`); ``y`` is ``state.y``
+    (M, T, Nout), checked and C-contiguous under the ``"place-cells"``
+    readout (its curvature needs the softmax of the outputs), else None;
+    ``v`` a float64 (P,) vector.
     """
     spec = check_problem(params, batch, reg, spec)
     u = check_state(state, params, batch, contiguous)
+    y = None
+    if spec.readout == "place-cells":
+        y = getattr(state, "y", None)
+        want = (batch.n_trials, batch.n_steps, params.n_out)
+        if not isinstance(y, np.ndarray) or y.shape != want:
+            got = None if y is None else y.shape
+            raise ValueError(f"state must be the forward state of this batch with y of shape {want}, got {got}")
+        y = as_float_array("state.y", y, want)
     v = as_float_array("v", v, (params.flat.size,))
-    return spec, u, v, check_nonneg_float("mu", mu)
+    return spec, u, y, v, check_nonneg_float("mu", mu)

@@ -5,16 +5,18 @@ the Numba wrappers by block name, the C core through the same order, coded
 once in ``grc_param_layout`` (``csrc/gridcore.c``) and checked against this
 class by the tests. The order (``docs/math.md`` section 0)::
 
-    theta = [Wrec (N, N), Win (N, Nin), b (N,), Wout (Nout, N)]
+    theta = [Wrec (N, N), Win (N, Nin), b (N,), Wout (Nout, N), Wenc (N, Nc)]
 
 each block row-major; ``Wrec[i, j]`` is the weight from unit j to unit i.
+``Wenc`` maps a start position's place-cell code to ``x_0``; it exists only
+under the ``"encoded"`` initial state (``Nc = ModelSpec.n_code >= 1``).
 """
 
 from dataclasses import dataclass
 
 import numpy as np
 
-from gridcore.util.checks import check_positive_int
+from gridcore.util.checks import check_nonneg_int, check_positive_int
 
 
 @dataclass(frozen=True)
@@ -43,16 +45,22 @@ class ParamLayout:
     ----------
     n_units, n_in, n_out : int >= 1
         N, Nin and Nout.
+    n_code : int >= 0
+        Nc, columns of the ``Wenc`` block; 0 (the default) means no such block.
     """
 
-    __slots__ = ("n_units", "n_in", "n_out", "blocks", "_by_name")
+    __slots__ = ("n_units", "n_in", "n_out", "n_code", "blocks", "_by_name")
 
-    def __init__(self, n_units, n_in, n_out):
+    def __init__(self, n_units, n_in, n_out, n_code=0):
         n, n_in, n_out = (check_positive_int(k, v) for k, v in
                           (("n_units", n_units), ("n_in", n_in), ("n_out", n_out)))
-        self.n_units, self.n_in, self.n_out = n, n_in, n_out
+        n_code = check_nonneg_int("n_code", n_code)
+        self.n_units, self.n_in, self.n_out, self.n_code = n, n_in, n_out, n_code
+        shapes = [("Wrec", (n, n)), ("Win", (n, n_in)), ("b", (n,)), ("Wout", (n_out, n))]
+        if n_code:
+            shapes.append(("Wenc", (n, n_code)))
         blocks, offset = [], 0
-        for name, shape in (("Wrec", (n, n)), ("Win", (n, n_in)), ("b", (n,)), ("Wout", (n_out, n))):
+        for name, shape in shapes:
             blocks.append(Block(name, shape, offset))
             offset += blocks[-1].size
         self.blocks = tuple(blocks)
@@ -61,7 +69,7 @@ class ParamLayout:
     @classmethod
     def for_spec(cls, spec, n_units, n_in):
         """The layout of a network of ``n_units`` units and ``n_in`` inputs under ``spec``."""
-        return cls(n_units, n_in, spec.n_out)
+        return cls(n_units, n_in, spec.n_out, spec.n_code)
 
     @property
     def names(self):
@@ -102,10 +110,10 @@ class ParamLayout:
         return out
 
     def __eq__(self, other):
-        return isinstance(other, ParamLayout) and self.shape == other.shape
+        return isinstance(other, ParamLayout) and (self.shape, self.n_code) == (other.shape, other.n_code)
 
     def __hash__(self):
-        return hash(self.shape)
+        return hash((self.shape, self.n_code))
 
     def __repr__(self):
         return "ParamLayout(" + ", ".join(f"{b.name}{b.shape}@{b.offset}" for b in self.blocks) + ")"

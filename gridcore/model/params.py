@@ -13,9 +13,9 @@ GAUSSIAN_REC_GAIN = 1.5  # paper Sec. 2.3: Wrec ~ N(0, 1.5^2 / N) in the hexagon
 FILE_FORMAT = 2          # 2: the model spec is stored (key "spec"); 1: no spec (read as any spec)
 
 
-def param_count(n_units, n_in, n_out):
-    """Length of the flat parameter vector: N*N + N*Nin + N + Nout*N."""
-    return ParamLayout(n_units, n_in, n_out).size
+def param_count(n_units, n_in, n_out, n_code=0):
+    """Length of the flat parameter vector: N*N + N*Nin + N + Nout*N + N*Nc."""
+    return ParamLayout(n_units, n_in, n_out, n_code).size
 
 
 class Params:
@@ -23,7 +23,8 @@ class Params:
 
     The blocks and their order are those of :class:`ParamLayout`
     (``params.layout``): ``Wrec`` (N, N), ``Win`` (N, Nin), ``b`` (N,),
-    ``Wout`` (Nout, N). ``Wrec[i, j]`` is the weight from unit j to unit i.
+    ``Wout`` (Nout, N) and, for the ``"encoded"`` initial state only, ``Wenc``
+    (N, Nc). ``Wrec[i, j]`` is the weight from unit j to unit i.
     Build a new ``Params`` to change them.
 
     Parameters
@@ -32,11 +33,12 @@ class Params:
     Win : array_like, (N, Nin)
     b : array_like, (N,)
     Wout : array_like, (Nout, N)
+    Wenc : array_like, (N, Nc), or None (no such block)
     """
 
     __slots__ = ("_flat", "layout", "_views")
 
-    def __init__(self, Wrec, Win, b, Wout):
+    def __init__(self, Wrec, Win, b, Wout, Wenc=None):
         Wrec = as_float_array("Wrec", Wrec, (None, None))
         n = Wrec.shape[0]
         if Wrec.shape != (n, n):
@@ -44,8 +46,13 @@ class Params:
         Win = as_float_array("Win", Win, (n, None))
         b = as_float_array("b", b, (n,))
         Wout = as_float_array("Wout", Wout, (None, n))
-        layout = ParamLayout(n, Win.shape[1], Wout.shape[0])
-        self._set_flat(layout.pack({"Wrec": Wrec, "Win": Win, "b": b, "Wout": Wout}), layout)
+        blocks = {"Wrec": Wrec, "Win": Win, "b": b, "Wout": Wout}
+        if Wenc is not None:
+            blocks["Wenc"] = as_float_array("Wenc", Wenc, (n, None))
+            if blocks["Wenc"].shape[1] == 0:
+                raise ValueError("Wenc must have at least one column (or be None), got shape (N, 0)")
+        layout = ParamLayout(n, Win.shape[1], Wout.shape[0], 0 if Wenc is None else blocks["Wenc"].shape[1])
+        self._set_flat(layout.pack(blocks), layout)
 
     def _set_flat(self, flat, layout):
         flat.flags.writeable = False
@@ -61,9 +68,9 @@ class Params:
             raise AttributeError(f"Params has no block or attribute {name!r}") from None
 
     @classmethod
-    def from_flat(cls, vec, n_units, n_in, n_out):
-        """Build from a flat vector of length ``param_count(n_units, n_in, n_out)`` (copied)."""
-        layout = ParamLayout(n_units, n_in, n_out)
+    def from_flat(cls, vec, n_units, n_in, n_out, n_code=0):
+        """Build from a flat vector of length ``param_count(n_units, n_in, n_out, n_code)`` (copied)."""
+        layout = ParamLayout(n_units, n_in, n_out, n_code)
         flat = as_float_array("vec", vec, (layout.size,)).copy()
         self = cls.__new__(cls)
         self._set_flat(flat, layout)
@@ -82,25 +89,31 @@ class Params:
     n_units = property(lambda self: self.layout.n_units, doc="N, number of recurrent units")
     n_in = property(lambda self: self.layout.n_in, doc="Nin, number of inputs")
     n_out = property(lambda self: self.layout.n_out, doc="Nout, number of outputs")
+    n_code = property(lambda self: self.layout.n_code, doc="Nc, columns of Wenc (0: no Wenc block)")
 
     def with_flat(self, vec):
-        """A new ``Params`` of the same shape holding ``vec``."""
-        return Params.from_flat(vec, *self.shape)
+        """A new ``Params`` of the same layout holding ``vec``."""
+        return Params.from_flat(vec, *self.shape, self.n_code)
 
     def check_spec(self, spec):
-        """Raise ValueError unless these parameters fit ``spec`` (its number of outputs)."""
+        """Raise ValueError unless these parameters fit ``spec`` (its outputs and its Wenc block)."""
         check_spec(spec)
         if self.n_out != spec.n_out:
             raise ValueError(f"params have n_out = {self.n_out} outputs but the spec's readout "
                              f"{spec.readout!r} has {spec.n_out}")
+        if self.n_code != spec.n_code:
+            raise ValueError(f"params have a Wenc block of {self.n_code} columns but the spec's initial_state "
+                             f"{spec.initial_state!r} with n_place_cells = {spec.n_place_cells} needs "
+                             f"{spec.n_code}")
         return spec
 
     def __repr__(self):
         n, n_in, n_out = self.shape
-        return f"Params(n_units={n}, n_in={n_in}, n_out={n_out})"
+        code = f", n_code={self.n_code}" if self.n_code else ""
+        return f"Params(n_units={n}, n_in={n_in}, n_out={n_out}{code})"
 
     def __eq__(self, other):
-        return (isinstance(other, Params) and self.shape == other.shape
+        return (isinstance(other, Params) and self.layout == other.layout
                 and np.array_equal(self._flat, other._flat))
 
     __hash__ = None
@@ -140,9 +153,9 @@ class Params:
     def load_with_spec(cls, path):
         """``(params, spec)`` from a parameter file; ``spec`` is None for a format-1 file."""
         names = ParamLayout(1, 1, 1).names
-        data = load_npz(path, required=names, optional=("format", "spec"))
+        data = load_npz(path, required=names, optional=("format", "spec", "Wenc"))
         try:
-            params = cls(*(data[k] for k in names))
+            params = cls(*(data[k] for k in names), Wenc=data.get("Wenc"))
         except (TypeError, ValueError) as err:
             raise ValueError(f"{path}: not a valid parameter file: {err}") from None
         spec = None
@@ -159,7 +172,9 @@ def init_params(n_units, n_in, seed, rec_init="orthogonal", spec=PAPER):
     """The paper's initialisation (Sec. 2.3) of a network under ``spec``.
 
     ``Wrec`` orthogonal (square and triangle arenas) or Gaussian with variance
-    ``1.5**2 / N`` (hexagon); ``Win ~ N(0, 1/Nin)``; ``b = 0``; ``Wout = 0``.
+    ``1.5**2 / N`` (hexagon); ``Win ~ N(0, 1/Nin)``; ``b = 0``; ``Wout = 0``;
+    under the ``"encoded"`` initial state ``Wenc ~ N(0, 1/Nc)`` (drawn last,
+    so the other blocks do not depend on the spec).
 
     Parameters
     ----------
@@ -179,4 +194,6 @@ def init_params(n_units, n_in, seed, rec_init="orthogonal", spec=PAPER):
     else:
         Wrec = rng.standard_normal((n, n)) * (GAUSSIAN_REC_GAIN / np.sqrt(n))
     Win = rng.standard_normal((n, n_in)) / np.sqrt(n_in)
-    return Params(Wrec, Win, np.zeros(n), np.zeros((n_out, n)))
+    n_code = spec.n_code
+    Wenc = rng.standard_normal((n, n_code)) / np.sqrt(n_code) if n_code else None
+    return Params(Wrec, Win, np.zeros(n), np.zeros((n_out, n)), Wenc)

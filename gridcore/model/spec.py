@@ -15,15 +15,17 @@ each language's nonlinearity or readout helper (``docs/math.md`` section 6).
 import json
 from dataclasses import asdict, dataclass, fields
 
-from gridcore.util.checks import check_choice
+from gridcore.util.checks import check_choice, check_nonneg_int
 
 ALPHA = 0.1  # dt / tau: Euler step as a fraction of the unit time constant (paper: dt = tau/10)
 
 # name -> integer code shared with the Numba and C kernels (csrc/gridcore.h GRC_PHI_*)
 NONLINEARITIES = {"tanh": 0, "relu": 1}
-# readout -> number of outputs; "xy": linear readout of the position, squared error
-READOUTS = {"xy": 2}
-INITIAL_STATES = ("zero",)
+# "xy": linear readout of the position, squared error (2 outputs); "place-cells": logits over
+# n_place_cells cells, softmax cross-entropy (docs/math.md section 7)
+READOUTS = ("xy", "place-cells")
+# "zero": x_0 = 0; "encoded": x_0 = Wenc c, c the place-cell code of the trial's start
+INITIAL_STATES = ("zero", "encoded")
 
 
 @dataclass(frozen=True)
@@ -37,17 +39,25 @@ class ModelSpec:
     nonlinearity : {"tanh", "relu"}
         ``phi``, the rate function ``u = phi(x)``; ``"relu"`` is ``max(x, 0)``
         (non-negative rates).
-    readout : {"xy"}
+    readout : {"xy", "place-cells"}
         What the outputs report and the error that trains them: ``"xy"``, a
-        linear readout of the x, y position with squared error (2 outputs).
-    initial_state : {"zero"}
-        ``x_0`` of every trial: ``"zero"`` is ``x_0 = 0``.
+        linear readout of the x, y position with squared error (2 outputs);
+        ``"place-cells"``, logits over ``n_place_cells`` place cells trained
+        by softmax cross-entropy against the cells' code of the position.
+    initial_state : {"zero", "encoded"}
+        ``x_0`` of every trial: ``"zero"`` is ``x_0 = 0``; ``"encoded"`` is
+        ``x_0 = Wenc c``, with ``c`` the place-cell code of the trial's start
+        position (``Batch.start_codes``) and ``Wenc`` (N, n_place_cells) learned.
+    n_place_cells : int >= 0
+        Np, the size of the place-cell code: required (>= 1) by the
+        ``"place-cells"`` readout and the ``"encoded"`` initial state, 0 otherwise.
     """
 
     alpha: float = ALPHA
     nonlinearity: str = "tanh"
     readout: str = "xy"
     initial_state: str = "zero"
+    n_place_cells: int = 0
 
     def __post_init__(self):
         try:
@@ -58,13 +68,31 @@ class ModelSpec:
             raise ValueError(f"alpha (dt/tau) must be in (0, 1], got {self.alpha!r}")
         object.__setattr__(self, "alpha", alpha)
         check_choice("nonlinearity", self.nonlinearity, tuple(NONLINEARITIES))
-        check_choice("readout", self.readout, tuple(READOUTS))
+        check_choice("readout", self.readout, READOUTS)
         check_choice("initial_state", self.initial_state, INITIAL_STATES)
+        n_pc = check_nonneg_int("n_place_cells", self.n_place_cells)
+        object.__setattr__(self, "n_place_cells", n_pc)
+        if self.uses_place_cells and n_pc < 1:
+            raise ValueError(f"n_place_cells must be >= 1 for readout {self.readout!r} and initial_state "
+                             f"{self.initial_state!r} (they use a place-cell code), got {n_pc}")
+        if not self.uses_place_cells and n_pc != 0:
+            raise ValueError(f"n_place_cells must be 0 unless readout is 'place-cells' or initial_state is "
+                             f"'encoded' (nothing else uses place cells), got {n_pc}")
+
+    @property
+    def uses_place_cells(self):
+        """True if the readout or the initial state uses a place-cell code."""
+        return self.readout == "place-cells" or self.initial_state == "encoded"
 
     @property
     def n_out(self):
-        """Number of outputs the readout has (2 for ``"xy"``)."""
-        return READOUTS[self.readout]
+        """Number of outputs the readout has: 2 for ``"xy"``, ``n_place_cells`` for ``"place-cells"``."""
+        return 2 if self.readout == "xy" else self.n_place_cells
+
+    @property
+    def n_code(self):
+        """Nc, columns of the ``Wenc`` block: ``n_place_cells`` if the initial state is encoded, else 0."""
+        return self.n_place_cells if self.initial_state == "encoded" else 0
 
     @property
     def phi_code(self):

@@ -56,6 +56,13 @@ def check_positive_int(name, value):
     return int(value)
 
 
+def check_nonneg_int(name, value):
+    """Return ``value`` as int, or raise naming ``name`` unless it is an integer >= 0."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+    return int(value)
+
+
 def check_nonneg_float(name, value):
     """Return ``value`` as float, or raise naming ``name`` unless finite and >= 0."""
     try:

@@ -19,6 +19,7 @@ from problems import SPECS, random_problem, spec_id  # noqa: E402
 from gridcore.backends import reference  # noqa: E402
 
 SIZES = [(3, 2, 2, 4), (7, 3, 3, 9), (12, 2, 5, 6)]   # (N, Nin, M, T)
+TERMS = ("E", "R_L2", "R_FR", "R_rec", "loss")
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden.npz")
 
 
@@ -27,16 +28,18 @@ def case(spec, sizes, noise):
     n, n_in, m, t = sizes
     params, batch, reg = random_problem(n, n_in, None, m, t, seed=n * 100 + t, noise=noise, spec=spec)
     v = np.random.default_rng(n).standard_normal(params.flat.size)
-    st = reference.forward(params, batch.inputs, batch.noise, spec=spec)
+    st = reference.forward(params, batch.inputs, batch.noise, spec=spec, start_codes=batch.start_codes)
     terms, grad, sq = reference.gradient(params, batch, reg, spec=spec, sq_grad=True)
     gv = reference.gn_product(params, batch, st, v, reg, mu=0.3, spec=spec)
     return {
-        "in_spec": np.array(spec.to_json()), "in_shape": np.array(params.shape),
+        "in_spec": np.array(spec.to_json()), "in_shape": np.array(params.shape + (params.n_code,)),
         "in_theta": params.flat, "in_inputs": batch.inputs, "in_targets": batch.targets,
-        "in_noise": batch.noise if noise else np.zeros(0), "in_reg": np.array([reg.lam_l2, reg.lam_fr]),
+        "in_noise": batch.noise if noise else np.zeros(0),
+        "in_codes": np.zeros(0) if batch.start_codes is None else batch.start_codes,
+        "in_reg": np.array([reg.lam_l2, reg.lam_fr, reg.lam_rec]),
         "in_v": v, "in_mu": np.array(0.3),
         "out_u": st.u, "out_y": st.y, "out_x_end": st.x_end,
-        "out_terms": np.array([terms[k] for k in ("E", "R_L2", "R_FR", "loss")]),
+        "out_terms": np.array([terms[k] for k in TERMS]),
         "out_grad": grad, "out_sq": sq, "out_gv": gv,
     }
 
@@ -47,7 +50,7 @@ def main():
         name = f"{spec_id(spec)}_N{sizes[0]}_{'noise' if noise else 'quiet'}"
         arrays.update({f"{name}/{k}": a for k, a in case(spec, sizes, noise).items()})
     np.savez_compressed(OUT, **arrays)
-    print(f"wrote {OUT}: {len(arrays) // 16} cases")
+    print(f"wrote {OUT}: {len(arrays) // 17} cases")
 
 
 if __name__ == "__main__":
