@@ -29,7 +29,7 @@ import numpy as np
 from gridcore.sim.arenas import Arena, arena_from_dict, make_arena
 from gridcore.util.checks import check_choice
 
-__all__ = ["PLACE_CELL_DEFAULTS", "LAYOUTS", "PlaceCells"]
+__all__ = ["PLACE_CELL_DEFAULTS", "LAYOUTS", "PlaceCells", "outputs_to_positions"]
 
 PLACE_CELL_DEFAULTS = {
     "n_cells": 512,          # N_p, place cells (Sorscher et al.)
@@ -317,3 +317,29 @@ class PlaceCells:
         return (f"PlaceCells(arena={self.arena.name!r}, n_cells={self.n_cells}, sigma={self.sigma!r}, "
                 f"surround={self.surround}, surround_scale={self.surround_scale!r}, "
                 f"layout={self.layout!r}, seed={self.seed})")
+
+
+def outputs_to_positions(y, spec, place_cells=None):
+    """The positions a network's outputs report, in arena units, for either readout.
+
+    Parameters
+    ----------
+    y : array_like, shape (..., Nout)
+        Outputs of a network of model ``spec``.
+    spec : ModelSpec
+    place_cells : PlaceCells or None
+        The run's place cells; required by the ``"place-cells"`` readout.
+
+    Returns
+    -------
+    ndarray of float64, shape (..., 2)
+        ``y`` itself for the ``"xy"`` readout; for ``"place-cells"``,
+        ``place_cells.decode(y)`` (the mean centre of the 3 cells with the
+        largest logits).
+    """
+    if spec.readout == "xy":
+        return np.asarray(y, dtype=np.float64)
+    if not isinstance(place_cells, PlaceCells) or place_cells.n_cells != spec.n_place_cells:
+        raise ValueError(f"the 'place-cells' readout needs the run's PlaceCells ({spec.n_place_cells} cells) "
+                         f"to decode positions, got {place_cells!r}")
+    return place_cells.decode(y)
