@@ -105,7 +105,7 @@ class ReferenceBackend(Backend):
 
     @staticmethod
     def _weight_grads(params, batch, u, ey, gx, spec):
-        """Gradients of the weights from the time-major adjoints (math.md eq. B4-B6, P6),
+        """Gradients of the weights from the time-major adjoints (math.md eq. B4-B6, P5),
         summed over trials. Flat, without the L2 and R_rec terms."""
         alpha = spec.alpha
         inputs = _tm(batch.inputs)
@@ -114,7 +114,7 @@ class ReferenceBackend(Backend):
                   "Win": alpha * _sum_outer(gnext, inputs[:-1]),
                   "b": alpha * gnext.sum(axis=(0, 1)),
                   "Wout": _sum_outer(ey, u)}
-        if params.n_code:                                 # x_0 = Wenc c: gx_0 pairs with c (eq. P6)
+        if params.n_code:                                 # x_0 = Wenc c: gx_0 pairs with c (eq. P5)
             blocks["Wenc"] = gx[0].T @ batch.start_codes
         return params.layout.pack(blocks)
 
@@ -161,7 +161,7 @@ class ReferenceBackend(Backend):
         inputs = _tm(batch.inputs)
         # R-op forward pass (eq. G1-G3): tangents du_t, dy_t of u_t, y_t along v.
         du = np.empty_like(u)
-        # dx_0 = 0 when x_0 = 0; dWenc c under the encoded initial state (eq. P7)
+        # dx_0 = 0 when x_0 = 0; dWenc c under the encoded initial state (eq. P6)
         dx = np.zeros((m, n)) if params.n_code == 0 else encoded_state(dv, batch.start_codes)
         for t in range(t_steps):
             du[t] = dphi(u[t], spec.nonlinearity) * dx
