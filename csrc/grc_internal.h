@@ -8,19 +8,26 @@
  * outputs through the same matrix products (y_t comes out of the forward
  * product, dWout out of the weight-gradient product); the rest are zero.
  *
- * The "S layout" of a gradient is an (R, Np) array, R = N + Nin + 1:
+ * The "S layout" of a gradient is an (R, Np) array, R = N + Nin + 1 + Nc:
  *   S[j, i]       = sum_t u_t[j]  gx_{t+1}[i]   (j, i < N)  -> dWrec[i, j] / alpha
  *   S[N + k, i]   = sum_t I_t[k]  gx_{t+1}[i]   (k < Nin)   -> dWin[i, k] / alpha
  *   S[N + Nin, i] = sum_t gx_{t+1}[i]                       -> db[i] / alpha
  *   S[j, N + o]   = sum_t u_t[j]  ey_t[o]       (j < N)     -> dWout[o, j]
- * (math.md eq. B6); other entries are by-products and are never read.
+ *   S[N+Nin+1+c, i] = c_m[c] gx_0[i]            (c < Nc)    -> dWenc[i, c]
+ * (math.md eq. B6; the last rows, the encoded initial state x_0 = Wenc c_m,
+ * exist only when Nc > 0); other entries are by-products and are never
+ * read. Every block is a row range of the same array, so the per-trial
+ * squared gradients (eq. B7) treat all blocks alike (FN(add_trials)).
  *
  * Where the model lives: the parameter layout is coded once, in gridcore.c
  * (layout_of, exported as grc_param_layout), and reaches the kernels only
  * through the packed weights; the nonlinearity phi and its derivative are
  * coded once per instruction set, in grc_kernels.inc (FN(phi), FN(dphi):
  * grc__phi_<isa>, grc__dphi_<isa>), switching on grc__prob.phi outside their
- * loops; x_0 = 0 (GRC_X0_ZERO) is set in FN(forward_block).
+ * loops; the readout's error and curvature in FN(readout_error) and
+ * FN(readout_curvature), switching on grc__prob.readout once per (trial,
+ * step); x_0 (GRC_X0_ZERO, GRC_X0_ENCODED) is set in FN(forward_block) and
+ * its tangent dx_0 in FN(gn_product).
  */
 #ifndef GRC_INTERNAL_H
 #define GRC_INTERNAL_H
@@ -42,26 +49,34 @@
  * Built by the driver, read (never written) by the kernels. */
 typedef struct grc__prob {
     int64_t N, Nin, Nout, M, T;
+    int64_t Nc;           /* entries of a start code: 0 unless GRC_X0_ENCODED */
     int64_t Np;           /* padded row length (see above) */
-    int64_t R;            /* rows of the S layout: N + Nin + 1 */
+    int64_t R;            /* rows of the S layout: N + Nin + 1 + Nc */
     int64_t Ka;           /* columns of the GN product's left operand: 2N + Nin + 1 */
     int64_t block;        /* trials per block */
     grc_layout lay;       /* offsets of theta's blocks (driver only) */
     double alpha;         /* model.alpha */
     int phi;              /* model.nonlinearity, a GRC_PHI_* code */
-    double c_y;           /* ey = c_y (y - target) or c_y dy (eq. B1, G4) */
+    int readout;          /* model.readout, a GRC_READOUT_* code */
+    double c_y;           /* ey = c_y (y - target) or c_y dy (xy); c_y (p - target) or
+                             c_y (p dy - p (p.dy)) (place cells) (eq. B1, G4) */
     double c_u;           /* eu = c_u u (eq. B1) or c_u du (eq. G4) */
     double m_total;       /* M: per-trial gradients are M times the trial's share (eq. B7) */
     const double *inputs; /* (M, T, Nin) */
     const double *noise;  /* (M, T, N) or NULL */
     const double *targets;/* (M, T, Nout) or NULL (forward only) */
     const double *x0;     /* (M, N) or NULL */
+    const double *codes;  /* (M, Nc) or NULL: start codes c_m (GRC_X0_ENCODED) */
     const double *u_in;   /* (M, T, N): stored rates for the GN product */
+    const double *y_in;   /* (M, T, Nout) or NULL: stored outputs (GN product, place cells) */
     const double *BF;     /* (N, Np): BF[j, i] = Wrec[i, j], BF[j, N+o] = Wout[o, j] */
     const double *BB;     /* (N+Nout, Np): alpha Wrec (rows < N), then Wout; cols >= N zero */
     const double *BG;     /* (Ka, Np): the GN operand, rows [du | u | I | 1] (see gridcore.c) */
     const double *WinT;   /* (Nin, Np): WinT[k, i] = Win[i, k] */
     const double *bias;   /* (Np,): b, zero-padded */
+    const double *WencT;  /* (Nc, Np) or NULL: WencT[c, i] = Wenc[i, c]; x_0 = c_m @ WencT
+                             (forward passes), dx_0 = c_m @ WencT with v's Wenc (GN product);
+                             NULL: x_0 = 0 (or p->x0), dx_0 = 0 */
     const double *scale;  /* (R, Np): alpha or 1 per S entry, 0 where unused */
     const double *l2grad; /* (R, Np): gradient of lam_l2 R_L2 in the S layout */
     double *u_out;        /* (M, T, N) or NULL */

@@ -9,6 +9,7 @@
  * x86-64-v4: AVX-512); a workspace picks the widest one the CPU reports.
  * Other compilers and architectures get the baseline copy only.
  */
+#include <math.h>
 #include <stdint.h>
 #include <string.h>
 

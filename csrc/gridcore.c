@@ -46,17 +46,18 @@ const char *grc_strerror(int status)
     case GRC_OK: return "success";
     case GRC_ENOMEM: return "out of memory: the workspace's scratch could not be allocated";
     case GRC_ESHAPE: return "invalid shape: every dimension must be in 1.." GRC__STR(GRC_MAX_DIM)
-        ", no array may pass " GRC__STR(GRC_MAX_ELEMS) " doubles (GRC_MAX_ELEMS), and the "
-        "readout fixes n_out (2 for GRC_READOUT_XY)";
+        ", no array may pass " GRC__STR(GRC_MAX_ELEMS) " doubles (GRC_MAX_ELEMS), the "
+        "readout fixes n_out (2 for GRC_READOUT_XY), and n_code must be >= 1 under "
+        "GRC_X0_ENCODED and 0 otherwise";
     case GRC_ENULL: return "a required pointer argument is NULL";
     case GRC_EALPHA: return "model.alpha (dt/tau) must be in (0, 1]";
-    case GRC_EREG: return "lam_l2, lam_fr and mu must be finite and >= 0";
+    case GRC_EREG: return "reg.lam_l2, reg.lam_fr, reg.lam_rec and mu must be finite and >= 0";
     case GRC_EISA: return "instruction set unknown, not compiled in, or not supported by this CPU";
     case GRC_ETHREADS: return "threads must be in 0.." GRC__STR(GRC_MAX_THREADS)
         " (GRC_MAX_THREADS; 0 = all available)";
     case GRC_EMODEL: return "unknown model code: model.nonlinearity must be a GRC_PHI_* code "
-        "(0 = tanh, 1 = relu), model.readout a GRC_READOUT_* code (0 = xy) and model.initial_state a "
-        "GRC_X0_* code (0 = zero)";
+        "(0 = tanh, 1 = relu), model.readout a GRC_READOUT_* code (0 = xy, 1 = place cells) and "
+        "model.initial_state a GRC_X0_* code (0 = zero, 1 = encoded)";
     case GRC_EWORKSPACE: return "the workspace is not live: it was destroyed or did not come "
         "from grc_workspace_create (detection is best effort: never use a destroyed workspace)";
     default: return "unknown gridcore status code";
@@ -178,27 +179,33 @@ static int check_model(const grc_model *m)
 {
     if (!(m->alpha > 0.0 && m->alpha <= 1.0))                   /* NaN fails */
         return GRC_EALPHA;
-    if ((m->nonlinearity != GRC_PHI_TANH && m->nonlinearity != GRC_PHI_RELU) || m->readout != GRC_READOUT_XY
-        || m->initial_state != GRC_X0_ZERO)
+    if ((m->nonlinearity != GRC_PHI_TANH && m->nonlinearity != GRC_PHI_RELU)
+        || (m->readout != GRC_READOUT_XY && m->readout != GRC_READOUT_PLACE_CELLS)
+        || (m->initial_state != GRC_X0_ZERO && m->initial_state != GRC_X0_ENCODED))
         return GRC_EMODEL;
     return GRC_OK;
 }
 
-/* GRC_ESHAPE unless every dimension is in [1, GRC_MAX_DIM], every array a
- * call touches holds at most GRC_MAX_ELEMS doubles, and Nout fits the
- * (checked) model's readout. No step overflows, for any int64 values. */
+/* GRC_ESHAPE unless every dimension is in [1, GRC_MAX_DIM] (n_code: in it
+ * under GRC_X0_ENCODED, 0 otherwise), every array a call touches holds at
+ * most GRC_MAX_ELEMS doubles, and Nout fits the (checked) model's readout.
+ * No step overflows, for any int64 values. */
 static int check_shape(const grc_shape *s, const grc_model *m)
 {
     const int64_t dims[5] = {s->n_units, s->n_in, s->n_out, s->n_trials, s->n_steps};
     for (int i = 0; i < 5; i++)
         if (dims[i] < 1 || dims[i] > GRC_MAX_DIM)
             return GRC_ESHAPE;
+    if (m->initial_state == GRC_X0_ENCODED ? (s->n_code < 1 || s->n_code > GRC_MAX_DIM)
+                                           : s->n_code != 0)
+        return GRC_ESHAPE;
     /* From here sums of a few dimensions and products of two are exact.
-     * W bounds every row length (Np <= N + Nout + 7, R, Ka = 2N + Nin + 1, and
-     * P / N); the arrays are at most (M, T+1, W) (inputs, targets, noise,
-     * states, the gradient's scratch) or (W, W) (weights and their packed
-     * copies), so bounding those two bounds every index and size. */
-    const int64_t W = 2 * s->n_units + s->n_in + s->n_out + 1 + 16;
+     * W bounds every row length (Np <= N + Nout + 7, R = N + Nin + 1 + Nc,
+     * Ka = 2N + Nin + 1, and P / N = N + Nin + 1 + Nout + Nc); the arrays are
+     * at most (M, T+1, W) (inputs, targets, noise, codes, states, the
+     * gradient's scratch) or (W, W) (weights and their packed copies), so
+     * bounding those two bounds every index and size. */
+    const int64_t W = 2 * s->n_units + s->n_in + s->n_out + s->n_code + 1 + 16;
     if (mul_capped(s->n_trials * (s->n_steps + 1), W) < 0 || mul_capped(W, W) < 0)
         return GRC_ESHAPE;
     if (m->readout == GRC_READOUT_XY && s->n_out != 2)
@@ -209,6 +216,15 @@ static int check_shape(const grc_shape *s, const grc_model *m)
 static int check_weight(double w)
 {
     return (isfinite(w) && w >= 0.0) ? GRC_OK : GRC_EREG;
+}
+
+static int check_reg(const grc_reg *r)
+{
+    int rc;
+    if ((rc = check_weight(r->lam_l2)) || (rc = check_weight(r->lam_fr))
+        || (rc = check_weight(r->lam_rec)))
+        return rc;
+    return GRC_OK;
 }
 
 /* The checks every kernel makes after its NULL checks, in the order gridcore.h gives. */
@@ -226,14 +242,15 @@ static int check_call(const grc_workspace *ws, const grc_shape *shape, const grc
  * checked shape and model; every offset below is read from it. */
 static grc_layout layout_of(const grc_shape *s, const grc_model *m)
 {
-    (void)m;                    /* no block depends on the model yet */
-    const int64_t N = s->n_units, Nin = s->n_in, Nout = s->n_out;
+    (void)m;                    /* the model enters through n_code (checked against it) */
+    const int64_t N = s->n_units, Nin = s->n_in, Nout = s->n_out, Nc = s->n_code;
     grc_layout l;
     l.off_wrec = 0;
     l.off_win = l.off_wrec + N * N;
     l.off_b = l.off_win + N * Nin;
     l.off_wout = l.off_b + N;
-    l.size = l.off_wout + Nout * N;
+    l.off_wenc = l.off_wout + Nout * N;
+    l.size = l.off_wenc + N * Nc;
     return l;
 }
 
@@ -270,7 +287,7 @@ static double *carve(carver *c, int64_t n_doubles)
 
 /* Shared packed weights (written by the driver, then read by all partitions). */
 typedef struct {
-    double *BF, *BB, *BG, *WinT, *bias, *scale, *l2grad, *flat_a, *flat_b;
+    double *BF, *BB, *BG, *WinT, *bias, *WencT, *scale, *l2grad, *flat_a, *flat_b;
 } grc__shared;
 
 static void scratch_layout(carver *c, const grc__prob *p, enum grc__op op, int64_t nparts,
@@ -283,6 +300,7 @@ static void scratch_layout(carver *c, const grc__prob *p, enum grc__op op, int64
     sh->BF = carve(c, N * Np);
     sh->WinT = carve(c, p->Nin * Np);
     sh->bias = carve(c, Np);
+    sh->WencT = carve(c, p->Nc * Np);
     const int grad = op == OP_GRADIENT || op == OP_GN;
     sh->BB = grad ? carve(c, (N + Nout) * Np) : NULL;
     sh->BG = op == OP_GN ? carve(c, p->Ka * Np) : NULL;
@@ -341,13 +359,15 @@ static void set_dims(grc__prob *p, const grc_shape *s, const grc_model *m, int64
     p->lay = layout_of(s, m);
     p->alpha = m->alpha;
     p->phi = m->nonlinearity;
+    p->readout = m->readout;
     p->N = s->n_units;
     p->Nin = s->n_in;
     p->Nout = s->n_out;
     p->M = s->n_trials;
     p->T = s->n_steps;
+    p->Nc = s->n_code;
     p->Np = (p->N + p->Nout + vw - 1) / vw * vw;
-    p->R = p->N + p->Nin + 1;
+    p->R = p->N + p->Nin + 1 + p->Nc;
     p->Ka = 2 * p->N + p->Nin + 1;
     p->m_total = (double)p->M;
     /* block: at most GRC_BLOCK_TRIALS, a partition's share, and what fits GRC_BLOCK_BYTES */
@@ -381,10 +401,23 @@ static void pack_forward(const grc__prob *p, const double *restrict theta, grc__
     memcpy(sh->bias, b, (size_t)N * sizeof(double));
 }
 
+/* WencT (Nc, Np): WencT[c, i] = Wenc[i, c] of the flat vector w (theta, or
+ * v in the GN product), so that c_m @ WencT = Wenc c_m (x_0, or dx_0). */
+static void pack_wenc(const grc__prob *p, const double *restrict w, double *restrict WencT)
+{
+    const int64_t N = p->N, Nc = p->Nc, Np = p->Np;
+    const double *Wenc = w + p->lay.off_wenc;
+    memset(WencT, 0, (size_t)(Nc * Np) * sizeof(double));
+    for (int64_t i = 0; i < N; i++)
+        for (int64_t c = 0; c < Nc; c++)
+            WencT[c * Np + i] = Wenc[i * Nc + c];
+}
+
 /* BB (N+Nout, Np) = [alpha Wrec; Wout], so [gx_{t+1} | ey_t] @ BB is the
- * back-propagated part of gu_t (eq. B3); scale and l2grad in the S layout. */
+ * back-propagated part of gu_t (eq. B3); scale and l2grad in the S layout:
+ * l2grad is the gradient of lam_l2 R_L2 + lam_rec R_rec (zero on b and Wenc). */
 static void pack_backward(const grc__prob *p, const double *restrict theta, double lam_l2,
-                          grc__shared *sh)
+                          double lam_rec, grc__shared *sh)
 {
     const int64_t N = p->N, Nin = p->Nin, Nout = p->Nout, Np = p->Np, R = p->R;
     const double *Wrec = theta + p->lay.off_wrec, *Win = theta + p->lay.off_win,
@@ -399,9 +432,9 @@ static void pack_backward(const grc__prob *p, const double *restrict theta, doub
     for (int64_t o = 0; o < Nout; o++)
         memcpy(sh->BB + (N + o) * Np, Wout + o * N, (size_t)N * sizeof(double));
     const double c_in = 2.0 * lam_l2 / (double)(N * Nin), c_out = 2.0 * lam_l2 / (double)(N * Nout);
-    for (int64_t j = 0; j < R; j++)
+    for (int64_t j = 0; j < R; j++)            /* alpha on Wrec, Win, b; 1 on Wenc */
         for (int64_t i = 0; i < N; i++)
-            sh->scale[j * Np + i] = p->alpha;
+            sh->scale[j * Np + i] = j < N + Nin + 1 ? p->alpha : 1.0;
     for (int64_t j = 0; j < N; j++)
         for (int64_t o = 0; o < Nout; o++) {
             sh->scale[j * Np + N + o] = 1.0;
@@ -410,6 +443,11 @@ static void pack_backward(const grc__prob *p, const double *restrict theta, doub
     for (int64_t k = 0; k < Nin; k++)
         for (int64_t i = 0; i < N; i++)
             sh->l2grad[(N + k) * Np + i] = c_in * Win[i * Nin + k];
+    const double c_rec = 2.0 * lam_rec;
+    if (c_rec != 0.0)
+        for (int64_t j = 0; j < N; j++)
+            for (int64_t i = 0; i < N; i++)
+                sh->l2grad[j * Np + i] = c_rec * Wrec[i * N + j];
 }
 
 /* BG (Ka, Np), the right operand of [du_t | u_t | I_t | 1] (eq. G2-G3):
@@ -445,14 +483,18 @@ static void pack_gn(const grc__prob *p, const double *restrict theta, const doub
 static void gather(const grc__prob *p, const double *restrict S, double *restrict flat)
 {
     const int64_t N = p->N, Nin = p->Nin, Np = p->Np;
+    const int64_t Nc = p->Nc;
     double *dWrec = flat + p->lay.off_wrec, *dWin = flat + p->lay.off_win,
-           *db = flat + p->lay.off_b, *dWout = flat + p->lay.off_wout;
+           *db = flat + p->lay.off_b, *dWout = flat + p->lay.off_wout,
+           *dWenc = flat + p->lay.off_wenc;
     for (int64_t i = 0; i < N; i++) {
         for (int64_t j = 0; j < N; j++)
             dWrec[i * N + j] = S[j * Np + i];
         for (int64_t k = 0; k < Nin; k++)
             dWin[i * Nin + k] = S[(N + k) * Np + i];
         db[i] = S[(N + Nin) * Np + i];
+        for (int64_t c = 0; c < Nc; c++)
+            dWenc[i * Nc + c] = S[(N + Nin + 1 + c) * Np + i];
     }
     for (int64_t o = 0; o < p->Nout; o++)
         for (int64_t j = 0; j < N; j++)
@@ -533,25 +575,46 @@ static double r_l2(const grc__prob *p, const double *theta)
     return s_in / (double)(N * Nin) + s_out / (double)(N * Nout);
 }
 
-/* terms = {E, R_L2, R_FR, loss} from the reduced sums (eq. L1-L4). */
-static void set_terms(const grc__prob *p, const grc__part *s, const double *theta,
-                      double lam_l2, double lam_fr, double *terms)
+static double r_rec(const grc__prob *p, const double *theta)
+{
+    const double *Wrec = theta + p->lay.off_wrec;
+    double s = 0.0;
+    for (int64_t i = 0; i < p->N * p->N; i++)
+        s += Wrec[i] * Wrec[i];
+    return s;
+}
+
+/* c_y of the readout: dE/dy = c_y (y - targets) (xy) or c_y (p - targets) (place
+ * cells), and the scale of the GN output curvature (eq. B1, G4, section 7). */
+static double error_scale(const grc__prob *p)
 {
     const double MT = (double)p->M * (double)p->T;
-    terms[0] = s->E / (MT * (double)p->Nout);
+    return p->readout == GRC_READOUT_PLACE_CELLS ? 1.0 / MT : 2.0 / (MT * (double)p->Nout);
+}
+
+/* terms = {E, R_L2, R_FR, R_rec, loss} from the reduced sums (eq. L1-L4):
+ * E is the sum of the readout's errors over (M, T) (FN(readout_error)), per
+ * (trial, step) for place cells and per output for xy. */
+static void set_terms(const grc__prob *p, const grc__part *s, const double *theta,
+                      const grc_reg *reg, double *terms)
+{
+    const double MT = (double)p->M * (double)p->T;
+    terms[0] = p->readout == GRC_READOUT_PLACE_CELLS ? s->E / MT : s->E / (MT * (double)p->Nout);
     terms[1] = r_l2(p, theta);
     terms[2] = s->RFR / (MT * (double)p->N);
-    terms[3] = terms[0] + lam_l2 * terms[1] + lam_fr * terms[2];
+    terms[3] = r_rec(p, theta);
+    terms[4] = terms[0] + reg->lam_l2 * terms[1] + reg->lam_fr * terms[2] + reg->lam_rec * terms[3];
 }
 
 /* ---- public kernels ----------------------------------------------------- */
 
 int grc_forward(grc_workspace *ws, grc_shape shape, grc_model model,
                 const double *restrict theta, const double *restrict inputs,
-                const double *restrict noise, const double *x0,
+                const double *restrict noise, const double *restrict codes, const double *x0,
                 double *restrict u, double *restrict y, double *x_end)
 {
-    if (!ws || !theta || !inputs || !y || !x_end)
+    if (!ws || !theta || !inputs || !y || !x_end
+        || (model.initial_state == GRC_X0_ENCODED && !x0 && !codes))
         return GRC_ENULL;
     int rc = check_call(ws, &shape, &model);
     if (rc)
@@ -568,6 +631,11 @@ int grc_forward(grc_workspace *ws, grc_shape shape, grc_model model,
     p.u_out = u;
     p.y_out = y;
     p.x_end = x_end;
+    if (p.Nc && !x0) {                                           /* x_0 = Wenc c_m */
+        pack_wenc(&p, theta, sh.WencT);
+        p.WencT = sh.WencT;
+        p.codes = codes;
+    }
     run_parts(&p, ws->kern, OP_FORWARD, parts, nparts);
     return GRC_OK;
 }
@@ -575,12 +643,13 @@ int grc_forward(grc_workspace *ws, grc_shape shape, grc_model model,
 int grc_loss(grc_workspace *ws, grc_shape shape, grc_model model,
              const double *restrict theta, const double *restrict inputs,
              const double *restrict targets, const double *restrict noise,
-             double lam_l2, double lam_fr, double *restrict terms)
+             const double *restrict codes, grc_reg reg, double *restrict terms)
 {
-    if (!ws || !theta || !inputs || !targets || !terms)
+    if (!ws || !theta || !inputs || !targets || !terms
+        || (model.initial_state == GRC_X0_ENCODED && !codes))
         return GRC_ENULL;
     int rc = check_call(ws, &shape, &model);
-    if (rc || (rc = check_weight(lam_l2)) || (rc = check_weight(lam_fr)))
+    if (rc || (rc = check_reg(&reg)))
         return rc;
     grc__prob p = {0};
     grc__shared sh;
@@ -592,21 +661,27 @@ int grc_loss(grc_workspace *ws, grc_shape shape, grc_model model,
     p.targets = targets;
     p.noise = noise;
     p.want_loss = 1;
+    if (p.Nc) {                                                  /* x_0 = Wenc c_m */
+        pack_wenc(&p, theta, sh.WencT);
+        p.WencT = sh.WencT;
+        p.codes = codes;
+    }
     run_parts(&p, ws->kern, OP_LOSS, parts, nparts);
-    set_terms(&p, &parts[0], theta, lam_l2, lam_fr, terms);
+    set_terms(&p, &parts[0], theta, &reg, terms);
     return GRC_OK;
 }
 
 int grc_gradient(grc_workspace *ws, grc_shape shape, grc_model model,
                  const double *restrict theta, const double *restrict inputs,
                  const double *restrict targets, const double *restrict noise,
-                 double lam_l2, double lam_fr, double *restrict terms,
+                 const double *restrict codes, grc_reg reg, double *restrict terms,
                  double *restrict grad, double *restrict sq)
 {
-    if (!ws || !theta || !inputs || !targets || !terms || !grad)
+    if (!ws || !theta || !inputs || !targets || !terms || !grad
+        || (model.initial_state == GRC_X0_ENCODED && !codes))
         return GRC_ENULL;
     int rc = check_call(ws, &shape, &model);
-    if (rc || (rc = check_weight(lam_l2)) || (rc = check_weight(lam_fr)))
+    if (rc || (rc = check_reg(&reg)))
         return rc;
     grc__prob p = {0};
     grc__shared sh;
@@ -616,24 +691,29 @@ int grc_gradient(grc_workspace *ws, grc_shape shape, grc_model model,
     if ((rc = prepare(ws, &shape, &model, OP_GRADIENT, &p, theta, &sh, &parts, &nparts)))
         return rc;
     const double MT = (double)p.M * (double)p.T;
-    p.c_y = 2.0 / (MT * (double)p.Nout);                         /* eq. B1 */
-    p.c_u = 2.0 * lam_fr / (MT * (double)p.N);
+    p.c_y = error_scale(&p);                                     /* eq. B1 */
+    p.c_u = 2.0 * reg.lam_fr / (MT * (double)p.N);
     p.inputs = inputs;
     p.targets = targets;
     p.noise = noise;
     p.want_loss = 1;
-    pack_backward(&p, theta, lam_l2, &sh);
+    if (p.Nc) {                                                  /* x_0 = Wenc c_m */
+        pack_wenc(&p, theta, sh.WencT);
+        p.WencT = sh.WencT;
+        p.codes = codes;
+    }
+    pack_backward(&p, theta, reg.lam_l2, reg.lam_rec, &sh);
     p.BB = sh.BB;
     p.scale = sh.scale;
     p.l2grad = sh.l2grad;
     run_parts(&p, ws->kern, OP_GRADIENT, parts, nparts);
-    set_terms(&p, &parts[0], theta, lam_l2, lam_fr, terms);
+    set_terms(&p, &parts[0], theta, &reg, terms);
     const int64_t P = p.lay.size;
     double *sc = sh.flat_a, *l2 = sh.flat_b;
     gather(&p, p.scale, sc);
     gather(&p, p.l2grad, l2);
     gather(&p, parts[0].S, grad);
-    for (int64_t i = 0; i < P; i++)                              /* eq. B6 + L2 */
+    for (int64_t i = 0; i < P; i++)                              /* eq. B6 + L2 + R_rec */
         grad[i] = sc[i] * grad[i] + l2[i];
     if (sq) {                                                    /* eq. B7 */
         gather(&p, parts[0].SQ, sq);
@@ -645,13 +725,16 @@ int grc_gradient(grc_workspace *ws, grc_shape shape, grc_model model,
 
 int grc_gn_product(grc_workspace *ws, grc_shape shape, grc_model model,
                    const double *restrict theta, const double *restrict inputs,
-                   const double *restrict u, const double *restrict v,
-                   double lam_l2, double lam_fr, double mu, double *restrict gv)
+                   const double *restrict codes, const double *restrict u,
+                   const double *restrict y, const double *restrict v, grc_reg reg, double mu,
+                   double *restrict gv)
 {
-    if (!ws || !theta || !inputs || !u || !v || !gv)
+    if (!ws || !theta || !inputs || !u || !v || !gv
+        || (model.initial_state == GRC_X0_ENCODED && !codes)
+        || (model.readout == GRC_READOUT_PLACE_CELLS && !y))
         return GRC_ENULL;
     int rc = check_call(ws, &shape, &model);
-    if (rc || (rc = check_weight(lam_l2)) || (rc = check_weight(lam_fr)) || (rc = check_weight(mu)))
+    if (rc || (rc = check_reg(&reg)) || (rc = check_weight(mu)))
         return rc;
     grc__prob p = {0};
     grc__shared sh;
@@ -660,11 +743,17 @@ int grc_gn_product(grc_workspace *ws, grc_shape shape, grc_model model,
     if ((rc = prepare(ws, &shape, &model, OP_GN, &p, theta, &sh, &parts, &nparts)))
         return rc;
     const double MT = (double)p.M * (double)p.T;
-    p.c_y = 2.0 / (MT * (double)p.Nout);                         /* H_y, eq. G4 */
-    p.c_u = 2.0 * (lam_fr + mu) / (MT * (double)p.N);            /* H_u */
+    p.c_y = error_scale(&p);                                     /* H_y, eq. G4 */
+    p.c_u = 2.0 * (reg.lam_fr + mu) / (MT * (double)p.N);        /* H_u */
     p.inputs = inputs;
     p.u_in = u;
-    pack_backward(&p, theta, 0.0, &sh);
+    p.y_in = p.readout == GRC_READOUT_PLACE_CELLS ? y : NULL;
+    if (p.Nc) {                                                  /* dx_0 = dWenc c_m */
+        pack_wenc(&p, v, sh.WencT);
+        p.WencT = sh.WencT;
+        p.codes = codes;
+    }
+    pack_backward(&p, theta, 0.0, 0.0, &sh);
     pack_gn(&p, theta, v, &sh);
     p.BB = sh.BB;
     p.BG = sh.BG;
@@ -676,11 +765,16 @@ int grc_gn_product(grc_workspace *ws, grc_shape shape, grc_model model,
     gather(&p, parts[0].S, gv);
     for (int64_t i = 0; i < P; i++)
         gv[i] *= sc[i];
-    /* + lam_l2 Hess(R_L2) v: diagonal on Win and Wout (eq. G5) */
-    const double c_in = 2.0 * lam_l2 / (double)(N * Nin), c_out = 2.0 * lam_l2 / (double)(N * Nout);
+    /* + lam_l2 Hess(R_L2) v: diagonal on Win and Wout (eq. G5); + lam_rec Hess(R_rec) v
+     * = 2 lam_rec v on Wrec */
+    const double c_in = 2.0 * reg.lam_l2 / (double)(N * Nin),
+                 c_out = 2.0 * reg.lam_l2 / (double)(N * Nout), c_rec = 2.0 * reg.lam_rec;
     for (int64_t i = p.lay.off_win; i < p.lay.off_win + N * Nin; i++)
         gv[i] += c_in * v[i];
     for (int64_t i = p.lay.off_wout; i < p.lay.off_wout + Nout * N; i++)
         gv[i] += c_out * v[i];
+    if (c_rec != 0.0)
+        for (int64_t i = p.lay.off_wrec; i < p.lay.off_wrec + N * N; i++)
+            gv[i] += c_rec * v[i];
     return GRC_OK;
 }

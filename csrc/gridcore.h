@@ -11,19 +11,29 @@
  *
  * Conventions for every kernel
  * ----------------------------
- * Shapes: M trials, T time steps, N units, Nin inputs, Nout outputs.
+ * Shapes: M trials, T time steps, N units, Nin inputs, Nout outputs, Nc
+ * entries of a start code (0 unless the initial state is encoded).
  * All arrays are float64, C-contiguous (row-major), not aliasing each other.
  *   theta   [P]: the flat parameter vector. Its blocks and their offsets are
  *           given by grc_param_layout (the one coding of the layout); today
- *           [Wrec (N,N), Win (N,Nin), b (N), Wout (Nout,N)], each block
- *           row-major, P = N*N + N*Nin + N + Nout*N; Wrec[i*N + j] is the
- *           weight from unit j to unit i.
+ *           [Wrec (N,N), Win (N,Nin), b (N), Wout (Nout,N), Wenc (N,Nc)],
+ *           each block row-major, P = N*N + N*Nin + N + Nout*N + N*Nc;
+ *           Wrec[i*N + j] is the weight from unit j to unit i. Wenc is
+ *           empty (Nc = 0) unless model.initial_state == GRC_X0_ENCODED.
  *   inputs  [M*T*Nin], (M, T, Nin): inputs[m, t] drives the step x_t -> x_{t+1}.
  *   noise   [M*T*N],   (M, T, N) or NULL: xi_t, added inside the step like b.
- *   targets [M*T*Nout], (M, T, Nout): desired outputs y_t.
+ *   codes   [M*Nc],    (M, Nc) or NULL: c_m, trial m's start code; the
+ *           encoded initial state is x_0 = Wenc c_m. Required (GRC_ENULL)
+ *           exactly when the model's initial state is GRC_X0_ENCODED
+ *           (grc_forward: and no x0 is given); ignored otherwise.
+ *   targets [M*T*Nout], (M, T, Nout): desired outputs y_t; under
+ *           GRC_READOUT_PLACE_CELLS each row targets[m, t] is a probability
+ *           distribution (>= 0, summing to 1; the caller's contract).
  *   u       [M*T*N],   (M, T, N): rates u_t = phi(x_t), t = 0..T-1.
- *   y       [M*T*Nout], (M, T, Nout): outputs y_t = Wout u_t.
- * The model (alpha = dt/tau, phi, readout, x_0) travels in a grc_model.
+ *   y       [M*T*Nout], (M, T, Nout): outputs y_t = Wout u_t (logits under
+ *           GRC_READOUT_PLACE_CELLS).
+ * The model (alpha = dt/tau, phi, readout, x_0) travels in a grc_model, the
+ * regularisation weights in a grc_reg.
  *
  * The caller's contract: every pointer argument points to an array of at
  * least the length given above for the call's shape and model (the C side
@@ -65,15 +75,19 @@ extern "C" {
  * of a code (#define) here; a caller compiled against one version must refuse
  * a library reporting another (grc_abi_version). History: 1, the unversioned
  * interface taking `double alpha`; 2, grc_model, grc_param_layout, the
- * thread and size caps, GRC_EMODEL and GRC_EWORKSPACE. */
-#define GRC_ABI_VERSION 2
+ * thread and size caps, GRC_EMODEL and GRC_EWORKSPACE; 3, the place-cell
+ * readout (GRC_READOUT_PLACE_CELLS) and the encoded initial state
+ * (GRC_X0_ENCODED: grc_shape.n_code, grc_layout.off_wenc, the `codes`
+ * argument), grc_reg by value with lam_rec (terms[5] with R_rec), and the
+ * outputs `y` as an argument of grc_gn_product. */
+#define GRC_ABI_VERSION 3
 
 #define GRC_OK 0
 #define GRC_ENOMEM -1      /* scratch memory could not be allocated */
-#define GRC_ESHAPE -2      /* a dimension is < 1 or > GRC_MAX_DIM, an array would pass GRC_MAX_ELEMS, or Nout does not fit the readout */
+#define GRC_ESHAPE -2      /* a dimension is < 1 or > GRC_MAX_DIM, an array would pass GRC_MAX_ELEMS, Nout does not fit the readout, or n_code does not fit the initial state */
 #define GRC_ENULL -3       /* a required pointer is NULL */
 #define GRC_EALPHA -4      /* model.alpha is not in (0, 1] (NaN included) */
-#define GRC_EREG -5        /* lam_l2, lam_fr or mu is negative or not finite */
+#define GRC_EREG -5        /* reg.lam_l2, reg.lam_fr, reg.lam_rec or mu is negative or not finite */
 #define GRC_EISA -6        /* the requested instruction set is unknown or not supported by this CPU */
 #define GRC_ETHREADS -7    /* threads is negative or above GRC_MAX_THREADS */
 #define GRC_EMODEL -8      /* model.nonlinearity, model.readout or model.initial_state is not a known code */
@@ -98,7 +112,9 @@ extern "C" {
 #define GRC_PHI_TANH 0     /* u = tanh(x) */
 #define GRC_PHI_RELU 1     /* u = max(x, 0) */
 #define GRC_READOUT_XY 0   /* y = Wout u, squared error; Nout must be 2 (x, y) */
-#define GRC_X0_ZERO 0      /* x_0 = 0 */
+#define GRC_READOUT_PLACE_CELLS 1  /* y = Wout u, logits over Nout >= 1 place cells; softmax cross-entropy */
+#define GRC_X0_ZERO 0      /* x_0 = 0; n_code must be 0 */
+#define GRC_X0_ENCODED 1   /* x_0 = Wenc c_m, c_m trial m's start code (codes); n_code >= 1 */
 
 /* Instruction sets of the compute kernels, chosen per workspace. */
 #define GRC_ISA_AUTO 0     /* the widest one this CPU supports */
@@ -109,23 +125,29 @@ extern "C" {
 /* Opaque scratch memory and settings of one caller; see grc_workspace_create. */
 typedef struct grc_workspace grc_workspace;
 
-/* The dimensions of one call, each in [1, GRC_MAX_DIM].
+/* The dimensions of one call, each in [1, GRC_MAX_DIM] except n_code.
  *   n_units  N     n_in  Nin     n_out  Nout
- *   n_trials M     n_steps T */
+ *   n_trials M     n_steps T
+ *   n_code   Nc    entries of a start code (columns of Wenc): in
+ *                  [1, GRC_MAX_DIM] under GRC_X0_ENCODED, 0 under any other
+ *                  initial state (else GRC_ESHAPE). */
 typedef struct grc_shape {
     int64_t n_units;
     int64_t n_in;
     int64_t n_out;
     int64_t n_trials;
     int64_t n_steps;
+    int64_t n_code;
 } grc_shape;
 
 /* The model of one call (math.md section 1), passed by value.
  *   alpha          dt/tau, the Euler step as a fraction of the time constant, in (0, 1].
  *   nonlinearity   GRC_PHI_*: the rate function u = phi(x).
  *   readout        GRC_READOUT_*: what y reports and the error that trains it.
- *                  GRC_READOUT_XY needs n_out == 2 (else GRC_ESHAPE).
+ *                  GRC_READOUT_XY needs n_out == 2 (else GRC_ESHAPE);
+ *                  GRC_READOUT_PLACE_CELLS takes any n_out >= 1.
  *   initial_state  GRC_X0_*: x_0 of every trial (grc_forward's x0 overrides it).
+ *                  GRC_X0_ENCODED needs n_code >= 1 and the codes argument.
  * An unknown code gives GRC_EMODEL, a bad alpha GRC_EALPHA. */
 typedef struct grc_model {
     double alpha;
@@ -135,15 +157,30 @@ typedef struct grc_model {
 } grc_model;
 
 /* Where each block of theta lies: theta[off_X .. off_X + size of X) holds
- * block X, row-major (Wrec (N,N), Win (N,Nin), b (N), Wout (Nout,N));
- * size is P, the length of theta. */
+ * block X, row-major (Wrec (N,N), Win (N,Nin), b (N), Wout (Nout,N),
+ * Wenc (N,Nc)); size is P, the length of theta. Wenc[i*Nc + c] maps entry c
+ * of the start code to unit i; with Nc = 0 the block is empty and
+ * off_wenc == size. */
 typedef struct grc_layout {
     int64_t off_wrec;
     int64_t off_win;
     int64_t off_b;
     int64_t off_wout;
+    int64_t off_wenc;
     int64_t size;
 } grc_layout;
+
+/* The regularisation weights of one call (math.md eq. L2-L4, section 7),
+ * passed by value; each finite and >= 0 (else GRC_EREG).
+ *   lam_l2   weight of R_L2 = sum Win^2/(N Nin) + sum Wout^2/(N Nout)
+ *   lam_fr   weight of R_FR = mean u^2 over M*T*N
+ *   lam_rec  weight of R_rec = sum Wrec^2 (not normalised: a weight decay)
+ * Wenc is not regularised. */
+typedef struct grc_reg {
+    double lam_l2;
+    double lam_fr;
+    double lam_rec;
+} grc_reg;
 
 /* GRC_ABI_VERSION of the header this library was compiled from. */
 int grc_abi_version(void);
@@ -171,7 +208,7 @@ const char *grc_build_flags(void);
 
 /* The parameter layout of a network: the offsets of theta's blocks.
  *   shape  in : checked as for the kernels (n_trials and n_steps, unused
- *               here, must be valid too: pass 1).
+ *               here, must be valid too: pass 1; n_code sizes Wenc).
  *   model  in : checked as for the kernels.
  *   out    out: the layout.
  * Returns GRC_OK, GRC_ENULL, GRC_ESHAPE, GRC_EALPHA or GRC_EMODEL. */
@@ -207,17 +244,26 @@ size_t grc_workspace_bytes(const grc_workspace *ws);
  * destroyed workspace is usually caught; but reading freed memory is
  * undefined behaviour and the block may have been reused, so this is a
  * safety net, not a licence: never use a destroyed workspace), the model
- * (GRC_EALPHA, GRC_EMODEL), the shape (GRC_ESHAPE), the weights (GRC_EREG). */
+ * (GRC_EALPHA, GRC_EMODEL), the shape (GRC_ESHAPE), the weights (GRC_EREG).
+ *
+ * The readout (math.md section 2 and 7). E is the error term of the loss:
+ *   GRC_READOUT_XY:          E = mean (y - targets)^2 over M*T*Nout;
+ *   GRC_READOUT_PLACE_CELLS: E = (1/(M T)) sum_{m,t} sum_k targets_k (lse(y) - y_k),
+ *                            lse(y) = log sum_k exp(y_k) over the Nout
+ *                            logits of (m, t): softmax cross-entropy.
+ * loss = E + lam_l2 R_L2 + lam_fr R_FR + lam_rec R_rec (see grc_reg). */
 
 /* Forward pass (math.md eq. F1-F3); also the streaming mode for long paths.
  *   ws      in/out: workspace.
- *   shape   in : N, Nin, Nout, M, T.
+ *   shape   in : N, Nin, Nout, M, T, Nc.
  *   model   in : alpha, phi, readout, initial state.
  *   theta   in : [P], flat parameters (see grc_param_layout).
  *   inputs  in : [M*T*Nin].
  *   noise   in : [M*T*N] or NULL (no noise).
+ *   codes   in : [M*Nc], the start codes: required when the initial state is
+ *                GRC_X0_ENCODED and x0 is NULL, else may be NULL (not read).
  *   x0      in : [M*N], (M, N), initial activations x_0, or NULL (the
- *                model's initial state).
+ *                model's initial state: 0, or Wenc c_m).
  *   u       out: [M*T*N] rates u_t, or NULL not to store them (streaming:
  *                scratch memory is then O(M*N) whatever T).
  *   y       out: [M*T*Nout] outputs y_t.
@@ -225,50 +271,65 @@ size_t grc_workspace_bytes(const grc_workspace *ws);
  *                it as x0 to continue the same trials.
  * x0 may be the same array as x_end (continuing in place); no other overlap. */
 int grc_forward(grc_workspace *ws, grc_shape shape, grc_model model, const double *theta,
-                const double *inputs, const double *noise, const double *x0,
-                double *u, double *y, double *x_end);
+                const double *inputs, const double *noise, const double *codes,
+                const double *x0, double *u, double *y, double *x_end);
 
 /* Loss terms (math.md eq. L1-L4) from a forward pass that stores no states.
  *   ws, shape, model, theta, inputs, noise: as for grc_forward (x_0 from the model).
  *   targets in : [M*T*Nout].
- *   lam_l2, lam_fr in: regularisation weights, finite and >= 0.
- *   terms   out: [4] = {E, R_L2, R_FR, loss}, with
- *                E = mean (y - targets)^2 over M*T*Nout,
+ *   codes   in : [M*Nc]; required (GRC_ENULL) under GRC_X0_ENCODED, else may be NULL.
+ *   reg     in : regularisation weights (grc_reg), each finite and >= 0.
+ *   terms   out: [5] = {E, R_L2, R_FR, R_rec, loss}, with
+ *                E as the readout says (above),
  *                R_L2 = sum Win^2/(N Nin) + sum Wout^2/(N Nout),
  *                R_FR = mean u^2 over M*T*N,
- *                loss = E + lam_l2 R_L2 + lam_fr R_FR. */
+ *                R_rec = sum Wrec^2,
+ *                loss = E + lam_l2 R_L2 + lam_fr R_FR + lam_rec R_rec. */
 int grc_loss(grc_workspace *ws, grc_shape shape, grc_model model, const double *theta,
              const double *inputs, const double *targets, const double *noise,
-             double lam_l2, double lam_fr, double *terms);
+             const double *codes, grc_reg reg, double *terms);
 
 /* Loss terms and their gradient by BPTT (math.md eq. B1-B6), and optionally
  * the mean over trials of the squared per-trial gradients (eq. B7).
- *   ws, shape, model, theta, inputs, targets, noise, lam_l2, lam_fr, terms:
+ *   ws, shape, model, theta, inputs, targets, noise, codes, reg, terms:
  *           as for grc_loss.
- *   grad    out: [P], d loss / d theta in theta's order.
+ *   grad    out: [P], d loss / d theta in theta's order. The error enters
+ *                through ey_t = dE/dy_t: c_y (y_t - targets_t) with
+ *                c_y = 2/(M T Nout) (GRC_READOUT_XY), or c_y (p_t - targets_t)
+ *                with p_t = softmax(y_t), c_y = 1/(M T) (GRC_READOUT_PLACE_CELLS).
+ *                Under GRC_X0_ENCODED the Wenc block is sum_m gx_0,m c_m',
+ *                gx_0 = d loss / d x_0 by BPTT.
  *   sq      out: [P] or NULL: mean_m (dL_m/dtheta)^2 where loss = mean_m L_m
- *                (L_m: trial m's loss, L2 term included in each).
+ *                (L_m: trial m's loss, the L2 and R_rec terms included in
+ *                each; the Wenc block too).
  * Scratch memory: per thread, the states of up to 32 trials (about
  * 2*(T+1)*N doubles per trial), not the whole batch. */
 int grc_gradient(grc_workspace *ws, grc_shape shape, grc_model model, const double *theta,
                  const double *inputs, const double *targets, const double *noise,
-                 double lam_l2, double lam_fr, double *terms, double *grad, double *sq);
+                 const double *codes, grc_reg reg, double *terms, double *grad, double *sq);
 
-/* Gauss-Newton matrix times a vector, G v (math.md eq. G1-G5):
- * G = J_y' H_y J_y + J_u' H_u J_u + lam_l2 Hess(R_L2), with
- * H_y = 2/(M T Nout) I and H_u = 2 (lam_fr + mu)/(N T M) I.
- *   ws, shape, model, theta, inputs, lam_l2, lam_fr: as for grc_gradient.
+/* Gauss-Newton matrix times a vector, G v (math.md eq. G1-G5, section 7):
+ * G = J_y' H_y J_y + J_u' H_u J_u + lam_l2 Hess(R_L2) + lam_rec Hess(R_rec),
+ * with H_u = 2 (lam_fr + mu)/(N T M) I and, per (m, t), H_y = 2/(M T Nout) I
+ * (GRC_READOUT_XY) or (1/(M T)) (diag(p_t) - p_t p_t'), p_t = softmax(y_t)
+ * (GRC_READOUT_PLACE_CELLS). Under GRC_X0_ENCODED the tangent starts from
+ * dx_0 = dWenc c_m (dWenc: v's Wenc block) and G v has a Wenc block.
+ *   ws, shape, model, theta, inputs, reg: as for grc_gradient.
+ *   codes   in : [M*Nc]; required (GRC_ENULL) under GRC_X0_ENCODED, else may be NULL.
  *   u       in : [M*T*N], the rates of the forward pass of these inputs
- *                (and their noise) under theta and model, as grc_forward
- *                returns them.
+ *                (and their noise and codes) under theta and model, as
+ *                grc_forward returns them.
+ *   y       in : [M*T*Nout], the outputs of that forward pass; required
+ *                (GRC_ENULL) under GRC_READOUT_PLACE_CELLS, may be NULL
+ *                (not read) under GRC_READOUT_XY.
  *   v       in : [P], the vector, in theta's order.
  *   mu      in : structural damping weight, finite and >= 0.
  *   gv      out: [P], G v.
  * Scratch memory: per thread, about (T+1)*N doubles per trial for up to 32
  * trials at a time; the stored states u are read, never copied whole. */
 int grc_gn_product(grc_workspace *ws, grc_shape shape, grc_model model, const double *theta,
-                   const double *inputs, const double *u, const double *v,
-                   double lam_l2, double lam_fr, double mu, double *gv);
+                   const double *inputs, const double *codes, const double *u, const double *y,
+                   const double *v, grc_reg reg, double mu, double *gv);
 
 /* GRC_CDEF_END */
 

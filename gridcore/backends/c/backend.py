@@ -7,7 +7,10 @@ the validators had to make one (wrong dtype or layout).
 
 The model travels to C as a ``grc_model`` struct built from the
 :class:`~gridcore.model.spec.ModelSpec` (:func:`model_struct`), with the codes
-below; ``tests/test_c_core.py`` checks them against ``csrc/gridcore.h``.
+below; ``tests/test_c_core.py`` checks them against ``csrc/gridcore.h``. The
+regularisation weights travel as a ``grc_reg`` struct (:func:`reg_struct`), the
+place-cell codes of the trials' start positions (``Batch.start_codes``, the
+``"encoded"`` initial state) as the ``codes`` array.
 
 Concurrency: cffi releases the GIL during each C call. A C workspace may run
 one call at a time, so each Python thread gets its own (created on its first
@@ -31,8 +34,8 @@ ISAS = {"auto": lib.GRC_ISA_AUTO, "generic": lib.GRC_ISA_GENERIC,
 # ModelSpec value -> grc_model code, written out here (not read from lib) so that
 # the tests can check them against the header's GRC_PHI_*, GRC_READOUT_*, GRC_X0_*.
 PHI_CODES = NONLINEARITIES              # the spec's own codes (ModelSpec.phi_code)
-READOUT_CODES = {"xy": 0}               # GRC_READOUT_XY
-INITIAL_STATE_CODES = {"zero": 0}       # GRC_X0_ZERO
+READOUT_CODES = {"xy": 0, "place-cells": 1}         # GRC_READOUT_XY, GRC_READOUT_PLACE_CELLS
+INITIAL_STATE_CODES = {"zero": 0, "encoded": 1}     # GRC_X0_ZERO, GRC_X0_ENCODED
 
 MAX_THREADS = int(lib.GRC_MAX_THREADS)  # the C core's cap on threads per call
 
@@ -70,6 +73,16 @@ def model_struct(spec):
     return {"alpha": spec.alpha, "nonlinearity": PHI_CODES[spec.nonlinearity],
             "readout": READOUT_CODES[spec.readout],
             "initial_state": INITIAL_STATE_CODES[spec.initial_state]}
+
+
+def reg_struct(reg):
+    """The ``grc_reg`` of a :class:`~gridcore.Regularization`, as the dict cffi passes by value.
+
+    Returns
+    -------
+    dict with float ``lam_l2``, ``lam_fr`` and ``lam_rec``.
+    """
+    return {"lam_l2": reg.lam_l2, "lam_fr": reg.lam_fr, "lam_rec": reg.lam_rec}
 
 
 def check_threads(threads):
@@ -137,42 +150,47 @@ class CBackend(Backend):
     def _shape(params, m, t):
         """The ``grc_shape`` of ``params`` and M = ``m`` trials of T = ``t`` steps, as a dict."""
         n, n_in, n_out = params.shape
-        return {"n_units": n, "n_in": n_in, "n_out": n_out, "n_trials": m, "n_steps": t}
+        return {"n_units": n, "n_in": n_in, "n_out": n_out, "n_trials": m, "n_steps": t,
+                "n_code": params.n_code}
 
     def _run(self, params, inputs, noise, x0, spec, keep_u):
+        # An encoded initial state arrives as x0 = Wenc c (the base class forms it), which
+        # overrides the model's initial state in C: no codes are needed here.
         m, t, _ = inputs.shape
         n, _, n_out = params.shape
         u = np.empty((m, t, n)) if keep_u else None
         y = np.empty((m, t, n_out))
         x_end = np.empty((m, n))
         _check(lib.grc_forward(self._ws(), self._shape(params, m, t), model_struct(spec),
-                               _ptr(params.flat), _ptr(inputs), _opt_ptr(noise), _opt_ptr(x0),
-                               _opt_ptr(u), _ptr(y), _ptr(x_end)))
+                               _ptr(params.flat), _ptr(inputs), _opt_ptr(noise), ffi.NULL,
+                               _opt_ptr(x0), _opt_ptr(u), _ptr(y), _ptr(x_end)))
         return None, u, y, x_end
 
     def _loss(self, params, batch, reg, spec):
-        terms = ffi.new("double[4]")
+        terms = ffi.new("double[5]")
         _check(lib.grc_loss(self._ws(), self._shape(params, batch.n_trials, batch.n_steps),
                             model_struct(spec), _ptr(params.flat), _ptr(batch.inputs),
-                            _ptr(batch.targets), _opt_ptr(batch.noise), reg.lam_l2, reg.lam_fr,
-                            terms))
+                            _ptr(batch.targets), _opt_ptr(batch.noise), _opt_ptr(batch.start_codes),
+                            reg_struct(reg), terms))
         return _terms(terms)
 
     def _gradient(self, params, batch, reg, spec, sq_grad):
-        terms = ffi.new("double[4]")
+        terms = ffi.new("double[5]")
         grad = np.empty(params.flat.size)
         sq = np.empty(params.flat.size) if sq_grad else None
         _check(lib.grc_gradient(self._ws(), self._shape(params, batch.n_trials, batch.n_steps),
                                 model_struct(spec), _ptr(params.flat), _ptr(batch.inputs),
-                                _ptr(batch.targets), _opt_ptr(batch.noise), reg.lam_l2,
-                                reg.lam_fr, terms, _ptr(grad), _opt_ptr(sq)))
+                                _ptr(batch.targets), _opt_ptr(batch.noise),
+                                _opt_ptr(batch.start_codes), reg_struct(reg), terms, _ptr(grad),
+                                _opt_ptr(sq)))
         return _terms(terms), grad, sq
 
-    def _gn_product(self, params, batch, u, v, reg, mu, spec):
+    def _gn_product(self, params, batch, u, y, v, reg, mu, spec):
         gv = np.empty(params.flat.size)
         _check(lib.grc_gn_product(self._ws(), self._shape(params, batch.n_trials, batch.n_steps),
                                   model_struct(spec), _ptr(params.flat), _ptr(batch.inputs),
-                                  _ptr(u), _ptr(v), reg.lam_l2, reg.lam_fr, mu, _ptr(gv)))
+                                  _opt_ptr(batch.start_codes), _ptr(u), _opt_ptr(y), _ptr(v),
+                                  reg_struct(reg), mu, _ptr(gv)))
         return gv
 
     def info(self):
@@ -216,5 +234,5 @@ def available_isas():
 
 
 def _terms(buf):
-    terms = {"E": buf[0], "R_L2": buf[1], "R_FR": buf[2], "loss": buf[3]}
+    terms = {"E": buf[0], "R_L2": buf[1], "R_FR": buf[2], "R_rec": buf[3], "loss": buf[4]}
     return {k: float(v) for k, v in terms.items()}
