@@ -18,39 +18,64 @@ from problems import random_problem
 
 from gridcore.backends import blas_limits, blas_threads, get_backend, reference
 from gridcore.cli.info import collect
+from gridcore.model.spec import PAPER as PAPER_SPEC
+from gridcore.model.spec import ModelSpec
 
-N_IN = N_OUT = 2
+N_IN = 2                   # inputs of the timed networks (speed and heading; velocity for the grid model)
 MU = 0.1                   # structural damping weight of the timed GN products
 ENV_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
             "NUMBA_NUM_THREADS")
 
-# Leading-order flops in units of F = 2 M T N^2, one (M x N)(N x N) product per
-# step over the batch (docs/math.md section 5; Nin, Nout terms add about 4%).
+# Leading-order flops in units of F, one per-step product over the batch
+# (docs/math.md section 5): each kernel makes as many products with Wout as
+# with Wrec, which only matters when Nout is of the order of N.
 PRODUCTS = {"forward": 1, "forward_stream": 1, "gradient": 3, "gradient_sq": 3, "gn_product": 4}
+
+
+def grid_spec(n_place_cells):
+    """The positive-control model of Sorscher et al.: discrete ReLU RNN, place-cell readout, x_0 = Wenc c."""
+    return ModelSpec(alpha=1.0, nonlinearity="relu", readout="place-cells", initial_state="encoded",
+                     n_place_cells=n_place_cells)
 
 
 @dataclass(frozen=True)
 class Size:
-    """Network and batch size: N units, M trials, T steps."""
+    """Network and batch size: N units, M trials, T steps, and the model (the paper's by default)."""
 
     n: int
     m: int
     t: int
+    spec: ModelSpec = PAPER_SPEC
+
+    @property
+    def model(self):
+        """"paper" or "grid" (the positive control, :func:`grid_spec`): the results' model label."""
+        return "paper" if self.spec == PAPER_SPEC else "grid"
 
     def __str__(self):
-        return f"N={self.n} M={self.m} T={self.t}"
+        if self.model == "paper":
+            return f"N={self.n} M={self.m} T={self.t}"
+        return f"grid-model N={self.n} Np={self.spec.n_place_cells} M={self.m} T={self.t}"
 
     @property
     def flop_unit(self):
-        """F = 2 M T N^2: one per-step (M x N)(N x N) product over the batch."""
-        return 2.0 * self.m * self.t * self.n ** 2
+        """F = 2 M T N (N + Nout'): one per-step (M x N)(N x N) product over the batch, plus, for
+        the place-cell readout (Nout' = Nout), the (M x N)(N x Nout) one; the paper's 2 outputs
+        are left out (2% there)."""
+        n_out = self.spec.n_out if self.spec.readout == "place-cells" else 0
+        return 2.0 * self.m * self.t * self.n * (self.n + n_out)
 
     def shrunk(self):
-        """The smoke-test stand-in: every axis cut (N/10, M/50, T/50), sweeps stay distinct."""
-        return Size(max(2, self.n // 10), max(2, self.m // 50), max(2, self.t // 50))
+        """The smoke-test stand-in: every axis cut (N/10, M/50, T/50, Np/10), sweeps stay distinct."""
+        spec = self.spec
+        if spec.n_place_cells:
+            spec = grid_spec(max(2, spec.n_place_cells // 10))
+        return Size(max(2, self.n // 10), max(2, self.m // 50), max(2, self.t // 50), spec)
 
 
 PAPER = Size(100, 500, 500)
+# The positive control's size (issue 18): N = Np = 512, M = 200, T = 50, no noise.
+GRID = Size(512, 200, 50, grid_spec(512))
 
 
 def gflop(kernel, size):
@@ -80,27 +105,31 @@ class Problem:
 
     def __init__(self, size, seed=0):
         self.size = size
-        self.params, self.batch, self.reg = random_problem(size.n, N_IN, N_OUT, size.m, size.t,
-                                                           seed=seed)
-        self.state = reference.forward(self.params, self.batch.inputs, self.batch.noise)
+        self.spec = spec = size.spec
+        # The paper's model with its noise; the positive control, like Sorscher et al.'s, without.
+        self.params, self.batch, self.reg = random_problem(size.n, N_IN, None, size.m, size.t, seed=seed,
+                                                           noise=size.model == "paper", spec=spec)
+        self.state = reference.forward(self.params, self.batch.inputs, self.batch.noise, spec=spec,
+                                       start_codes=self.batch.start_codes)
         self.v = np.random.default_rng(seed + 1).standard_normal(self.params.flat.size)
         self._expected = {}
 
     def call(self, backend, kernel):
         """A zero-argument call of ``kernel`` and how to pick the checked array from its result."""
-        p, b, reg = self.params, self.batch, self.reg
+        p, b, reg, spec, codes = self.params, self.batch, self.reg, self.spec, self.batch.start_codes
         if kernel == "forward":
-            return lambda: backend.forward(p, b.inputs, b.noise), lambda r: r.y
+            return lambda: backend.forward(p, b.inputs, b.noise, spec=spec, start_codes=codes), lambda r: r.y
         if kernel == "forward_stream":
             # Chunks of 100 steps: the reference streams; the fast cores never hold the states.
-            return (lambda: backend.forward_stream(p, b.inputs, b.noise, chunk_steps=100),
+            return (lambda: backend.forward_stream(p, b.inputs, b.noise, chunk_steps=100, spec=spec,
+                                                   start_codes=codes),
                     lambda r: r.y)
         if kernel == "gradient":
-            return lambda: backend.gradient(p, b, reg), lambda r: r[1]
+            return lambda: backend.gradient(p, b, reg, spec=spec), lambda r: r[1]
         if kernel == "gradient_sq":
-            return lambda: backend.gradient(p, b, reg, sq_grad=True), lambda r: r[2]
+            return lambda: backend.gradient(p, b, reg, spec=spec, sq_grad=True), lambda r: r[2]
         if kernel == "gn_product":
-            return lambda: backend.gn_product(p, b, self.state, self.v, reg, mu=MU), lambda r: r
+            return lambda: backend.gn_product(p, b, self.state, self.v, reg, mu=MU, spec=spec), lambda r: r
         raise ValueError(f"unknown kernel {kernel!r}")
 
     def expected(self, kernel):
@@ -139,6 +168,14 @@ def blas_limit(backend):
     return blas_limits(backend), blas_threads(backend) or "default"
 
 
+def size_info(kernel, size):
+    """The ``extra_info`` that places a result: model, N, M, T (Np for the grid model), GFLOP."""
+    info = {"model": size.model, "n": size.n, "m": size.m, "t": size.t, "gflop": gflop(kernel, size)}
+    if size.model != "paper":
+        info["n_place_cells"] = size.spec.n_place_cells
+    return info
+
+
 def record(benchmark, group, **info):
     """Set the group and ``extra_info``: what places the result and what it depends on."""
     benchmark.group = group
@@ -173,8 +210,7 @@ def run_kernel(benchmark, problem, kernel, name, threads, rounds):
     limit, blas = blas_limit(backend)
     size = problem.size
     record(benchmark, f"{kernel} {size}", kernel=kernel, backend=name, threads=threads,
-           blas_threads=blas, n=size.n, m=size.m, t=size.t, gflop=gflop(kernel, size),
-           **backend_info(backend))
+           blas_threads=blas, **size_info(kernel, size), **backend_info(backend))
     with limit:
         result = time_call(benchmark, fn, rounds)
     problem.check(kernel, pick(result))

@@ -4,11 +4,14 @@ Both follow docs/math.md: the Euler forward pass F1-F3 from x_0 = 0, the loss
 L1-L4 (with the L2 and metabolic terms), its gradient by reverse-mode
 autodiff, and the Gauss-Newton product built from autodiff alone:
 
-    G v = J' (d^2 l_mu / dz^2) J v + lam_L2 Hess(R_L2) v
+    G v = J' (d^2 l_mu / dz^2) J v + Hess(lam_L2 R_L2 + lam_rec R_rec) v
 
 where z = (y, u) are the network's outputs, J v is a jvp, J' a vjp, and the
-Hessians of the quadratic l_mu = E + (lam_FR + mu) R_FR (mu: structural
-damping) and of R_L2 are Hessian-vector products of those terms. Unlike
+Hessians of l_mu = E + (lam_FR + mu) R_FR (mu: structural damping) and of
+the weight penalties are Hessian-vector products of those terms. The
+PyTorch peer also runs the positive-control model (section 7: ReLU, any
+alpha, the place-cell readout's softmax cross-entropy, x_0 = Wenc c, R_rec),
+whose output Hessian autodiff finds on its own. Unlike
 gridcore's ``gn_product``, which is handed the forward state, a peer's GN
 product runs its own forward pass. Everything is float64 on the CPU.
 
@@ -30,11 +33,13 @@ from gridcore.model.spec import ALPHA
 PEER_NAMES = ("torch", "jax")
 
 
-def _split(theta, n, n_in, n_out):
-    """Flat vector -> (Wrec, Win, b, Wout), Params.flat order."""
-    sizes = np.cumsum([n * n, n * n_in, n])
-    wrec, win, b, wout = theta[:sizes[0]], theta[sizes[0]:sizes[1]], theta[sizes[1]:sizes[2]], theta[sizes[2]:]
-    return wrec.reshape(n, n), win.reshape(n, n_in), b, wout.reshape(n_out, n)
+def _split(theta, n, n_in, n_out, n_code=0):
+    """Flat vector -> (Wrec, Win, b, Wout, Wenc or None), Params.flat order."""
+    sizes = np.cumsum([n * n, n * n_in, n, n_out * n])
+    wrec, win, b = theta[:sizes[0]], theta[sizes[0]:sizes[1]], theta[sizes[1]:sizes[2]]
+    wout = theta[sizes[2]:sizes[3]].reshape(n_out, n)
+    wenc = theta[sizes[3]:].reshape(n, n_code) if n_code else None
+    return wrec.reshape(n, n), win.reshape(n, n_in), b, wout, wenc
 
 
 def _l2(win, wout):
@@ -44,7 +49,7 @@ def _l2(win, wout):
 
 
 class TorchPeer:
-    """The CTRNN in PyTorch (a Python loop over time, autograd, forward-mode AD)."""
+    """The CTRNN in PyTorch (a Python loop over time, autograd, forward-mode AD), any model spec."""
 
     def __init__(self, problem, threads):
         import torch
@@ -52,31 +57,45 @@ class TorchPeer:
         self.torch, self.fwad, self.threads = torch, fwad, threads
         t = lambda a: torch.from_numpy(np.ascontiguousarray(a))     # noqa: E731
         p, b = problem.params, problem.batch
-        self.shape, self.reg = p.shape, problem.reg
+        self.shape, self.reg, self.spec = p.shape + (p.n_code,), problem.reg, problem.spec
+        self.phi = {"tanh": torch.tanh, "relu": torch.relu}[self.spec.nonlinearity]
         self.theta, self.v = t(p.flat.copy()), t(problem.v)
         # Time-major (T, M, .): each step reads one contiguous block.
-        self.inputs, self.noise = t(b.inputs.transpose(1, 0, 2)), t(b.noise.transpose(1, 0, 2))
+        self.inputs = t(b.inputs.transpose(1, 0, 2))
+        self.noise = None if b.noise is None else t(b.noise.transpose(1, 0, 2))
         self.targets = t(b.targets.transpose(1, 0, 2))
+        self.codes = None if b.start_codes is None else t(b.start_codes)
 
     def outputs(self, theta):
-        """(y, u), time-major, along the batch (eq. F1-F3)."""
-        wrec, win, b, wout = _split(theta, *self.shape)
-        drive = self.inputs @ win.T + b + self.noise
-        x = self.torch.zeros(drive.shape[1:], dtype=theta.dtype)
+        """(y, u), time-major, along the batch (eq. F0-F3)."""
+        wrec, win, b, wout, wenc = _split(theta, *self.shape)
+        a = self.spec.alpha
+        drive = self.inputs @ win.T + b
+        if self.noise is not None:
+            drive = drive + self.noise
+        x = self.torch.zeros(drive.shape[1:], dtype=theta.dtype) if wenc is None else self.codes @ wenc.T
         us = []
         for d in drive.unbind(0):          # unbind: indexing drive[t] would cost O(T) per step backwards
-            us.append(self.torch.tanh(x))
-            x = (1 - ALPHA) * x + ALPHA * (us[-1] @ wrec.T + d)
+            us.append(self.phi(x))
+            x = (1 - a) * x + a * (us[-1] @ wrec.T + d)
         u = self.torch.stack(us)
         return u @ wout.T, u
 
     def data_loss(self, y, u, lam_fr):
-        """E + lam_fr R_FR (eq. L1, L3)."""
-        return ((y - self.targets) ** 2).mean() + lam_fr * (u ** 2).mean()
+        """E + lam_fr R_FR (eq. L1 or P1, L3)."""
+        if self.spec.readout == "xy":
+            error = ((y - self.targets) ** 2).mean()
+        else:
+            error = -(self.targets * self.torch.log_softmax(y, dim=-1)).sum(dim=-1).mean()
+        return error + lam_fr * (u ** 2).mean()
+
+    def penalty(self, theta):
+        """lam_l2 R_L2 + lam_rec R_rec (eq. L2, P4)."""
+        wrec, win, _, wout, _ = _split(theta, *self.shape)
+        return self.reg.lam_l2 * _l2(win, wout) + self.reg.lam_rec * (wrec ** 2).sum()
 
     def loss(self, theta):
-        _, win, _, wout = _split(theta, *self.shape)
-        return self.data_loss(*self.outputs(theta), self.reg.lam_fr) + self.reg.lam_l2 * _l2(win, wout)
+        return self.data_loss(*self.outputs(theta), self.reg.lam_fr) + self.penalty(theta)
 
     def forward(self):
         with self._threads(), self.torch.no_grad():
@@ -100,8 +119,7 @@ class TorchPeer:
             hjv = self._hvp(lambda y, u: self.data_loss(y, u, self.reg.lam_fr + MU),
                             [a.detach() for a in zp], jv)
             (gv,) = torch.autograd.grad(zp, theta, grad_outputs=hjv)
-            l2 = lambda th: self.reg.lam_l2 * _l2(*_split(th, *self.shape)[1::2])   # noqa: E731
-            return (gv + self._hvp(l2, [self.theta], [self.v])[0]).numpy()
+            return (gv + self._hvp(self.penalty, [self.theta], [self.v])[0]).numpy()
 
     def _hvp(self, fn, at, vs):
         """Hessian of the scalar ``fn(*at)`` times ``vs``, by double backward."""
@@ -136,6 +154,8 @@ class JaxPeer:
     """
 
     def __init__(self, problem, threads):
+        if problem.size.model != "paper":
+            raise ValueError("the JAX peer implements the paper's model only")
         if "jax" not in sys.modules and "XLA_FLAGS" not in os.environ:
             os.environ["XLA_FLAGS"] = jax_flags(threads)
         self.flags = os.environ.get("XLA_FLAGS")
@@ -156,7 +176,7 @@ class JaxPeer:
         """(y, u), time-major, along the batch (eq. F1-F3)."""
         jnp = self.jnp
         inputs, noise, _ = data
-        wrec, win, b, wout = _split(theta, *self.shape)
+        wrec, win, b, wout, _ = _split(theta, *self.shape)
 
         def step(x, drive):
             u = jnp.tanh(x)
@@ -172,7 +192,7 @@ class JaxPeer:
         return ((y - data[2]) ** 2).mean() + lam_fr * (u ** 2).mean()
 
     def l2(self, theta):
-        return self.reg.lam_l2 * _l2(*_split(theta, *self.shape)[1::2])
+        return self.reg.lam_l2 * _l2(*_split(theta, *self.shape)[1:4:2])
 
     def loss(self, theta, data):
         return self.data_loss(self.outputs(theta, data), data, self.reg.lam_fr) + self.l2(theta)

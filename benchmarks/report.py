@@ -7,7 +7,10 @@ each target of the performance issue.
         --figures docs/figures/performance                       # rewrite the doc's tables
 
 With ``--doc`` the text between ``<!-- report:begin -->`` and
-``<!-- report:end -->`` is replaced and the rest of the page is kept. Every
+``<!-- report:end -->`` is replaced (when the run holds the paper-size
+kernels) and that between ``<!-- report-grid:begin -->`` and
+``<!-- report-grid:end -->`` (when it holds the positive-control model's,
+``test_grid_model.py``); the rest of the page is kept. Every
 number comes from the medians of the one run in the file; GFLOP/s use the
 leading-order flop counts recorded with each result (docs/math.md section 5).
 """
@@ -22,6 +25,7 @@ from collections import namedtuple
 import numpy as np
 
 BEGIN, END = "<!-- report:begin -->", "<!-- report:end -->"
+GRID_BEGIN, GRID_END = "<!-- report-grid:begin -->", "<!-- report-grid:end -->"
 BACKENDS = ("numpy", "numba", "c", "torch", "jax")
 FAST = ("c", "numba")
 PEERS = ("torch", "jax")
@@ -53,14 +57,17 @@ def load(path):
 class Results:
     """Look-ups by (kernel, backend, threads, size).
 
-    The paper's size is the one ``test_kernels.py`` ran at (found from its
-    ``gradient_sq`` results), so a smoke-test run reports the same way.
+    ``all`` holds the paper model's results, ``grid`` the positive-control
+    model's (``extra_info["model"] == "grid"``). The paper's size is the one
+    ``test_kernels.py`` ran at (found from its ``gradient_sq`` results), so a
+    smoke-test run reports the same way; None if the run has none.
     """
 
     def __init__(self, results):
-        self.all = results
-        self.by_key = {(r.kernel, r.backend, r.threads, r.size): r for r in results}
-        self.paper = next(r.size for r in results if r.kernel == "gradient_sq")
+        self.all = [r for r in results if r.info.get("model", "paper") == "paper"]
+        self.grid = [r for r in results if r.info.get("model", "paper") == "grid"]
+        self.by_key = {(r.kernel, r.backend, r.threads, r.size): r for r in self.all}
+        self.paper = next((r.size for r in self.all if r.kernel == "gradient_sq"), None)
 
     def get(self, kernel, backend, threads=2, size=None):
         return self.by_key.get((kernel, backend, threads, size or self.paper))
@@ -114,13 +121,14 @@ def size_text(size):
 
 def run_section(run, res):
     """Where and how the numbers were measured."""
-    e = next((r.info for r in res.all if r.backend == "c"), res.all[0].info)
+    every = res.all + res.grid
+    e = next((r.info for r in every if r.backend == "c"), every[0].info)
     mi = run["machine_info"]
     commit = run.get("commit_info", {})
     env = ", ".join(f"`{k}={e[k]}`" for k in ("OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS",
                                               "OMP_NUM_THREADS", "NUMBA_NUM_THREADS") if e.get(k))
-    peers = [f"{LABEL[r.backend]} {r.info.get('version')}" for r in res.all
-             if r.backend in PEERS and r.kernel == "forward" and r.threads == 2]
+    peers = sorted({f"{LABEL[r.backend]} {r.info.get('version')}" for r in every
+                    if r.backend in PEERS and r.kernel == "forward" and r.threads == 2})
     xla = next((r.info.get("xla_flags") for r in res.all if r.backend == "jax"), None)
     lines = [
         f"- date: {run['datetime'][:16].replace('T', ' ')} UTC; commit `{commit.get('id', '?')[:10]}`"
@@ -342,6 +350,42 @@ def plot(res, folder):
     return ["scaling.png", "gflops.png"]
 
 
+def grid_section(res):
+    """The positive-control model: every backend and PyTorch, seconds, GFLOP/s, ratios, targets."""
+    runs = {(r.kernel, r.backend, r.threads): r for r in res.grid}
+    size = res.grid[0].info
+    head = (f"Model: discrete ReLU RNN (alpha = 1), softmax readout over Np = {size['n_place_cells']} place "
+            f"cells, encoded initial state; N = {size['n']}, M = {size['m']}, T = {size['t']}, no noise, "
+            "float64. GFLOP/s count 2 M T N (N + Np) flops per product over the batch "
+            "(`benchmarks/harness.py`, `Size.flop_unit`).")
+    rows = []
+    for kernel in ("forward", "gradient", "gn_product"):
+        torch_best = min((runs[k].median for k in runs if k[0] == kernel and k[1] == "torch"), default=None)
+        for backend in ("c", "numba", "numpy", "torch"):
+            for threads in (1, 2):
+                r = runs.get((kernel, backend, threads))
+                if r is not None:
+                    rows.append([KERNEL_LABEL[kernel], LABEL[backend], threads, fmt_s(r.median), r.rounds,
+                                 fmt(r.gflop / r.median, ".1f"), fmt(ratio(torch_best, r.median), ".2f") + "x"])
+    table = md_table(["kernel", "backend", "threads", "median", "rounds", "GFLOP/s", "vs faster PyTorch"], rows)
+    verdict = {True: "met", False: "**not met**", None: "not measured"}
+    checks = []
+    for kernel in ("gradient", "gn_product"):
+        c = runs.get((kernel, "c", 2))
+        tanh = next((r for r in res.all if r.kernel == kernel and r.backend == "c" and r.threads == 2
+                     and r.size == (100, 500, 500)), None)
+        rate = None if c is None else c.gflop / c.median
+        tanh_rate = None if tanh is None else tanh.gflop / tanh.median
+        checks.append([f"C {KERNEL_LABEL[kernel]} GFLOP/s >= the tanh model's at paper size",
+                       f"{fmt(rate, '.1f')} vs {fmt(tanh_rate, '.1f')}",
+                       verdict[None if rate is None or tanh_rate is None else rate >= tanh_rate]])
+        torch_best = min((runs[k].median for k in runs if k[0] == kernel and k[1] == "torch"), default=None)
+        sp = ratio(torch_best, None if c is None else c.median)
+        checks.append([f"C {KERNEL_LABEL[kernel]} >= 2x the faster PyTorch", f"{fmt(sp, '.2f')}x",
+                       verdict[None if sp is None else sp >= 2]])
+    return "\n\n".join([head, table, md_table(["target (2 threads, medians)", "measured", "verdict"], checks)])
+
+
 def report(res, run, figures=None, figure_prefix=""):
     """The generated part of docs/performance.md."""
     parts = ["### The run", run_section(run, res),
@@ -363,22 +407,31 @@ def main(argv=None):
     args = ap.parse_args(argv)
     results, run = load(args.results)
     res = Results(results)
-    figures, prefix = None, ""
-    if args.figures:
-        figures = plot(res, args.figures)
-        base = os.path.dirname(os.path.abspath(args.doc)) if args.doc else os.getcwd()
-        prefix = os.path.relpath(os.path.abspath(args.figures), base) + "/"
-    text = report(res, run, figures, prefix)
+    blocks = []
+    if res.paper is not None:
+        figures, prefix = None, ""
+        if args.figures:
+            figures = plot(res, args.figures)
+            base = os.path.dirname(os.path.abspath(args.doc)) if args.doc else os.getcwd()
+            prefix = os.path.relpath(os.path.abspath(args.figures), base) + "/"
+        blocks.append((BEGIN, END, report(res, run, figures, prefix)))
+    if res.grid:
+        blocks.append((GRID_BEGIN, GRID_END, "### The run\n\n" + run_section(run, res) + "\n\n"
+                       + grid_section(res) + "\n"))
+    if not blocks:
+        sys.exit(f"{args.results}: neither paper-size kernels (test_kernels.py) nor the grid model's")
     if not args.doc:
-        sys.stdout.write(text)
+        sys.stdout.write("\n".join(text for _, _, text in blocks))
         return
     with open(args.doc) as fh:
         page = fh.read()
-    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
-    if not pattern.search(page):
-        sys.exit(f"{args.doc}: no {BEGIN} ... {END} block to rewrite")
+    for begin, end, text in blocks:
+        pattern = re.compile(re.escape(begin) + ".*?" + re.escape(end), re.S)
+        if not pattern.search(page):
+            sys.exit(f"{args.doc}: no {begin} ... {end} block to rewrite")
+        page = pattern.sub(lambda _, b=begin, e=end, x=text: f"{b}\n\n{x}\n{e}", page)
     with open(args.doc, "w") as fh:
-        fh.write(pattern.sub(lambda _: f"{BEGIN}\n\n{text}\n{END}", page))
+        fh.write(page)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """Optional peers: the same forward pass, gradient and Gauss-Newton product in
 PyTorch and JAX (``benchmarks/peers.py``), at the paper's size, in the same
 groups as gridcore's kernels (``test_kernels.py``) so the table shows the
-ratios. Skipped when the library is not installed; never a dependency.
+ratios (the positive-control model's are in ``test_grid_model.py``).
+Skipped when the library is not installed; never a dependency.
 
 PyTorch runs on 1 and 2 intra-op threads (``torch.set_num_threads``). JAX
 fixes its thread pool at start-up, so it runs on 2 threads only, pinned by
@@ -12,7 +13,7 @@ problem; after timing, the timed result is checked too.
 """
 
 import pytest
-from harness import PAPER, Problem, gflop, record, time_call
+from harness import PAPER, Problem, record, size_info, time_call
 from peers import make_peer
 
 # PyTorch's own modules warn on import; not ours to fix.
@@ -24,8 +25,8 @@ KERNELS = ("forward", "gradient", "gn_product")
 
 
 @pytest.fixture(scope="module")
-def small():
-    return Problem(PAPER.shrunk(), seed=3)
+def small(size):
+    return Problem(size.shrunk(), seed=3)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +45,6 @@ def test_peer(benchmark, kernel, peer, problem):
     version = __import__(name).__version__
     size = problem.size
     record(benchmark, f"{kernel} {size}", kernel=kernel, backend=name, threads=threads,
-           n=size.n, m=size.m, t=size.t, gflop=gflop(kernel, size), version=version,
-           **({"xla_flags": impl.flags} if name == "jax" else {}))
+           **size_info(kernel, size), version=version, **({"xla_flags": impl.flags} if name == "jax" else {}))
     result = time_call(benchmark, getattr(impl, kernel), rounds=7, warmup=2)
     problem.check(kernel, result)
