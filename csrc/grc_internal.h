@@ -14,8 +14,8 @@
  *   S[N + Nin, i] = sum_t gx_{t+1}[i]                       -> db[i] / alpha
  *   S[j, N + o]   = sum_t u_t[j]  ey_t[o]       (j < N)     -> dWout[o, j]
  *   S[N+Nin+1+c, i] = c_m[c] gx_0[i]            (c < Nc)    -> dWenc[i, c]
- * (math.md eq. B6; the last rows, the encoded initial state x_0 = Wenc c_m,
- * exist only when Nc > 0); other entries are by-products and are never
+ * (math.md eq. B6 and P5; the last rows, for the encoded initial state
+ * x_0 = Wenc c_m of eq. F0, exist only when Nc > 0); other entries are by-products and are never
  * read. Every block is a row range of the same array, so the per-trial
  * squared gradients (eq. B7) treat all blocks alike (FN(add_trials)).
  *

@@ -170,7 +170,7 @@ typedef struct grc_layout {
     int64_t size;
 } grc_layout;
 
-/* The regularisation weights of one call (math.md eq. L2-L4, section 7),
+/* The regularisation weights of one call (math.md eq. L2-L4, P4),
  * passed by value; each finite and >= 0 (else GRC_EREG).
  *   lam_l2   weight of R_L2 = sum Win^2/(N Nin) + sum Wout^2/(N Nout)
  *   lam_fr   weight of R_FR = mean u^2 over M*T*N
@@ -246,9 +246,9 @@ size_t grc_workspace_bytes(const grc_workspace *ws);
  * safety net, not a licence: never use a destroyed workspace), the model
  * (GRC_EALPHA, GRC_EMODEL), the shape (GRC_ESHAPE), the weights (GRC_EREG).
  *
- * The readout (math.md section 2 and 7). E is the error term of the loss:
+ * The readout (math.md sections 2 and 7). E is the error term of the loss:
  *   GRC_READOUT_XY:          E = mean (y - targets)^2 over M*T*Nout;
- *   GRC_READOUT_PLACE_CELLS: E = (1/(M T)) sum_{m,t} sum_k targets_k (lse(y) - y_k),
+ *   GRC_READOUT_PLACE_CELLS: E = (1/(M T)) sum_{m,t} sum_k targets_k (lse(y) - y_k) (eq. P1),
  *                            lse(y) = log sum_k exp(y_k) over the Nout
  *                            logits of (m, t): softmax cross-entropy.
  * loss = E + lam_l2 R_L2 + lam_fr R_FR + lam_rec R_rec (see grc_reg). */
@@ -308,7 +308,7 @@ int grc_gradient(grc_workspace *ws, grc_shape shape, grc_model model, const doub
                  const double *inputs, const double *targets, const double *noise,
                  const double *codes, grc_reg reg, double *terms, double *grad, double *sq);
 
-/* Gauss-Newton matrix times a vector, G v (math.md eq. G1-G5, section 7):
+/* Gauss-Newton matrix times a vector, G v (math.md eq. G1-G5, P3, P4, P6):
  * G = J_y' H_y J_y + J_u' H_u J_u + lam_l2 Hess(R_L2) + lam_rec Hess(R_rec),
  * with H_u = 2 (lam_fr + mu)/(N T M) I and, per (m, t), H_y = 2/(M T Nout) I
  * (GRC_READOUT_XY) or (1/(M T)) (diag(p_t) - p_t p_t'), p_t = softmax(y_t)

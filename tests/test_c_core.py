@@ -4,6 +4,7 @@ import functools
 import importlib
 import importlib.util
 import json
+import math
 import operator
 import os
 import re
@@ -15,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from problems import random_problem
+from problems import SPECS, random_problem, spec_id
 
-from gridcore import Batch, Params, Regularization
+from gridcore import Batch, ModelSpec, Params, Regularization
 from gridcore.backends import reference
 from gridcore.backends.c import ccore
 from gridcore.backends.c.backend import (
@@ -28,6 +29,7 @@ from gridcore.backends.c.backend import (
     CBackend,
     available_isas,
     model_struct,
+    reg_struct,
 )
 from gridcore.backends.c.ccore import ffi, lib
 from gridcore.model.layout import ParamLayout
@@ -52,6 +54,35 @@ def example_problem():
     inputs = np.cos(1.3 * np.arange(m * t * n_in)).reshape(m, t, n_in)
     targets = 0.4 * np.sin(0.5 * np.arange(m * t * n_out)).reshape(m, t, n_out)
     return params, Batch(inputs, targets), Regularization(0.01, 0.02)
+
+
+def _distributions(rows, cols, f, ph):
+    """example.c's distributions(): rows of 1 + 0.5 sin(f i + ph), each divided by its sum
+    (math.sin is the C library's sin, and the sums run in the same order)."""
+    out = np.empty((rows, cols))
+    for r in range(rows):
+        row = [1.0 + 0.5 * math.sin(f * (r * cols + k) + ph) for k in range(cols)]
+        total = 0.0
+        for value in row:
+            total += value
+        out[r] = [value / total for value in row]
+    return out
+
+
+def example_place_cell_problem():
+    """The place-cell problem of csrc/examples/example.c: (params, batch, reg, spec)."""
+    n, n_in, n_pc, m, t = 5, 2, 4, 3, 7
+    spec = ModelSpec(nonlinearity="relu", readout="place-cells", initial_state="encoded", n_place_cells=n_pc)
+    p = n * (n + n_in + 1 + n_pc + n_pc)
+    params = Params.from_flat([0.5 * math.sin(0.9 * i + 0.1) for i in range(p)], n, n_in, n_pc, n_pc)
+    inputs = np.array([math.cos(1.3 * i) for i in range(m * t * n_in)]).reshape(m, t, n_in)
+    targets = _distributions(m * t, n_pc, 0.5, 0.0).reshape(m, t, n_pc)
+    codes = _distributions(m, n_pc, 0.3, 1.0)
+    return params, Batch(inputs, targets, None, codes), Regularization(0.0, 0.02, 1e-3), spec
+
+
+def _sum(values):
+    return functools.reduce(operator.add, np.ravel(values).tolist())
 
 
 def run_example(build_dir, threads, openmp=True):
@@ -80,6 +111,22 @@ def test_example_program_matches_the_python_backend(tmp_path):
     assert float(got["sum_grad_wout"]) == functools.reduce(operator.add, grad[wout.offset:wout.stop].tolist())
     _, want = reference.gradient(params, batch, reg)
     assert float(got["sum_grad"]) == pytest.approx(np.sum(want), rel=1e-10)
+
+    # The place-cell model: loss and gradient are the same bits (same sources, x_0 = Wenc c
+    # in C); y and G v to round-off, since Python forms x_0 = Wenc c itself for forward().
+    params, batch, reg, spec = example_place_cell_problem()
+    terms, grad = c.gradient(params, batch, reg, spec)
+    assert float(got["pc_loss"]) == terms["loss"] and float(got["pc_E"]) == terms["E"]
+    assert float(got["pc_sum_grad"]) == _sum(grad)
+    wenc = params.layout["Wenc"]
+    assert float(got["pc_sum_grad_wenc"]) == _sum(grad[wenc.offset:wenc.stop])
+    state = c.forward(params, batch.inputs, spec=spec, start_codes=batch.start_codes)
+    assert float(got["pc_sum_y"]) == pytest.approx(_sum(state.y), rel=1e-13)
+    gv = c.gn_product(params, batch, state, params.flat, reg, mu=0.1, spec=spec)
+    assert float(got["pc_sum_gv"]) == pytest.approx(_sum(gv), rel=1e-12)
+    want_terms, want = reference.gradient(params, batch, reg, spec)
+    assert float(got["pc_loss"]) == pytest.approx(want_terms["loss"], rel=1e-12)
+    assert float(got["pc_sum_grad"]) == pytest.approx(np.sum(want), rel=1e-10)
 
 
 @pytest.mark.slow
@@ -110,9 +157,12 @@ def test_info_reports_the_build():
 @pytest.mark.parametrize("status, words", [
     (lib.GRC_OK, "success"), (lib.GRC_ENOMEM, "out of memory"), (lib.GRC_ESHAPE, "invalid shape"),
     (lib.GRC_ESHAPE, "2 for GRC_READOUT_XY"), (lib.GRC_ESHAPE, str(lib.GRC_MAX_DIM)),
-    (lib.GRC_ENULL, "NULL"), (lib.GRC_EALPHA, "alpha"), (lib.GRC_EREG, "lam_l2, lam_fr and mu"),
+    (lib.GRC_ESHAPE, "n_code must be >= 1 under GRC_X0_ENCODED"),
+    (lib.GRC_ENULL, "NULL"), (lib.GRC_EALPHA, "alpha"),
+    (lib.GRC_EREG, "reg.lam_l2, reg.lam_fr, reg.lam_rec and mu"),
     (lib.GRC_EISA, "instruction set"), (lib.GRC_ETHREADS, f"threads must be in 0..{lib.GRC_MAX_THREADS}"),
     (lib.GRC_EMODEL, "model.nonlinearity"), (lib.GRC_EMODEL, "initial_state"),
+    (lib.GRC_EMODEL, "1 = place cells"), (lib.GRC_EMODEL, "1 = encoded"),
     (lib.GRC_EWORKSPACE, "destroyed"), (-999, "unknown")])
 def test_strerror(status, words):
     assert words in ffi.string(lib.grc_strerror(status)).decode()
@@ -167,9 +217,21 @@ def test_model_codes_match_the_header():
     for name, code in NONLINEARITIES.items():
         assert PHI_CODES[name] == code == getattr(lib, f"GRC_PHI_{name.upper()}")
     for name, code in READOUT_CODES.items():
-        assert code == getattr(lib, f"GRC_READOUT_{name.upper()}")
+        assert code == getattr(lib, f"GRC_READOUT_{name.upper().replace('-', '_')}")
     for name, code in INITIAL_STATE_CODES.items():
         assert code == getattr(lib, f"GRC_X0_{name.upper()}")
+    assert READOUT_CODES == {"xy": lib.GRC_READOUT_XY, "place-cells": lib.GRC_READOUT_PLACE_CELLS}
+    assert INITIAL_STATE_CODES == {"zero": lib.GRC_X0_ZERO, "encoded": lib.GRC_X0_ENCODED}
+
+
+def test_model_and_reg_structs():
+    spec = ModelSpec(alpha=0.5, nonlinearity="relu", readout="place-cells", initial_state="encoded",
+                     n_place_cells=3)
+    assert model_struct(spec) == {"alpha": 0.5, "nonlinearity": lib.GRC_PHI_RELU,
+                                  "readout": lib.GRC_READOUT_PLACE_CELLS, "initial_state": lib.GRC_X0_ENCODED}
+    assert reg_struct(Regularization(0.1, 0.2, 0.3)) == {"lam_l2": 0.1, "lam_fr": 0.2, "lam_rec": 0.3}
+    assert CBackend._shape(random_problem(spec=spec)[0], 4, 9) == \
+        {"n_units": 6, "n_in": 2, "n_out": 3, "n_trials": 4, "n_steps": 9, "n_code": 3}
 
 
 def test_model_struct_of_the_paper_spec():
@@ -177,24 +239,45 @@ def test_model_struct_of_the_paper_spec():
                                    "readout": lib.GRC_READOUT_XY, "initial_state": lib.GRC_X0_ZERO}
 
 
-@pytest.mark.parametrize("n_units, n_in, n_out", [(1, 1, 2), (6, 2, 2), (100, 2, 2), (7, 13, 2), (250, 1, 2)])
-def test_param_layout_equals_python_layout(n_units, n_in, n_out):
+def _spec_of(readout, n_out, n_code):
+    """A spec with the given readout whose outputs and Wenc columns are n_out and n_code."""
+    if readout == "xy":
+        return ModelSpec(initial_state="encoded" if n_code else "zero", n_place_cells=n_code)
+    assert not n_code or n_code == n_out
+    return ModelSpec(readout="place-cells", initial_state="encoded" if n_code else "zero", n_place_cells=n_out)
+
+
+@pytest.mark.parametrize("n_units, n_in, n_out, n_code, readout", [
+    (1, 1, 2, 0, "xy"), (6, 2, 2, 0, "xy"), (100, 2, 2, 0, "xy"), (7, 13, 2, 0, "xy"), (250, 1, 2, 0, "xy"),
+    (6, 2, 2, 5, "xy"), (1, 1, 2, 1, "xy"), (9, 3, 1, 0, "place-cells"), (9, 3, 17, 17, "place-cells"),
+    (30, 2, 256, 256, "place-cells")])
+def test_param_layout_equals_python_layout(n_units, n_in, n_out, n_code, readout):
     out = ffi.new("grc_layout *")
-    shape = {"n_units": n_units, "n_in": n_in, "n_out": n_out, "n_trials": 1, "n_steps": 1}
-    assert lib.grc_param_layout(shape, model_struct(PAPER), out) == lib.GRC_OK
-    want = ParamLayout(n_units, n_in, n_out)
-    assert (out.off_wrec, out.off_win, out.off_b, out.off_wout, out.size) == \
-        (want["Wrec"].offset, want["Win"].offset, want["b"].offset, want["Wout"].offset, want.size)
+    shape = {"n_units": n_units, "n_in": n_in, "n_out": n_out, "n_trials": 1, "n_steps": 1, "n_code": n_code}
+    assert lib.grc_param_layout(shape, model_struct(_spec_of(readout, n_out, n_code)), out) == lib.GRC_OK
+    want = ParamLayout(n_units, n_in, n_out, n_code)
+    wenc = want["Wenc"].offset if n_code else want.size       # an empty Wenc block sits at the end
+    assert (out.off_wrec, out.off_win, out.off_b, out.off_wout, out.off_wenc, out.size) == \
+        (want["Wrec"].offset, want["Win"].offset, want["b"].offset, want["Wout"].offset, wenc, want.size)
 
 
 def test_param_layout_checks_its_arguments():
     out = ffi.new("grc_layout *")
-    shape = {"n_units": 5, "n_in": 2, "n_out": 2, "n_trials": 1, "n_steps": 1}
+    shape = {"n_units": 5, "n_in": 2, "n_out": 2, "n_trials": 1, "n_steps": 1, "n_code": 0}
     model = model_struct(PAPER)
+    encoded = {**model, "initial_state": lib.GRC_X0_ENCODED}
     assert lib.grc_param_layout(shape, model, ffi.NULL) == lib.GRC_ENULL
     assert lib.grc_param_layout({**shape, "n_out": 3}, model, out) == lib.GRC_ESHAPE
     assert lib.grc_param_layout(shape, {**model, "readout": 7}, out) == lib.GRC_EMODEL
+    assert lib.grc_param_layout(shape, {**model, "initial_state": 2}, out) == lib.GRC_EMODEL
     assert lib.grc_param_layout(shape, {**model, "alpha": 0.0}, out) == lib.GRC_EALPHA
+    assert lib.grc_param_layout({**shape, "n_code": 3}, model, out) == lib.GRC_ESHAPE   # no Wenc under zero
+    assert lib.grc_param_layout(shape, encoded, out) == lib.GRC_ESHAPE                  # encoded needs Nc >= 1
+    assert lib.grc_param_layout({**shape, "n_code": -1}, encoded, out) == lib.GRC_ESHAPE
+    assert lib.grc_param_layout({**shape, "n_code": 3}, encoded, out) == lib.GRC_OK
+    place = {**model, "readout": lib.GRC_READOUT_PLACE_CELLS}
+    for n_out in (1, 2, 3, 512):                                  # any n_out for place cells
+        assert lib.grc_param_layout({**shape, "n_out": n_out}, place, out) == lib.GRC_OK
 
 
 class TestCArgumentChecks:
@@ -205,19 +288,20 @@ class TestCArgumentChecks:
         assert lib.grc_workspace_create(1, lib.GRC_ISA_AUTO, out) == lib.GRC_OK
         self.ws = ffi.gc(out[0], lib.grc_workspace_destroy)
         self.params, self.batch, _ = random_problem()
-        self.shape = {"n_units": 6, "n_in": 2, "n_out": 2, "n_trials": 3, "n_steps": 7}
+        self.shape = {"n_units": 6, "n_in": 2, "n_out": 2, "n_trials": 3, "n_steps": 7, "n_code": 0}
         self.theta = ffi.from_buffer("double[]", self.params.flat)
         self.inputs = ffi.from_buffer("double[]", self.batch.inputs)
         self.targets = ffi.from_buffer("double[]", self.batch.targets)
         self.out = ffi.new("double[]", self.params.flat.size + 3 * 7 * 6)
-        self.terms = ffi.new("double[4]")
+        self.terms = ffi.new("double[5]")
         self.model = model_struct(PAPER)
+        self.reg = {"lam_l2": 0.0, "lam_fr": 0.0, "lam_rec": 0.0}
 
     def loss(self, shape=None, alpha=0.1, lam=0.0, inputs=None, ws=None, **codes):
         return lib.grc_loss(self.ws if ws is None else ws, shape or self.shape,
                             {**self.model, "alpha": alpha, **codes}, self.theta,
                             self.inputs if inputs is None else inputs, self.targets,
-                            ffi.NULL, lam, 0.0, self.terms)
+                            ffi.NULL, ffi.NULL, {**self.reg, "lam_l2": lam}, self.terms)
 
     def test_good_call(self):
         assert self.loss() == lib.GRC_OK
@@ -238,11 +322,86 @@ class TestCArgumentChecks:
         # arrays long enough for n_out = 3: the call must be refused, not run
         targets = ffi.new("double[]", 3 * 7 * 3)
         assert lib.grc_loss(self.ws, {**self.shape, "n_out": n_out}, self.model, self.theta,
-                            self.inputs, targets, ffi.NULL, 0.0, 0.0, self.terms) == lib.GRC_ESHAPE
+                            self.inputs, targets, ffi.NULL, ffi.NULL, self.reg, self.terms) == lib.GRC_ESHAPE
 
     @pytest.mark.parametrize("lam", [-1.0, float("inf"), float("nan")])
     def test_weights(self, lam):
         assert self.loss(lam=lam) == lib.GRC_EREG
+
+    @pytest.mark.parametrize("field", ["lam_l2", "lam_fr", "lam_rec"])
+    @pytest.mark.parametrize("lam", [-1.0, -0.0 - 1e-300, float("inf"), float("-inf"), float("nan")])
+    def test_every_reg_weight_is_checked(self, field, lam):
+        reg = {**self.reg, field: lam}
+        buf, terms = self.out, self.terms
+        assert lib.grc_loss(self.ws, self.shape, self.model, self.theta, self.inputs, self.targets,
+                            ffi.NULL, ffi.NULL, reg, terms) == lib.GRC_EREG
+        assert lib.grc_gradient(self.ws, self.shape, self.model, self.theta, self.inputs, self.targets,
+                                ffi.NULL, ffi.NULL, reg, terms, buf, ffi.NULL) == lib.GRC_EREG
+        assert lib.grc_gn_product(self.ws, self.shape, self.model, self.theta, self.inputs, ffi.NULL,
+                                  buf, ffi.NULL, buf, reg, 0.0, buf) == lib.GRC_EREG
+
+    def _encoded(self, n_code=5, readout="xy"):
+        """Arrays and structs of an encoded (and maybe place-cell) problem, with long enough buffers."""
+        spec = _spec_of(readout, 2 if readout == "xy" else n_code, n_code)
+        params, batch, reg = random_problem(spec=spec)
+        keep = [params.flat, batch.inputs, batch.targets, batch.start_codes]
+        self._keep = keep                                  # the buffers below point into these
+        theta, inputs, targets, codes = (ffi.from_buffer("double[]", a) for a in keep)
+        shape = {**self.shape, "n_out": params.n_out, "n_code": params.n_code}
+        return shape, model_struct(spec), theta, inputs, targets, codes, reg_struct(reg)
+
+    def test_codes_are_required_under_the_encoded_initial_state(self):
+        shape, model, theta, inputs, targets, codes, reg = self._encoded()
+        buf, terms = ffi.new("double[]", 4096), self.terms
+        calls = {
+            "forward": lambda c, x0: lib.grc_forward(self.ws, shape, model, theta, inputs, ffi.NULL, c, x0,
+                                                     buf, buf, buf),
+            "loss": lambda c, _: lib.grc_loss(self.ws, shape, model, theta, inputs, targets, ffi.NULL, c, reg,
+                                              terms),
+            "gradient": lambda c, _: lib.grc_gradient(self.ws, shape, model, theta, inputs, targets, ffi.NULL,
+                                                      c, reg, terms, buf, buf),
+            "gn_product": lambda c, _: lib.grc_gn_product(self.ws, shape, model, theta, inputs, c, buf,
+                                                          ffi.NULL, theta, reg, 0.1, buf),
+        }
+        for name, call in calls.items():
+            assert call(ffi.NULL, ffi.NULL) == lib.GRC_ENULL, name
+            assert call(codes, ffi.NULL) == lib.GRC_OK, name
+        # a given x0 overrides the encoded state: grc_forward then needs no codes
+        x0 = ffi.new("double[]", 3 * 6)
+        assert calls["forward"](ffi.NULL, x0) == lib.GRC_OK
+        # under the zero initial state the codes are not needed (nor read)
+        assert self.loss() == lib.GRC_OK
+
+    def test_outputs_are_required_by_the_place_cell_gn_product(self):
+        shape, model, theta, inputs, _, codes, reg = self._encoded(n_code=4, readout="place-cells")
+        buf = ffi.new("double[]", 4096)
+        y = ffi.new("double[]", 3 * 7 * 4)
+        assert lib.grc_gn_product(self.ws, shape, model, theta, inputs, codes, buf, ffi.NULL, theta, reg, 0.1,
+                                  buf) == lib.GRC_ENULL
+        assert lib.grc_gn_product(self.ws, shape, model, theta, inputs, codes, buf, y, theta, reg, 0.1,
+                                  buf) == lib.GRC_OK
+        # the x, y readout does not read them: NULL is fine there
+        assert lib.grc_gn_product(self.ws, self.shape, self.model, self.theta, self.inputs, ffi.NULL, buf,
+                                  ffi.NULL, self.theta, self.reg, 0.1, buf) == lib.GRC_OK
+
+    @pytest.mark.parametrize("n_code, initial_state", [
+        (0, "encoded"), (-1, "encoded"), (-2**63, "encoded"), (2**31, "encoded"), (2**63 - 1, "encoded"),
+        (1, "zero"), (5, "zero"), (-1, "zero"), (2**63 - 1, "zero")])
+    def test_n_code_must_fit_the_initial_state(self, n_code, initial_state):
+        shape, model, theta, inputs, targets, codes, reg = self._encoded()
+        model = {**model, "initial_state": INITIAL_STATE_CODES[initial_state]}
+        assert lib.grc_loss(self.ws, {**shape, "n_code": n_code}, model, theta, inputs, targets, ffi.NULL,
+                            codes, reg, self.terms) == lib.GRC_ESHAPE
+
+    @pytest.mark.parametrize("n_out", [1, 3, 7])
+    def test_place_cell_readout_takes_any_n_out(self, n_out):
+        targets = np.full((3, 7, n_out), 1.0 / n_out)
+        model = {**self.model, "readout": lib.GRC_READOUT_PLACE_CELLS}
+        theta = ffi.new("double[]", 6 * (6 + 2 + 1 + n_out))
+        assert lib.grc_loss(self.ws, {**self.shape, "n_out": n_out}, model, theta, self.inputs,
+                            ffi.from_buffer("double[]", targets), ffi.NULL, ffi.NULL, self.reg,
+                            self.terms) == lib.GRC_OK
+        assert self.terms[0] == pytest.approx(math.log(n_out), rel=1e-15)   # zero weights: uniform p
 
     @pytest.mark.parametrize("key", ["n_units", "n_in", "n_out", "n_trials", "n_steps"])
     def test_empty_dimension(self, key):
@@ -259,11 +418,11 @@ class TestCArgumentChecks:
         buf = self.out
         model = self.model
         assert lib.grc_forward(ffi.NULL, self.shape, model, self.theta, self.inputs, ffi.NULL,
-                               ffi.NULL, ffi.NULL, buf, buf) == lib.GRC_ENULL
+                               ffi.NULL, ffi.NULL, ffi.NULL, buf, buf) == lib.GRC_ENULL
         assert lib.grc_gradient(ffi.NULL, self.shape, model, self.theta, self.inputs, self.targets,
-                                ffi.NULL, 0.0, 0.0, self.terms, buf, ffi.NULL) == lib.GRC_ENULL
-        assert lib.grc_gn_product(ffi.NULL, self.shape, model, self.theta, self.inputs, buf, buf,
-                                  0.0, 0.0, 0.0, buf) == lib.GRC_ENULL
+                                ffi.NULL, ffi.NULL, self.reg, self.terms, buf, ffi.NULL) == lib.GRC_ENULL
+        assert lib.grc_gn_product(ffi.NULL, self.shape, model, self.theta, self.inputs, ffi.NULL, buf,
+                                  ffi.NULL, buf, self.reg, 0.0, buf) == lib.GRC_ENULL
         assert lib.grc_workspace_threads(ffi.NULL) == lib.GRC_ENULL
         assert lib.grc_workspace_isa(ffi.NULL) == lib.GRC_ENULL
         assert lib.grc_workspace_bytes(ffi.NULL) == 0
@@ -294,8 +453,9 @@ class TestCArgumentChecks:
         assert self.loss() == lib.GRC_OK                     # other workspaces are untouched
 
 
-# Runs the raw C entry points on the cases in argv[1] (JSON), in a process of its own
-# so that a crash fails one test instead of killing pytest; prints one status per case.
+# Runs the raw C entry points on the cases in argv[1] (JSON: [shape, model] pairs), in a
+# process of its own so that a crash fails one test instead of killing pytest; prints one
+# status per case. Every pointer is a small valid buffer (codes and y included).
 _RAW_CALLS = textwrap.dedent("""
     import json, sys
     from gridcore.backends.c.ccore import ffi, lib
@@ -303,28 +463,34 @@ _RAW_CALLS = textwrap.dedent("""
     assert lib.grc_workspace_create(2, lib.GRC_ISA_AUTO, out) == 0
     ws = out[0]
     buf = ffi.new("double[]", 4096)          # small, valid, never NULL
-    terms, layout = ffi.new("double[4]"), ffi.new("grc_layout *")
-    model = {"alpha": 0.1, "nonlinearity": 0, "readout": 0, "initial_state": 0}
-    for i, shape in enumerate(json.loads(sys.argv[1])):
+    terms, layout = ffi.new("double[5]"), ffi.new("grc_layout *")
+    reg = {"lam_l2": 0.1, "lam_fr": 0.1, "lam_rec": 0.1}
+    for i, (shape, model) in enumerate(json.loads(sys.argv[1])):
         print(i, end="\t", flush=True)  # names the case if the next call crashes
-        rcs = [lib.grc_forward(ws, shape, model, buf, buf, buf, buf, buf, buf, buf),
-               lib.grc_forward(ws, shape, model, buf, buf, ffi.NULL, ffi.NULL, ffi.NULL, buf, buf),
-               lib.grc_loss(ws, shape, model, buf, buf, buf, buf, 0.1, 0.1, terms),
-               lib.grc_gradient(ws, shape, model, buf, buf, buf, buf, 0.1, 0.1, terms, buf, buf),
-               lib.grc_gn_product(ws, shape, model, buf, buf, buf, buf, 0.1, 0.1, 0.1, buf),
+        rcs = [lib.grc_forward(ws, shape, model, buf, buf, buf, buf, buf, buf, buf, buf),
+               lib.grc_forward(ws, shape, model, buf, buf, ffi.NULL, buf, ffi.NULL, ffi.NULL, buf, buf),
+               lib.grc_loss(ws, shape, model, buf, buf, buf, buf, buf, reg, terms),
+               lib.grc_gradient(ws, shape, model, buf, buf, buf, buf, buf, reg, terms, buf, buf),
+               lib.grc_gn_product(ws, shape, model, buf, buf, buf, buf, buf, buf, reg, 0.1, buf),
                lib.grc_param_layout(shape, model, layout)]
         print(json.dumps(rcs), flush=True)
 """)
 
 I64_MAX = 2**63 - 1
 EXTREMES = [I64_MAX, I64_MAX - 1, 2**62, 2**32, 2**31, 0, -1, -2**31, -2**63]
-SMALL = {"n_units": 3, "n_in": 2, "n_out": 2, "n_trials": 2, "n_steps": 3}
+SMALL = {"n_units": 3, "n_in": 2, "n_out": 2, "n_trials": 2, "n_steps": 3, "n_code": 0}
+DIMS = ("n_units", "n_in", "n_out", "n_trials", "n_steps")
+PAPER_MODEL = {"alpha": 0.1, "nonlinearity": 0, "readout": 0, "initial_state": 0}
+ENCODED_MODEL = {"alpha": 0.1, "nonlinearity": 0, "readout": 1, "initial_state": 1}   # place cells too
 
 
 def _bad_shapes():
-    """Shapes every entry point must refuse with GRC_ESHAPE before touching an array."""
+    """Shapes every entry point must refuse with GRC_ESHAPE before touching an array,
+    as [shape, model] pairs (cffi leaves a struct field missing from a dict undefined,
+    so every shape names all six)."""
     dim_max = lib.GRC_MAX_DIM
-    shapes = [{**SMALL, key: value} for key in SMALL for value in EXTREMES]
+    shapes = [{**SMALL, key: value} for key in DIMS for value in EXTREMES]
+    shapes += [{**SMALL, "n_code": value} for value in EXTREMES if value != 0]      # no Wenc under zero
     shapes += [  # each dimension valid, the sizes too big: products that overflow or pass the caps
         {**SMALL, "n_units": dim_max}, {**SMALL, "n_units": 2**28}, {**SMALL, "n_in": dim_max},
         {**SMALL, "n_trials": dim_max, "n_steps": dim_max},
@@ -334,13 +500,22 @@ def _bad_shapes():
         {**SMALL, "n_trials": 2**40, "n_steps": 2**30},
         {**SMALL, "n_out": 3}, {**SMALL, "n_out": 1},        # the xy readout has 2 outputs
     ]
+    cases = [[shape, PAPER_MODEL] for shape in shapes]
+    # the encoded initial state: n_code is a dimension too (1..GRC_MAX_DIM), in the size bound
+    enc = {**SMALL, "n_code": 4}
+    cases += [[{**enc, key: value}, ENCODED_MODEL] for key in (*DIMS, "n_code") for value in EXTREMES
+              if not (key == "n_out" and value == 2**31)]            # n_out = 2^31 > GRC_MAX_DIM anyway
+    cases += [[{**enc, **big}, ENCODED_MODEL] for big in (
+        {"n_code": dim_max}, {"n_code": 2**28}, {"n_code": 2**27, "n_out": 2**27},
+        {"n_code": dim_max, "n_trials": dim_max}, {"n_trials": 2**27, "n_steps": 2**27, "n_code": 2**10})]
     rng = np.random.default_rng(23)                           # random sizes at the limits
-    for _ in range(200):
-        shape = dict(SMALL)
-        for key in rng.choice(list(SMALL), size=rng.integers(1, 6), replace=False):
+    for i in range(300):
+        shape, model = (dict(SMALL), PAPER_MODEL) if i % 3 else (dict(enc), ENCODED_MODEL)
+        keys = list(shape)
+        for key in rng.choice(keys, size=rng.integers(1, 7), replace=False):
             shape[key] = int(rng.choice([1, -1])) * int(2 ** rng.uniform(31, 63)) - int(rng.integers(0, 3))
-        shapes.append(shape)
-    return shapes
+        cases.append([shape, model])
+    return cases
 
 
 def test_bad_shapes_never_crash():
@@ -357,6 +532,16 @@ def test_bad_shapes_never_crash():
         assert json.loads(rcs) == [lib.GRC_ESHAPE] * 6, case
 
 
+def test_raw_calls_accept_the_small_shapes():
+    # the harness itself: the base shapes of _bad_shapes() run (so ESHAPE above is the shape's doing)
+    cases = [[SMALL, PAPER_MODEL], [{**SMALL, "n_code": 4}, ENCODED_MODEL],
+             [{**SMALL, "n_out": 5, "n_code": 4}, ENCODED_MODEL]]
+    run = subprocess.run([sys.executable, "-c", _RAW_CALLS, json.dumps(cases)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert [json.loads(line.split("\t")[1]) for line in run.stdout.splitlines()] == [[lib.GRC_OK] * 6] * 3
+
+
 def test_use_after_destroy_is_caught():
     """Best effort, and it reads freed memory (undefined behaviour), so it runs in a
     process of its own: a call on a destroyed workspace returns GRC_EWORKSPACE and a
@@ -368,12 +553,13 @@ def test_use_after_destroy_is_caught():
         out = ffi.new("grc_workspace **")
         assert lib.grc_workspace_create(1, lib.GRC_ISA_AUTO, out) == 0
         ws = out[0]
-        buf, terms = ffi.new("double[]", 1024), ffi.new("double[4]")
+        buf, terms = ffi.new("double[]", 1024), ffi.new("double[5]")
         shape = ffi.new("grc_shape *", {"n_units": 3, "n_in": 2, "n_out": 2, "n_trials": 2, "n_steps": 3})[0]
         model = ffi.new("grc_model *", {"alpha": 0.1})[0]
-        assert lib.grc_loss(ws, shape, model, buf, buf, buf, ffi.NULL, 0.0, 0.0, terms) == 0
+        reg = ffi.new("grc_reg *")[0]
+        assert lib.grc_loss(ws, shape, model, buf, buf, buf, ffi.NULL, ffi.NULL, reg, terms) == 0
         lib.grc_workspace_destroy(ws)
-        rcs = [lib.grc_loss(ws, shape, model, buf, buf, buf, ffi.NULL, 0.0, 0.0, terms),
+        rcs = [lib.grc_loss(ws, shape, model, buf, buf, buf, ffi.NULL, ffi.NULL, reg, terms),
                lib.grc_workspace_threads(ws), lib.grc_workspace_isa(ws), lib.grc_workspace_bytes(ws)]
         lib.grc_workspace_destroy(ws)
         print(json.dumps(rcs))
@@ -393,19 +579,75 @@ def test_backend_arguments():
 
 
 @pytest.mark.parametrize("isa", available_isas())
-def test_every_instruction_set_equals_reference(isa):
-    params, batch, reg = random_problem(n_units=21, n_trials=9, n_steps=17, seed=11)
+@pytest.mark.parametrize("spec", [s for s in SPECS if s.alpha == 0.1 and s.nonlinearity == "tanh"], ids=spec_id)
+def test_every_instruction_set_equals_reference(isa, spec):
+    params, batch, reg = random_problem(n_units=21, n_trials=9, n_steps=17, seed=11, spec=spec)
     c = CBackend(threads=2, isa=isa)
     assert c.isa == isa
-    st = reference.forward(params, batch.inputs, batch.noise)
-    assert_close(c.forward(params, batch.inputs, batch.noise).u, st.u)
-    _, g, sq = c.gradient(params, batch, reg, sq_grad=True)
-    _, want_g, want_sq = reference.gradient(params, batch, reg, sq_grad=True)
+    st = reference.forward(params, batch.inputs, batch.noise, spec=spec, start_codes=batch.start_codes)
+    assert_close(c.forward(params, batch.inputs, batch.noise, spec=spec, start_codes=batch.start_codes).u, st.u)
+    terms, g, sq = c.gradient(params, batch, reg, spec, sq_grad=True)
+    want_terms, want_g, want_sq = reference.gradient(params, batch, reg, spec, sq_grad=True)
+    assert terms.keys() == want_terms.keys() == {"E", "R_L2", "R_FR", "R_rec", "loss"}
+    for key in terms:
+        assert terms[key] == pytest.approx(want_terms[key], rel=1e-12), key
     assert_close(g, want_g)
     assert_close(sq, want_sq)
     v = np.random.default_rng(3).standard_normal(params.flat.size)
-    assert_close(c.gn_product(params, batch, st, v, reg, mu=0.4),
-                 reference.gn_product(params, batch, st, v, reg, mu=0.4))
+    assert_close(c.gn_product(params, batch, st, v, reg, mu=0.4, spec=spec),
+                 reference.gn_product(params, batch, st, v, reg, mu=0.4, spec=spec))
+
+
+@pytest.mark.parametrize("spec", [ModelSpec(readout="place-cells", initial_state="encoded", n_place_cells=n)
+                                  for n in (1, 3, 64, 512)], ids=lambda s: f"np{s.n_place_cells}")
+def test_place_cells_at_many_sizes_and_blocks_equal_reference(spec):
+    # Nout = Nc from 1 to the 512 of the paper-size place-cell model; M = 70 trials span three
+    # blocks of 32 per partition, with 3 partitions, so blocks and partition sums are exercised.
+    params, batch, reg = random_problem(n_units=13, n_trials=70, n_steps=5, seed=4, spec=spec)
+    c = CBackend(threads=3)
+    terms, g, sq = c.gradient(params, batch, reg, spec, sq_grad=True)
+    want_terms, want_g, want_sq = reference.gradient(params, batch, reg, spec, sq_grad=True)
+    assert terms["loss"] == pytest.approx(want_terms["loss"], rel=1e-12)
+    assert_close(g, want_g)
+    assert_close(sq, want_sq)
+    st = c.forward(params, batch.inputs, batch.noise, spec=spec, start_codes=batch.start_codes)
+    v = np.random.default_rng(5).standard_normal(params.flat.size)
+    assert_close(c.gn_product(params, batch, st, v, reg, mu=0.2, spec=spec),
+                 reference.gn_product(params, batch, st, v, reg, mu=0.2, spec=spec))
+    assert c.loss(params, batch, reg, spec) == pytest.approx(want_terms, rel=1e-12)
+
+
+def test_cross_entropy_is_stable_for_large_logits():
+    # logits of +-1e3 (exp overflows without the max shift): E, the gradient and G v stay finite
+    spec = ModelSpec(readout="place-cells", n_place_cells=6)
+    params, batch, reg = random_problem(n_units=8, n_trials=4, n_steps=6, seed=2, spec=spec)
+    big = Params(params.Wrec, params.Win, params.b, 2e3 * params.Wout)
+    c = CBackend(threads=2)
+    terms, g = c.gradient(big, batch, reg, spec)
+    want_terms, want_g = reference.gradient(big, batch, reg, spec)
+    assert np.isfinite(terms["E"]) and terms["E"] > 10
+    assert terms["E"] == pytest.approx(want_terms["E"], rel=1e-12)
+    assert np.all(np.isfinite(g))
+    assert_close(g, want_g)
+    st = c.forward(big, batch.inputs, batch.noise, spec=spec)
+    gv = c.gn_product(big, batch, st, big.flat, reg, mu=0.1, spec=spec)
+    assert np.all(np.isfinite(gv))
+    assert_close(gv, reference.gn_product(big, batch, st, big.flat, reg, mu=0.1, spec=spec), rtol=1e-9)
+
+
+def test_wenc_gradient_stays_in_its_own_block():
+    # A trial-by-trial view of sq and of the Wenc block: per-trial gradients from one-trial calls.
+    spec = ModelSpec(initial_state="encoded", n_place_cells=4)
+    params, batch, reg = random_problem(n_units=7, n_trials=5, n_steps=6, seed=9, spec=spec)
+    c = CBackend(threads=2)
+    _, g, sq = c.gradient(params, batch, reg, spec, sq_grad=True)
+    per_trial = np.array([c.gradient(params, Batch(batch.inputs[m:m + 1], batch.targets[m:m + 1],
+                                                   batch.noise[m:m + 1], batch.start_codes[m:m + 1]),
+                                     reg, spec)[1] for m in range(5)])
+    assert_close(g, per_trial.mean(axis=0))
+    assert_close(sq, np.mean(per_trial ** 2, axis=0))
+    wenc = params.layout["Wenc"]
+    assert np.all(g[wenc.offset:wenc.stop] != 0.0)
 
 
 def test_workspace_is_reused_across_shapes():
