@@ -22,6 +22,7 @@ from numba.np.ufunc import parallel as _numba_parallel
 from gridcore.backends.base import Backend
 from gridcore.backends.numba import kernels as nk
 from gridcore.model import objective
+from gridcore.model.batch import encoded_state
 
 _EMPTY = np.empty((0, 0, 0))  # stands for a missing (M, T, N) array: keeps one kernel signature
 _LAUNCH_LOCK = threading.Lock()
@@ -106,7 +107,51 @@ def _backward_weights(params):
 
 def _offsets(layout):
     """Flat offsets of Wrec, Win, b and Wout (int64), for the kernels' gradient flattening."""
-    return np.array([layout[name].offset for name in ("Wrec", "Win", "b", "Wout")], dtype=np.int64)
+    return np.array([layout[name].offset for name in _KERNEL_BLOCKS], dtype=np.int64)
+
+
+# The kernels compute the blocks Wrec, Win, b and Wout, the first Pk entries of
+# the flat vector; Wenc, the last block (encoded initial state only), is
+# formed here from the adjoints g_0 of x_0 that the kernels return.
+_KERNEL_BLOCKS = ("Wrec", "Win", "b", "Wout")
+_READOUT_CODES = {"xy": 0, "place-cells": 1}
+
+
+def _readout_code(spec):
+    """Integer code of the readout for the kernels (0: "xy", 1: "place-cells")."""
+    return _READOUT_CODES[spec.readout]
+
+
+def _kernel_size(layout):
+    """Pk, the length of the blocks the kernels compute (all but Wenc, which comes last)."""
+    assert layout.names[:len(_KERNEL_BLOCKS)] == _KERNEL_BLOCKS
+    return layout["Wout"].stop
+
+
+def _initial_states(params, batch):
+    """x_0 (M, N) of every trial: 0, or ``Wenc c`` under the encoded initial state (eq. F0)."""
+    if params.n_code:
+        return encoded_state(params, batch.start_codes)
+    return np.zeros((batch.n_trials, params.n_units))
+
+
+def _with_wenc(head, gx0, codes, reg_wenc, sq=None):
+    """Append the Wenc block to the kernels' (Pk,) result.
+
+    ``head`` is the gradient or GN product of the first four blocks, ``gx0``
+    (M, N) the adjoints of x_0, ``codes`` (M, Nc) the start codes and
+    ``reg_wenc`` (N Nc,) the regulariser's share on Wenc (its gradient, or its
+    Hessian times v). The block is ``sum_m gx0_m c_m'`` (eq. P5). With ``sq``
+    (Pk,), the per-trial squares of the kernels, also return those of the block:
+    ``mean_m (M gx0_m c_m' + r)**2 = M (gx0**2)' c**2 + 2 r sum_m gx0_m c_m' + r**2``,
+    exactly, without an (M, N, Nc) array.
+    """
+    block = (gx0.T @ codes).ravel()
+    out = np.concatenate([head, block + reg_wenc])
+    if sq is None:
+        return out
+    sq_block = gx0.shape[0] * ((gx0 * gx0).T @ (codes * codes)).ravel() + 2.0 * reg_wenc * block + reg_wenc ** 2
+    return out, np.concatenate([sq, sq_block])
 
 
 class NumbaBackend(Backend):
@@ -156,35 +201,50 @@ class NumbaBackend(Backend):
 
     def _loss(self, params, batch, reg, spec):
         sums = self._launch(nk.loss_kernel, _forward_weights(params), _kernel_array(batch.inputs),
-                            *_noise_args(batch.noise), np.zeros((batch.n_trials, params.n_units)),
-                            _kernel_array(batch.targets), spec.alpha, spec.phi_code, self.threads)
-        return objective.terms_from_sums(params, reg, sums[0], sums[1], batch.n_trials, batch.n_steps)
+                            *_noise_args(batch.noise), _initial_states(params, batch),
+                            _kernel_array(batch.targets), spec.alpha, spec.phi_code, _readout_code(spec),
+                            self.threads)
+        return objective.terms_from_sums(params, reg, sums[0], sums[1], batch.n_trials, batch.n_steps,
+                                         spec.readout)
 
     def _gradient(self, params, batch, reg, spec, sq_grad):
         m, t_steps = batch.n_trials, batch.n_steps
         n, _, n_out = params.shape
+        pk = _kernel_size(params.layout)
         u = _scratch("u", (m, t_steps, n))
+        gx0 = np.empty((m, n))
+        reg_grad = objective.l2_hessian_diag(params.layout, reg) * params.flat   # quadratic regularisers
         sums, grad, sq = self._launch(
             nk.gradient_kernel, _forward_weights(params), _backward_weights(params),
-            _kernel_array(batch.inputs), *_noise_args(batch.noise), _kernel_array(batch.targets),
-            spec.alpha, spec.phi_code, objective.error_scale(m, t_steps, n_out),
-            objective.rate_scale(n, m, t_steps, reg.lam_fr),
-            objective.l2_hessian_diag(params.layout, reg) * params.flat, sq_grad, u,
+            _kernel_array(batch.inputs), *_noise_args(batch.noise), _initial_states(params, batch),
+            _kernel_array(batch.targets), spec.alpha, spec.phi_code, _readout_code(spec),
+            objective.error_scale(m, t_steps, n_out, spec.readout),
+            objective.rate_scale(n, m, t_steps, reg.lam_fr), reg_grad[:pk], sq_grad, u, gx0,
             _offsets(params.layout), self.threads)
-        terms = objective.terms_from_sums(params, reg, sums[0], sums[1], m, t_steps)
+        if params.n_code:
+            if sq_grad:
+                grad, sq = _with_wenc(grad, gx0, batch.start_codes, reg_grad[pk:], sq)
+            else:
+                grad = _with_wenc(grad, gx0, batch.start_codes, reg_grad[pk:])
+        terms = objective.terms_from_sums(params, reg, sums[0], sums[1], m, t_steps, spec.readout)
         return terms, grad, (sq if sq_grad else None)
 
-    def _gn_product(self, params, batch, u, v, reg, mu, spec):
+    def _gn_product(self, params, batch, u, y, v, reg, mu, spec):
         dv = params.with_flat(v)
         m, t_steps = batch.n_trials, batch.n_steps
         n, _, n_out = params.shape
-        return self._launch(
+        pk = _kernel_size(params.layout)
+        reg_v = objective.l2_hessian_diag(params.layout, reg) * dv.flat
+        dx0 = encoded_state(dv, batch.start_codes) if params.n_code else np.zeros((m, n))   # eq. P6
+        gx0 = np.empty((m, n))
+        gv = self._launch(
             nk.gn_kernel, _rop_weights(params, dv), _backward_weights(params), _kernel_array(u),
-            _kernel_array(batch.inputs), spec.alpha, spec.phi_code, objective.error_scale(m, t_steps, n_out),
-            objective.rate_scale(n, m, t_steps, reg.lam_fr + mu),
-            objective.l2_hessian_diag(params.layout, reg) * dv.flat,
-            _scratch("du", (m, t_steps, n)), _scratch("e", (m, t_steps, n_out)), _offsets(params.layout),
+            _EMPTY if y is None else _kernel_array(y), _kernel_array(batch.inputs), dx0, spec.alpha,
+            spec.phi_code, _readout_code(spec), objective.error_scale(m, t_steps, n_out, spec.readout),
+            objective.rate_scale(n, m, t_steps, reg.lam_fr + mu), reg_v[:pk],
+            _scratch("du", (m, t_steps, n)), _scratch("e", (m, t_steps, n_out)), gx0, _offsets(params.layout),
             self.threads)
+        return _with_wenc(gv, gx0, batch.start_codes, reg_v[pk:]) if params.n_code else gv
 
     def info(self):
         """How this backend runs, for ``python -m gridcore info`` and bug reports.

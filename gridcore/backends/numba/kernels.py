@@ -38,8 +38,17 @@ where first-touch page faults on Numba's 4 KiB pages cost about 0.24 s per
 400 MB on the project machine.
 
 Every kernel has one compiled signature: the wrappers pass dummy arrays and
-flags instead of ``None``.
+flags instead of ``None``, and the model variants as integer codes (``phi``:
+``ModelSpec.phi_code``; ``readout``: 0 "xy", 1 "place-cells", one branch per
+trial and step in :func:`_output_error` and :func:`_rop_forward_block`).
+
+The kernels compute the blocks Wrec, Win, b and Wout. The initial states
+``x_0`` (and the GN product's ``dx_0``) are an argument, 0 or ``Wenc c``
+(F0, P6), and the adjoints ``g_0`` of ``x_0`` are returned per trial; the
+wrapper forms the Wenc block from them (P5), an O(M N Nc) product.
 """
+
+import math
 
 import numpy as np
 from llvmlite import ir
@@ -313,24 +322,45 @@ def _forward_block(w_fwd, inputs, noise, has_noise, x0, alpha, phi, lo, hi, keep
 
 
 @njit(nogil=True, error_model="numpy")
-def _output_error(y, targets, c_y, lo, hi):
-    """Turn ``y`` into ``e_t = c_y (y_t - y*_t)`` (B1) for trials ``lo:hi``.
+def _output_error(y, targets, c_y, readout, lo, hi):
+    """Turn the outputs ``y`` of trials ``lo:hi`` into ``e_t = dE/dy_t`` (B1, P2); return their error sum.
 
-    Returns ``sum (y - y*)**2`` over them (L1).
+    ``readout`` 0 ("xy"): ``e_t = c_y (y_t - y*_t)``, error sum ``sum (y - y*)**2`` (L1).
+    ``readout`` 1 ("place-cells"): ``e_t = c_y (p_t - y*_t)`` with ``p_t = softmax(y_t)``,
+    error sum ``sum_{m,t} sum_k y*_k (lse(y_t) - y_k)`` (P1), ``lse`` computed stably
+    (the largest logit subtracted), Nout exponentials per step. The sum does not
+    depend on ``c_y``: the loss and the gradient give the same bits.
     """
-    sq = 0.0
+    err = 0.0
+    n_out = y.shape[2]
+    ex = np.empty(n_out)
     for m in range(lo, hi):
         ym, tm = y[m], targets[m]
         for t in range(ym.shape[0]):
-            for o in range(ym.shape[1]):
-                d = ym[t, o] - tm[t, o]
-                sq += d * d
-                ym[t, o] = c_y * d
-    return sq
+            yt, tt = ym[t], tm[t]
+            if readout == 1:
+                top = yt[0]
+                for o in range(1, n_out):
+                    top = max(top, yt[o])
+                s = 0.0
+                for o in range(n_out):
+                    ex[o] = math.exp(yt[o] - top)
+                    s += ex[o]
+                lse = top + math.log(s)
+                inv = 1.0 / s
+                for o in range(n_out):
+                    err += tt[o] * (lse - yt[o])
+                    yt[o] = c_y * (ex[o] * inv - tt[o])
+            else:
+                for o in range(n_out):
+                    d = yt[o] - tt[o]
+                    err += d * d
+                    yt[o] = c_y * d
+    return err
 
 
 @njit(nogil=True, error_model="numpy")
-def _backward_block(w_bwd, u, inputs, e, r_src, c_r, alpha, phi, lo, hi, per_trial, a_tr, z_tr):
+def _backward_block(w_bwd, u, inputs, e, r_src, c_r, alpha, phi, lo, hi, per_trial, a_tr, z_tr, gx0):
     """BPTT over trials ``lo:hi`` (B2-B3) and the factors of the weight gradients (B4-B6).
 
     The weight gradients are sums over trials and steps of
@@ -353,6 +383,8 @@ def _backward_block(w_bwd, u, inputs, e, r_src, c_r, alpha, phi, lo, hi, per_tri
         receives ``[alpha g_{t+1} | e_t | 0]`` of trial ``lo + i``
     z_tr : (>= hi - lo, T, pad8(N + Nin + 1)); if ``per_trial``, ``z_tr[i, t]``
         receives ``[u_t | I_t | 1 | 0]``
+    gx0 : (M, N), rows ``lo:hi`` receive the adjoints ``g_0`` of ``x_0`` (for the
+        gradient of ``Wenc``, eq. P5)
 
     Returns
     -------
@@ -398,6 +430,7 @@ def _backward_block(w_bwd, u, inputs, e, r_src, c_r, alpha, phi, lo, hi, per_tri
                 hj = hrow[j] + c_r * ri[j]                              # B2 with r_t of B1/G4
                 gi[j] = _dphi(ui[j], phi) * hj + keep * gi[j]        # B3
                 ai[j] = alpha * gi[j]
+    gx0[lo:hi] = g
     return sums
 
 
@@ -421,17 +454,23 @@ def _flatten_sums(sums, n, n_in, n_out, offsets, out):
 
 
 @njit(nogil=True, error_model="numpy")
-def _rop_forward_block(w_rop, u, inputs, alpha, phi, c_y, lo, hi, du, e):
-    """R-op forward pass over trials ``lo:hi`` (G1-G4): the tangents along v.
+def _rop_forward_block(w_rop, u, y, inputs, dx0, alpha, phi, readout, c_y, lo, hi, du, e):
+    """R-op forward pass over trials ``lo:hi`` (G1-G4, P3, P6): the tangents along v.
 
     Parameters
     ----------
     w_rop : (2N + Nin + 1, pad8(N + Nout)) ``[[Wrec', Wout'], [V_rec', V_out'], [V_in', 0], [v_b, 0]]``
-    u : (M, T, N) rates; inputs : (M, T, Nin); alpha : float
-    c_y : float, ``2 / (M T Nout)``
+    u : (M, T, N) rates
+    y : (M, T, Nout) outputs of the forward pass, read only if ``readout`` is 1
+    inputs : (M, T, Nin)
+    dx0 : (M, N) tangents ``dx_0`` of the initial states (0, or ``V_enc c``: P6)
+    alpha : float
+    phi, readout : int codes of the nonlinearity and the readout
+    c_y : float, the output curvature's scale (``objective.error_scale``)
     lo, hi : int
     du : (M, T, N), rows ``lo:hi`` receive ``du_t``
-    e : (M, T, Nout), rows ``lo:hi`` receive ``e_t = c_y dy_t``
+    e : (M, T, Nout), rows ``lo:hi`` receive ``e_t = H_y dy_t``: ``c_y dy_t`` (readout 0,
+        G4) or ``c_y (p * dy_t - p (p . dy_t))``, ``p = softmax(y_t)`` (readout 1, P3)
     """
     t_steps, n = u.shape[1], u.shape[2]
     n_in, n_out = inputs.shape[2], e.shape[2]
@@ -439,13 +478,15 @@ def _rop_forward_block(w_rop, u, inputs, alpha, phi, c_y, lo, hi, du, e):
     keep = 1.0 - alpha
     a = np.zeros((_pad(mb, _MR), w_rop.shape[0]))   # [du_t | u_t | I_t | 1]
     out = np.empty((a.shape[0], w_rop.shape[1]))    # [Wrec du_t + V_rec u_t + V_in I_t + v_b | dy_t | 0]
-    dx = np.zeros((mb, n))                  # dx_0 = 0, so du_0 = 0
+    dx = dx0[lo:hi].copy()
+    p = np.empty(n_out)
     for i in range(mb):
-        ai, u0, du0 = a[i], u[lo + i, 0], du[lo + i, 0]
+        ai, u0, du0, dxi = a[i], u[lo + i, 0], du[lo + i, 0], dx[i]
         ai[2 * n + n_in] = 1.0
         for j in range(n):
+            ai[j] = _dphi(u0[j], phi) * dxi[j]                       # G1 at t = 0
             ai[n + j] = u0[j]
-            du0[j] = 0.0
+            du0[j] = ai[j]
     for t in range(t_steps):
         for i in range(mb):
             ii, ai = inputs[lo + i, t], a[i]
@@ -454,8 +495,25 @@ def _rop_forward_block(w_rop, u, inputs, alpha, phi, c_y, lo, hi, du, e):
         _matmul(a, w_rop, out, False, False)
         for i in range(mb):
             dxi, oi, ai, ei = dx[i], out[i], a[i], e[lo + i, t]
-            for o in range(n_out):
-                ei[o] = c_y * oi[n + o]                              # G3, G4
+            if readout == 1:                                         # G3, P3
+                yt = y[lo + i, t]
+                top = yt[0]
+                for o in range(1, n_out):
+                    top = max(top, yt[o])
+                s = 0.0
+                for o in range(n_out):
+                    p[o] = math.exp(yt[o] - top)
+                    s += p[o]
+                inv = 1.0 / s
+                pd = 0.0
+                for o in range(n_out):
+                    p[o] *= inv
+                    pd += p[o] * oi[n + o]
+                for o in range(n_out):
+                    ei[o] = c_y * p[o] * (oi[n + o] - pd)
+            else:
+                for o in range(n_out):
+                    ei[o] = c_y * oi[n + o]                          # G3, G4
             if t < t_steps - 1:                                      # G2, then G1 of the next step
                 u1, du1 = u[lo + i, t + 1], du[lo + i, t + 1]
                 for j in range(n):
@@ -466,7 +524,7 @@ def _rop_forward_block(w_rop, u, inputs, alpha, phi, c_y, lo, hi, du, e):
 
 
 @njit(nogil=True, error_model="numpy")
-def _sq_gradients_block(w_bwd, u, inputs, e, c_u, alpha, phi, lo, hi, l2, offsets, part, sq):
+def _sq_gradients_block(w_bwd, u, inputs, e, c_u, alpha, phi, lo, hi, l2, offsets, part, sq, gx0):
     """BPTT and the weight gradients trial by trial (B2-B6), summed into ``part``, and their squares (B7).
 
     The trials go through :func:`_backward_block` ``_SQ_TRIALS`` at a time,
@@ -474,12 +532,13 @@ def _sq_gradients_block(w_bwd, u, inputs, e, c_u, alpha, phi, lo, hi, l2, offset
 
     Parameters
     ----------
-    w_bwd, u, inputs, e, alpha, phi, lo, hi : as for :func:`_backward_block`
+    w_bwd, u, inputs, e, alpha, phi, lo, hi, gx0 : as for :func:`_backward_block`
     c_u : float, ``2 lam_fr / (N T M)``
-    l2 : (P,) gradient of ``lam_l2 * R_L2``, part of every trial's gradient
+    l2 : (Pk,) gradient of ``lam_l2 R_L2 + lam_rec R_rec``, part of every trial's gradient
+        (Pk: the length of the blocks Wrec, Win, b, Wout)
     offsets : (4,) flat offsets of the blocks
-    part : (P,) receives ``sum_m`` of the trials' shares (without ``l2``)
-    sq : (P,) receives ``sum_m (M * share_m + l2)**2``
+    part : (Pk,) receives ``sum_m`` of the trials' shares (without ``l2``)
+    sq : (Pk,) receives ``sum_m (M * share_m + l2)**2``
     """
     n_trials, t_steps, n = u.shape
     n_in, n_out = inputs.shape[2], e.shape[2]
@@ -489,7 +548,7 @@ def _sq_gradients_block(w_bwd, u, inputs, e, c_u, alpha, phi, lo, hi, l2, offset
     share = np.empty(part.size)
     for sub in range(lo, hi, _SQ_TRIALS):
         sub_hi = min(sub + _SQ_TRIALS, hi)
-        _backward_block(w_bwd, u, inputs, e, u, c_u, alpha, phi, sub, sub_hi, True, a_tr, z_tr)
+        _backward_block(w_bwd, u, inputs, e, u, c_u, alpha, phi, sub, sub_hi, True, a_tr, z_tr, gx0)
         for i in range(sub_hi - sub):
             _matmul(a_tr[i], z_tr[i], sums, True, False)
             _flatten_sums(sums, n, n_in, n_out, offsets, share)
@@ -525,16 +584,18 @@ def forward_kernel(w_fwd, inputs, noise, has_noise, x0, alpha, phi, keep_u, u_ou
 
 
 @njit(parallel=True, cache=True, nogil=True, error_model="numpy")
-def loss_kernel(w_fwd, inputs, noise, has_noise, x0, targets, alpha, phi, n_blocks):
+def loss_kernel(w_fwd, inputs, noise, has_noise, x0, targets, alpha, phi, readout, n_blocks):
     """Sums for the loss terms.
 
-    Parameters are those of :func:`forward_kernel` (``x0`` is zero for the
-    loss), plus ``targets`` (M, T, Nout).
+    Parameters are those of :func:`forward_kernel` (``x0``: the initial states
+    of the spec, 0 or ``Wenc c``), plus ``targets`` (M, T, Nout) and
+    ``readout``, the readout's code (0: "xy", 1: "place-cells").
 
     Returns
     -------
-    (2,) float64: ``sum (y - y*)**2`` (L1) and ``sum u**2`` (L3), summed over
-    blocks in order; the same arithmetic as :func:`gradient_kernel`'s terms.
+    (2,) float64: the error sum (L1 or P1, see :func:`_output_error`) and
+    ``sum u**2`` (L3), summed over blocks in order; the same arithmetic as
+    :func:`gradient_kernel`'s terms.
     """
     n_trials, t_steps, n_out = targets.shape
     x_end = np.empty(x0.shape)
@@ -545,38 +606,39 @@ def loss_kernel(w_fwd, inputs, noise, has_noise, x0, targets, alpha, phi, n_bloc
         if hi > lo:
             sums[blk, 1] = _forward_block(w_fwd, inputs, noise, has_noise, x0, alpha, phi, lo, hi, False, y, y,
                                           x_end)
-            sums[blk, 0] = _output_error(y, targets, 1.0, lo, hi)
+            sums[blk, 0] = _output_error(y, targets, 1.0, readout, lo, hi)
     return _sum_rows(sums)
 
 
 @njit(parallel=True, cache=True, nogil=True, error_model="numpy")
-def gradient_kernel(w_fwd, w_bwd, inputs, noise, has_noise, targets, alpha, phi, c_y, c_u, l2, with_sq,
-                    u, offsets, n_blocks):
-    """Loss sums, gradient and (optionally) mean squared per-trial gradients (B1-B7), from ``x_0 = 0``.
+def gradient_kernel(w_fwd, w_bwd, inputs, noise, has_noise, x0, targets, alpha, phi, readout, c_y, c_u, l2,
+                    with_sq, u, gx0, offsets, n_blocks):
+    """Loss sums, gradient and (optionally) mean squared per-trial gradients (B1-B7) of the blocks
+    Wrec, Win, b and Wout, and the adjoints of the initial states.
 
     Parameters
     ----------
     w_fwd : as for :func:`forward_kernel`
     w_bwd : (N + Nout, pad8(N)) ``[[Wrec], [Wout]]``
-    inputs, noise, has_noise, targets, alpha : as for :func:`loss_kernel`
-    c_y : float, ``2 / (M T Nout)``
+    inputs, noise, has_noise, x0, targets, alpha, phi, readout : as for :func:`loss_kernel`
+    c_y : float, ``objective.error_scale`` (``2 / (M T Nout)`` for "xy", ``1 / (M T)`` for "place-cells")
     c_u : float, ``2 lam_fr / (N T M)``
-    l2 : (P,) gradient of ``lam_l2 * R_L2``
+    l2 : (Pk,) gradient of ``lam_l2 R_L2 + lam_rec R_rec`` over the first four blocks
     with_sq : bool, compute the per-trial squares
     u : (M, T, N) scratch for the rates
+    gx0 : (M, N), receives ``g_0 = dloss/dx_0`` of every trial (for the Wenc block, P5)
     offsets : (4,) int64 flat offsets of Wrec, Win, b, Wout
     n_blocks : int
 
     Returns
     -------
     sums : (2,) as returned by :func:`loss_kernel`
-    grad : (P,) the gradient of the loss
-    sq : (P,) ``mean_m (dL_m/dtheta)**2`` if ``with_sq``, else zeros
+    grad : (Pk,) the gradient of the loss
+    sq : (Pk,) ``mean_m (dL_m/dtheta)**2`` if ``with_sq``, else zeros
     """
     n_trials, t_steps, n = u.shape
     n_in, n_out = inputs.shape[2], targets.shape[2]
     p = l2.size
-    x0 = np.zeros((n_trials, n))
     x_end = np.empty((n_trials, n))
     e = np.empty((n_trials, t_steps, n_out))
     sums = np.zeros((n_blocks, 2))
@@ -588,37 +650,44 @@ def gradient_kernel(w_fwd, w_bwd, inputs, noise, has_noise, targets, alpha, phi,
         if hi > lo:
             sums[blk, 1] = _forward_block(w_fwd, inputs, noise, has_noise, x0, alpha, phi, lo, hi, True, u, e,
                                           x_end)
-            sums[blk, 0] = _output_error(e, targets, c_y, lo, hi)
+            sums[blk, 0] = _output_error(e, targets, c_y, readout, lo, hi)
             if with_sq:
-                _sq_gradients_block(w_bwd, u, inputs, e, c_u, alpha, phi, lo, hi, l2, offsets, part[blk], sq[blk])
+                _sq_gradients_block(w_bwd, u, inputs, e, c_u, alpha, phi, lo, hi, l2, offsets, part[blk], sq[blk],
+                                    gx0)
             else:
-                _flatten_sums(_backward_block(w_bwd, u, inputs, e, u, c_u, alpha, phi, lo, hi, False, none, none),
+                _flatten_sums(_backward_block(w_bwd, u, inputs, e, u, c_u, alpha, phi, lo, hi, False, none, none,
+                                              gx0),
                               n, n_in, n_out, offsets, part[blk])
     return _sum_rows(sums), _sum_rows(part) + l2, _sum_rows(sq) / n_trials
 
 
 @njit(parallel=True, cache=True, nogil=True, error_model="numpy")
-def gn_kernel(w_rop, w_bwd, u, inputs, alpha, phi, c_y, c_r, l2v, du, e, offsets, n_blocks):
-    """Gauss-Newton matrix times a vector (G1-G5).
+def gn_kernel(w_rop, w_bwd, u, y, inputs, dx0, alpha, phi, readout, c_y, c_r, l2v, du, e, gx0, offsets,
+              n_blocks):
+    """Gauss-Newton matrix times a vector (G1-G5, P3, P6) on the blocks Wrec, Win, b and Wout.
 
     Parameters
     ----------
     w_rop : (2N + Nin + 1, pad8(N + Nout)) ``[[Wrec', Wout'], [V_rec', V_out'], [V_in', 0], [v_b, 0]]``
     w_bwd : (N + Nout, pad8(N)) ``[[Wrec], [Wout]]``
     u : (M, T, N) rates of the forward pass
+    y : (M, T, Nout) outputs of the forward pass if ``readout`` is 1, else any array
     inputs : (M, T, Nin)
+    dx0 : (M, N) tangents of the initial states: 0, or ``V_enc c`` (P6)
     alpha : float
-    c_y : float, ``2 / (M T Nout)``
+    phi, readout : int codes of the nonlinearity and the readout
+    c_y : float, ``objective.error_scale``
     c_r : float, ``2 (lam_fr + mu) / (N T M)``
-    l2v : (P,) Hessian of ``lam_l2 * R_L2`` times v
+    l2v : (Pk,) Hessian of ``lam_l2 R_L2 + lam_rec R_rec`` times v, first four blocks
     du : (M, T, N) scratch for the tangents ``du_t``
     e : (M, T, Nout) scratch for ``e_t``
+    gx0 : (M, N), receives the GN adjoints ``g_0`` (the Wenc block is ``gx0' c``)
     offsets : (4,) int64 flat offsets of Wrec, Win, b, Wout
     n_blocks : int
 
     Returns
     -------
-    (P,) G v
+    (Pk,) G v on the first four blocks
     """
     n_trials, n = u.shape[0], u.shape[2]
     n_in, n_out = inputs.shape[2], e.shape[2]
@@ -627,8 +696,9 @@ def gn_kernel(w_rop, w_bwd, u, inputs, alpha, phi, c_y, c_r, l2v, du, e, offsets
     for blk in prange(n_blocks):
         lo, hi = _block_range(n_trials, n_blocks, blk)
         if hi > lo:
-            _rop_forward_block(w_rop, u, inputs, alpha, phi, c_y, lo, hi, du, e)
-            _flatten_sums(_backward_block(w_bwd, u, inputs, e, du, c_r, alpha, phi, lo, hi, False, none, none),
+            _rop_forward_block(w_rop, u, y, inputs, dx0, alpha, phi, readout, c_y, lo, hi, du, e)
+            _flatten_sums(_backward_block(w_bwd, u, inputs, e, du, c_r, alpha, phi, lo, hi, False, none, none,
+                                          gx0),
                           n, n_in, n_out, offsets, part[blk])
     return _sum_rows(part) + l2v
 
