@@ -743,7 +743,8 @@ def plane_score(maps):
         total = np.sum((v - v.mean()) ** 2)
         # A constant map's variance is round-off: no score.
         if total > v.size * (1e-12 * np.abs(v).max()) ** 2:
-            score[i] = 1.0 - np.sum((v - a @ coef) ** 2) / total
+            # R^2 with an intercept is in [0, 1]; round-off can step outside (-2e-16 for a bump).
+            score[i] = min(1.0, max(0.0, 1.0 - np.sum((v - a @ coef) ** 2) / total))
     return score
 
 
