@@ -20,6 +20,7 @@ from gridcore.sim.arenas import make_arena
 from gridcore.train import loop as training
 from gridcore.train.config import (
     DEFAULTS,
+    PLACE_CELL_SETTINGS,
     RESUME_MAY_CHANGE,
     NetworkSettings,
     OutputSettings,
@@ -274,6 +275,9 @@ def test_committed_configs_load_with_the_same_settings(path):
     new = cfg.to_dict()
     assert new.pop("model") == ModelSpec(alpha=old["alpha"]).to_dict()
     assert "motion_model" not in old and new.pop("motion_model") == "paper"   # written before it existed
+    # Written before place cells and the weight decay on Wrec: their defaults (the same numbers).
+    assert new.pop("place_cells") == PLACE_CELL_SETTINGS and "place_cells" not in old
+    assert (new.pop("lam_rec"), new.pop("lam_rec_from")) == (0.0, 0) and "lam_rec" not in old
     assert new == {k: v for k, v in old.items() if k != "alpha"}
     # The flat format with a "model" dict (written since) reads the same.
     current = {**{k: v for k, v in old.items() if k != "alpha"}, "model": {"alpha": old["alpha"]}}

@@ -6,6 +6,8 @@ Examples::
     python -m gridcore.train --arena hexagon --preset paper --out runs/hexagon
     python -m gridcore.train --out runs/hexagon --resume --iterations 2000
     python -m gridcore.train --arena square --arena-size 2.2 --motion-model smooth --motion start=centre
+    python -m gridcore.train --preset grid-cells --backend c --threads 2 --out runs/grid-cells
+    python -m gridcore.train --preset grid-cells --optimizer hf --iterations 200
 """
 
 import argparse
@@ -16,9 +18,10 @@ import sys
 
 from gridcore.cli.common import int_list, positive_int, run_main
 from gridcore.model.params import REC_INITS
+from gridcore.model.spec import INITIAL_STATES, NONLINEARITIES, READOUTS
 from gridcore.sim.arenas import ARENA_NAMES
 from gridcore.sim.trajectories import ENCODINGS, MOTION_MODELS
-from gridcore.train.config import BACKENDS, OPTIMIZERS, PRESETS, make_config
+from gridcore.train.config import BACKENDS, OPTIMIZERS, PLACE_CELL_SETTINGS, PRESETS, make_config
 from gridcore.train.hf import HFError
 from gridcore.train.loop import train
 from gridcore.train.rundir import RunDir
@@ -27,14 +30,23 @@ from gridcore.train.rundir import RunDir
 _MOTION_KEYS = tuple(dict.fromkeys(k for defaults in MOTION_MODELS.values() for k in defaults))
 
 
-def _motion_item(text):
-    key, sep, value = text.partition("=")
-    if not sep or key not in _MOTION_KEYS:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE with KEY one of {', '.join(_MOTION_KEYS)}")
-    try:
-        return key, json.loads(value)
-    except json.JSONDecodeError:
-        return key, value
+def _key_value(keys):
+    """argparse type of ``KEY=VALUE`` items with KEY one of ``keys``; VALUE read as JSON, else a string."""
+    def parse(text):
+        key, sep, value = text.partition("=")
+        if not sep or key not in keys:
+            raise argparse.ArgumentTypeError(f"expected KEY=VALUE with KEY one of {', '.join(keys)}")
+        try:
+            return key, json.loads(value)
+        except json.JSONDecodeError:
+            return key, value
+    return parse
+
+
+_motion_item = _key_value(_MOTION_KEYS)
+_place_cell_item = _key_value(tuple(PLACE_CELL_SETTINGS))
+# Options that merge into the model spec (config key "model"): option dest -> ModelSpec field.
+_MODEL_OPTIONS = ("alpha", "nonlinearity", "readout", "initial_state", "n_place_cells")
 
 
 def build_parser():
@@ -64,12 +76,28 @@ def build_parser():
                    help="how the animal moves: the paper's model or smooth foraging (default: paper)")
     o.add_argument("--motion", type=_motion_item, action="append", metavar="KEY=VALUE",
                    help="trajectory setting of the motion model (repeatable)")
+    m = p.add_argument_group("model (default: the preset's; merged into config.json's \"model\")")
+    m.add_argument("--alpha", type=float, help="dt/tau in (0, 1]: 0.1 the paper's CTRNN, 1 a vanilla RNN")
+    m.add_argument("--nonlinearity", choices=tuple(NONLINEARITIES), help="rate function phi")
+    m.add_argument("--readout", choices=READOUTS,
+                   help="outputs: x, y with squared error, or logits over the place cells with "
+                        "cross-entropy against their code (needs --n-place-cells)")
+    m.add_argument("--initial-state", choices=INITIAL_STATES,
+                   help="x_0: zero, or Wenc times the place-cell code of the start position (needs "
+                        "--n-place-cells); give it with --motion start=uniform so that trials start "
+                        "anywhere (the paper's motion model starts them all at the centre)")
+    m.add_argument("--n-place-cells", type=int,
+                   help="place cells of the readout or encoded initial state (>= 2; 0 when neither uses them)")
+    m.add_argument("--place-cells", type=_place_cell_item, action="append", metavar="KEY=VALUE",
+                   help=f"place-cell setting, KEY one of {', '.join(PLACE_CELL_SETTINGS)} (repeatable)")
     o.add_argument("--damping", type=float, help="HF initial lambda")
     o.add_argument("--lr", type=float, help="Adam learning rate")
     o.add_argument("--eval-every", type=int)
     o.add_argument("--checkpoint-every", type=int)
     o.add_argument("--snapshot-every", type=int)
     o.add_argument("--snapshot-at", type=int_list, metavar="I,J,...")
+    o.add_argument("--lam-rec", type=float, help="weight decay on Wrec: lam_rec sum Wrec^2 (default 0: off)")
+    o.add_argument("--lam-rec-from", type=int, help="first iteration with the weight decay on Wrec (default 0)")
     o.add_argument("--no-noise", action="store_true", help="ablation: no noise (noise_std = 0)")
     o.add_argument("--no-metabolic", action="store_true", help="ablation: no metabolic cost")
     o.add_argument("--no-l2", action="store_true", help="ablation: no L2 weight penalty")
@@ -85,6 +113,15 @@ def overrides_from_args(args):
     out = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     if args.motion:
         out["motion"] = dict(args.motion)
+    model = {k: getattr(args, k) for k in _MODEL_OPTIONS if getattr(args, k) is not None}
+    if model:
+        out["model"] = model
+    if args.place_cells:
+        out["place_cells"] = dict(args.place_cells)
+    if args.lam_rec is not None:
+        out["lam_rec"] = args.lam_rec
+    if args.lam_rec_from is not None:
+        out["lam_rec_from"] = args.lam_rec_from
     if args.damping is not None:
         out["hf"] = {"damping": args.damping}
     if args.lr is not None:
@@ -114,9 +151,12 @@ def main(argv=None):
             cfg = make_config(args.preset, **overrides)
         out = args.out or os.path.join("runs", f"{cfg.task.arena}-{args.preset}")
         opt = cfg.optimizer
+        spec = cfg.model
+        model = "" if spec.readout == "xy" and spec.initial_state == "zero" else \
+            f", {spec.readout} readout, {spec.initial_state} x_0, Np={spec.n_place_cells}"
         print(f"gridcore.cli.train: {cfg.task.arena} arena, N={cfg.network.n_units}, M={opt.n_trials}, "
-              f"T={cfg.task.n_steps}, {opt.name}, {opt.iterations} iterations -> {out}",
-              file=sys.stderr)
+              f"T={cfg.task.n_steps}, {spec.nonlinearity}, alpha={spec.alpha:g}{model}, {opt.name}, "
+              f"{opt.iterations} iterations -> {out}", file=sys.stderr)
         train(cfg, out, resume=args.resume, stream=None if args.quiet else sys.stderr)
         return os.path.join(out, "final.npz")
 

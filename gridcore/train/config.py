@@ -3,11 +3,13 @@
 A run's settings form one frozen, validated :class:`RunConfig`::
 
     RunConfig
-        model      ModelSpec          alpha, nonlinearity, readout, initial_state
+        model      ModelSpec          alpha, nonlinearity, readout, initial_state, n_place_cells
         network    NetworkSettings    n_units, rec_init
-        task       TaskSettings       arena, arena_size, encoding, motion, n_steps, noise_std, motion_model
+        task       TaskSettings       arena, arena_size, encoding, motion, n_steps, noise_std, motion_model,
+                                      place_cells
         optimizer  OptimizerSettings  name, iterations, n_trials, curvature_trials, hf, adam
-        schedule   ScheduleSettings   l2, l2_decay, l2_min, metabolic, fr_init_ratio, fr_max_ratio
+        schedule   ScheduleSettings   l2, l2_decay, l2_min, metabolic, fr_init_ratio, fr_max_ratio,
+                                      lam_rec, lam_rec_from
         output     OutputSettings     eval_trials, eval_every, checkpoint_every, snapshot_every, snapshot_at
         compute    ComputeSettings    backend, threads
         seed       int
@@ -20,11 +22,12 @@ Every setting also has a *flat name*, unique across the parts (the
 :func:`make_config` keyword, the ``--option`` of ``python -m gridcore.train``
 and the key in ``config.json``): the flat names are those of
 :data:`DEFAULTS`; ``optimizer`` is the optimiser's name and ``hf``, ``adam``,
-``motion`` and ``model`` are dicts. ``config.json`` is written flat
-(:meth:`RunConfig.to_dict`); :meth:`RunConfig.from_dict` also reads the files
-written before the model spec existed (a top-level ``alpha``: the paper's
-model with that ``alpha``) and before the motion model could be chosen (no
-``motion_model``: the paper's).
+``motion``, ``place_cells`` and ``model`` are dicts. ``config.json`` is written
+flat (:meth:`RunConfig.to_dict`); :meth:`RunConfig.from_dict` also reads the
+files written before the model spec existed (a top-level ``alpha``: the
+paper's model with that ``alpha``), before the motion model could be chosen
+(no ``motion_model``: the paper's) and before place cells and the weight decay
+on ``Wrec`` (no ``place_cells``, ``lam_rec``, ``lam_rec_from``: their defaults).
 """
 
 import json
@@ -33,9 +36,11 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 
 from gridcore.backends import BACKEND_NAMES
+from gridcore.model.layout import ParamLayout
 from gridcore.model.params import REC_INITS
 from gridcore.model.spec import PAPER, ModelSpec
-from gridcore.sim.arenas import ARENA_NAMES
+from gridcore.sim.arenas import ARENA_NAMES, make_arena
+from gridcore.sim.placecells import PLACE_CELL_DEFAULTS, PlaceCells
 from gridcore.sim.trajectories import ENCODINGS, MOTION_MODELS
 from gridcore.train.hf import AdamSettings, HFSettings
 from gridcore.util.checks import check_choice, check_nonneg_float, check_positive_int
@@ -43,7 +48,7 @@ from gridcore.util.fileio import atomic_write_json
 
 __all__ = ["RunConfig", "NetworkSettings", "TaskSettings", "OptimizerSettings", "ScheduleSettings",
            "OutputSettings", "ComputeSettings", "DEFAULTS", "PRESETS", "OPTIMIZERS", "BACKENDS",
-           "PAPER_REC_INIT", "RESUME_MAY_CHANGE", "make_config"]
+           "PAPER_REC_INIT", "PLACE_CELL_SETTINGS", "RESUME_MAY_CHANGE", "make_config"]
 
 OPTIMIZERS = ("hf", "adam")
 BACKENDS = ("auto",) + BACKEND_NAMES
@@ -52,6 +57,8 @@ PAPER_REC_INIT = {"square": "orthogonal", "triangle": "orthogonal", "hexagon": "
                   "circle": "orthogonal"}
 # Settings a resumed run may change without changing the numbers it computes.
 RESUME_MAY_CHANGE = ("iterations", "checkpoint_every", "threads", "backend")
+# The task's place-cell settings: PlaceCells' keywords but n_cells (the model's n_place_cells).
+PLACE_CELL_SETTINGS = {k: v for k, v in PLACE_CELL_DEFAULTS.items() if k != "n_cells"}
 
 
 # ---------------------------------------------------------------- value checks
@@ -168,6 +175,13 @@ class TaskSettings:
     motion_model : {"paper", "smooth"}
         How the simulated animal moves (:func:`gridcore.sim.trajectories.simulate`):
         the paper's model (default) or smooth foraging (metres and seconds).
+    place_cells : dict
+        Settings of the place-cell code (:class:`gridcore.sim.placecells.PlaceCells`)
+        but its size, which is the model's ``n_place_cells``: ``sigma``,
+        ``surround``, ``surround_scale``, ``layout``, ``seed``. Missing keys
+        take :data:`PLACE_CELL_SETTINGS`' defaults (held filled in,
+        read-only); unused unless the model's readout or initial state uses
+        place cells.
     """
 
     arena: str = "square"
@@ -177,6 +191,7 @@ class TaskSettings:
     n_steps: int = 500
     noise_std: float = 0.1
     motion_model: str = "paper"
+    place_cells: Mapping = field(default_factory=_FrozenDict)
 
     def __post_init__(self):
         check_choice("arena", self.arena, ARENA_NAMES)
@@ -193,11 +208,34 @@ class TaskSettings:
         object.__setattr__(self, "motion", _FrozenDict(self.motion))
         object.__setattr__(self, "n_steps", check_positive_int("n_steps", self.n_steps))
         object.__setattr__(self, "noise_std", check_nonneg_float("noise_std", self.noise_std))
+        object.__setattr__(self, "place_cells", _FrozenDict(self._check_place_cells()))
+
+    def _check_place_cells(self):
+        """``place_cells`` with the defaults filled in, its keys and values checked."""
+        pc = self.place_cells
+        if not isinstance(pc, Mapping):
+            raise TypeError(f"place_cells must be a dict of place-cell settings, got {pc!r}")
+        unknown = sorted(set(pc) - set(PLACE_CELL_SETTINGS))
+        if unknown:
+            hint = " (the number of cells is the model's n_place_cells)" if "n_cells" in unknown else ""
+            raise ValueError(f"unknown place_cells settings {unknown}; allowed: "
+                             f"{', '.join(PLACE_CELL_SETTINGS)}{hint}")
+        pc = {**PLACE_CELL_SETTINGS, **pc}
+        try:  # the values are checked by building two cells in the arena
+            PlaceCells(make_arena(self.arena, self.arena_size), n_cells=2, **pc)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"place_cells: {err}") from None
+        return pc
 
     @property
     def n_inputs(self):
         """Inputs per step of the encoding."""
         return ENCODINGS[self.encoding]
+
+    @property
+    def start(self):
+        """Where trials start: the motion's ``start`` setting ("centre" or "uniform")."""
+        return self.motion.get("start", MOTION_MODELS[self.motion_model]["start"])
 
 
 @dataclass(frozen=True)
@@ -254,6 +292,11 @@ class ScheduleSettings:
         ``lam_FR R_FR`` starts at this fraction of E (App. E: 1/10) ...
     fr_max_ratio : float >= 0
         ... and is kept at most this fraction of E (App. E: 1/3).
+    lam_rec : float >= 0
+        Weight of ``R_rec = sum Wrec**2``, the weight decay on the recurrent
+        weights of Sorscher et al. (their 1e-4); 0: off (the paper's model).
+    lam_rec_from : int >= 0
+        The first iteration that uses ``lam_rec`` (before it the weight is 0).
     """
 
     l2: bool = True
@@ -262,6 +305,8 @@ class ScheduleSettings:
     metabolic: bool = True
     fr_init_ratio: float = 0.1
     fr_max_ratio: float = 1.0 / 3.0
+    lam_rec: float = 0.0
+    lam_rec_from: int = 0
 
     def __post_init__(self):
         _check_bool("l2", self.l2)
@@ -270,8 +315,13 @@ class ScheduleSettings:
         if not 0.0 < decay <= 1.0:  # also rejects NaN
             raise ValueError(f"l2_decay must be in (0, 1], got {self.l2_decay!r}")
         object.__setattr__(self, "l2_decay", decay)
-        for key in ("l2_min", "fr_init_ratio", "fr_max_ratio"):
+        for key in ("l2_min", "fr_init_ratio", "fr_max_ratio", "lam_rec"):
             object.__setattr__(self, key, check_nonneg_float(key, getattr(self, key)))
+        object.__setattr__(self, "lam_rec_from", _check_int("lam_rec_from", self.lam_rec_from, 0))
+
+    def rec_weight(self, iteration):
+        """``lam_rec`` of ``iteration`` (numbered from 1): ``lam_rec`` from ``lam_rec_from`` on, else 0."""
+        return self.lam_rec if iteration >= self.lam_rec_from else 0.0
 
 
 @dataclass(frozen=True)
@@ -338,7 +388,8 @@ class ComputeSettings:
 # flat name -> (part, field); part None: a field of RunConfig itself. The order is config.json's.
 _FLAT = {
     "arena": ("task", "arena"), "arena_size": ("task", "arena_size"), "encoding": ("task", "encoding"),
-    "motion_model": ("task", "motion_model"), "motion": ("task", "motion"), "n_units": ("network", "n_units"),
+    "motion_model": ("task", "motion_model"), "motion": ("task", "motion"),
+    "place_cells": ("task", "place_cells"), "n_units": ("network", "n_units"),
     "n_trials": ("optimizer", "n_trials"), "n_steps": ("task", "n_steps"),
     "curvature_trials": ("optimizer", "curvature_trials"), "model": (None, "model"),
     "noise_std": ("task", "noise_std"), "rec_init": ("network", "rec_init"),
@@ -346,12 +397,15 @@ _FLAT = {
     "backend": ("compute", "backend"), "threads": ("compute", "threads"),
     "l2": ("schedule", "l2"), "l2_decay": ("schedule", "l2_decay"), "l2_min": ("schedule", "l2_min"),
     "metabolic": ("schedule", "metabolic"), "fr_init_ratio": ("schedule", "fr_init_ratio"),
-    "fr_max_ratio": ("schedule", "fr_max_ratio"), "hf": ("optimizer", "hf"), "adam": ("optimizer", "adam"),
+    "fr_max_ratio": ("schedule", "fr_max_ratio"), "lam_rec": ("schedule", "lam_rec"),
+    "lam_rec_from": ("schedule", "lam_rec_from"), "hf": ("optimizer", "hf"), "adam": ("optimizer", "adam"),
     "eval_trials": ("output", "eval_trials"), "eval_every": ("output", "eval_every"),
     "checkpoint_every": ("output", "checkpoint_every"), "snapshot_every": ("output", "snapshot_every"),
     "snapshot_at": ("output", "snapshot_at"),
 }
-_DICT_SETTINGS = ("motion", "model", "hf", "adam")  # overrides of these merge into the current dict
+_DICT_SETTINGS = ("motion", "place_cells", "model", "hf", "adam")  # overrides merge into the current dict
+# Settings added since the first config.json files, with the value that reproduces those runs.
+_ADDED = {"motion_model": "paper", "place_cells": {}, "lam_rec": 0.0, "lam_rec_from": 0}
 
 
 def _json_value(value):
@@ -412,14 +466,36 @@ class RunConfig:
             if not isinstance(getattr(self, name), cls):
                 raise TypeError(f"RunConfig.{name} must be a {cls.__name__}, got {getattr(self, name)!r}")
         object.__setattr__(self, "seed", _check_int("seed", self.seed, 0))
+        if self.model.uses_place_cells and self.model.n_place_cells < 2:
+            raise ValueError(f"n_place_cells must be >= 2 for a run (its place-cell code needs at least 2 cells), "
+                             f"got {self.model.n_place_cells}")
         if self.network.rec_init is None:
             object.__setattr__(self, "network",
                                replace(self.network, rec_init=PAPER_REC_INIT[self.task.arena]))
 
     @property
     def shape(self):
-        """``(n_units, n_in, n_out)`` of the run's parameters."""
+        """``(n_units, n_in, n_out)`` of the run's parameters (``n_out``: the model's readout)."""
         return self.network.n_units, self.task.n_inputs, self.model.n_out
+
+    @property
+    def layout(self):
+        """The :class:`ParamLayout` of the run's flat parameter vector (with ``Wenc`` when encoded)."""
+        return ParamLayout.for_spec(self.model, self.network.n_units, self.task.n_inputs)
+
+    def make_place_cells(self, arena=None):
+        """The run's :class:`PlaceCells`, or None when the model uses none.
+
+        Parameters
+        ----------
+        arena : Arena or None
+            The task's arena (built from the task settings when None).
+        """
+        if not self.model.uses_place_cells:
+            return None
+        if arena is None:
+            arena = make_arena(self.task.arena, self.task.arena_size)
+        return PlaceCells(arena, n_cells=self.model.n_place_cells, **self.task.place_cells)
 
     # ---- flat form: config.json and make_config's keywords
 
@@ -435,7 +511,9 @@ class RunConfig:
         Every setting must be present; ``rec_init`` may be None. A dict with a
         top-level ``alpha`` and no ``model`` (written before the model spec
         existed) is read as the paper's model with that ``alpha``; one
-        without ``motion_model`` as the paper's motion model.
+        without ``motion_model`` as the paper's motion model; one without
+        ``place_cells``, ``lam_rec`` or ``lam_rec_from`` with their defaults
+        (the default place cells, no weight decay on ``Wrec``).
 
         Raises
         ------
@@ -450,7 +528,8 @@ class RunConfig:
         d = dict(d)
         if "alpha" in d and "model" not in d:
             d["model"] = {**PAPER.to_dict(), "alpha": d.pop("alpha")}
-        d.setdefault("motion_model", "paper")  # written before the smooth model existed
+        for key, value in _ADDED.items():  # written before the setting existed
+            d.setdefault(key, value)
         unknown = sorted(set(d) - set(_FLAT))
         if unknown:
             raise ValueError(f"unknown settings {unknown}; allowed: {', '.join(_FLAT)}")
@@ -469,8 +548,8 @@ class RunConfig:
     def with_overrides(self, **overrides):
         """A new configuration with some settings changed, given by flat name.
 
-        ``motion``, ``model``, ``hf`` and ``adam`` take a dict (or, for the
-        last three, an instance) whose fields replace those of the current
+        ``motion``, ``place_cells``, ``model``, ``hf`` and ``adam`` take a
+        dict (or, for the last three, an instance) whose fields replace those of the current
         value; the others replace it. Unknown names raise ValueError listing
         the allowed ones.
         """
@@ -536,6 +615,16 @@ PRESETS = {
     # The paper: N=100, M=500, T=500, noise and metabolic cost on, 90% zero speed.
     "paper": {"n_units": 100, "n_trials": 500, "n_steps": 500, "iterations": 1000,
               "snapshot_at": [0, 10, 20, 50, 100, 200, 500]},
+    # The positive control: Sorscher et al.'s model (ReLU, alpha = 1, place-cell readout and encoded
+    # start, weight decay on Wrec, smooth foraging from anywhere in a 2.2 m square, velocity inputs,
+    # no noise) at a size 2 cores train in minutes; a starting point, not a tuned recipe.
+    "grid-cells": {"model": {"alpha": 1.0, "nonlinearity": "relu", "readout": "place-cells",
+                             "initial_state": "encoded", "n_place_cells": 256},
+                   "n_units": 256, "arena_size": 2.2, "motion_model": "smooth", "motion": {"start": "uniform"},
+                   "encoding": "velocity", "n_steps": 20, "n_trials": 200, "curvature_trials": 100,
+                   "noise_std": 0.0, "l2": False, "metabolic": False, "lam_rec": 1e-4, "lam_rec_from": 0,
+                   "optimizer": "adam", "adam": {"lr": 1e-3}, "iterations": 3000, "eval_every": 50,
+                   "checkpoint_every": 100, "snapshot_at": [0, 100, 500, 1000]},
 }
 
 
@@ -544,12 +633,14 @@ def make_config(preset=None, **overrides):
 
     Parameters
     ----------
-    preset : {"quick", "paper"} or None
+    preset : {"quick", "paper", "grid-cells"} or None
         Settings applied over :data:`DEFAULTS` (:data:`PRESETS`).
     **overrides
         Settings by flat name (``n_units=64``, ``arena="hexagon"``,
-        ``hf={"damping": 1.0}``, ``motion={"speed_scale": 0.6}``); the
-        dict-valued ones are merged into the preset's.
+        ``hf={"damping": 1.0}``, ``motion={"speed_scale": 0.6}``,
+        ``model={"readout": "place-cells", "n_place_cells": 64}``,
+        ``place_cells={"sigma": 0.2}``); the dict-valued ones are merged
+        into the preset's.
 
     Returns
     -------

@@ -27,9 +27,10 @@ import numpy as np
 
 from gridcore.backends import blas_limits, get_backend
 from gridcore.model.batch import Batch, Regularization
-from gridcore.model.params import Params, init_params, param_count
+from gridcore.model.params import Params, init_params
 from gridcore.model.spec import PAPER
 from gridcore.sim.arenas import make_arena
+from gridcore.sim.placecells import outputs_to_positions
 from gridcore.sim.trajectories import simulate
 from gridcore.train.config import RESUME_MAY_CHANGE, RunConfig
 from gridcore.train.hf import (
@@ -50,7 +51,7 @@ def _seed_rng(seed, stream, index):
     return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(stream, index)))
 
 
-def make_batch(task, arena, rng, n_trials, n_units):
+def make_batch(task, arena, rng, n_trials, n_units, spec=PAPER, place_cells=None):
     """Simulate a minibatch of the task.
 
     Parameters
@@ -64,17 +65,33 @@ def make_batch(task, arena, rng, n_trials, n_units):
         M, trials in the batch.
     n_units : int
         N, units of the network (the noise has one value per unit and step).
+    spec : ModelSpec
+        The model: its readout sets the targets, its initial state the start codes.
+    place_cells : PlaceCells or None
+        The run's place cells (:meth:`RunConfig.make_place_cells`); required
+        when ``spec`` uses place cells.
 
     Returns
     -------
     (Batch, Trajectories)
+        The batch's targets are the positions (M, T, 2) under the ``"xy"``
+        readout and their place-cell code ``place_cells.encode(positions)``
+        (M, T, Np) under ``"place-cells"``; its ``start_codes`` are the code
+        of each trial's start position (M, Np) under the ``"encoded"``
+        initial state, else None. The trajectories keep the positions (for
+        the held-out error in arena units).
     """
+    if spec.uses_place_cells and (place_cells is None or place_cells.n_cells != spec.n_place_cells):
+        raise ValueError(f"the model's readout {spec.readout!r} / initial_state {spec.initial_state!r} needs "
+                         f"the run's place cells ({spec.n_place_cells} of them), got {place_cells!r}")
     traj = simulate(arena, n_trials, task.n_steps, rng, encoding=task.encoding,
                     motion_model=task.motion_model, **task.motion)
     noise = None
     if task.noise_std > 0:
         noise = rng.standard_normal((n_trials, task.n_steps, n_units)) * task.noise_std
-    return Batch(traj.inputs, traj.positions, noise), traj
+    targets = place_cells.encode(traj.positions) if spec.readout == "place-cells" else traj.positions
+    codes = place_cells.encode(traj.start) if spec.initial_state == "encoded" else None
+    return Batch(traj.inputs, targets, noise, codes), traj
 
 
 def normalised_error(y, targets):
@@ -104,6 +121,7 @@ class ModelProblem:
     curvature_trials : int
         The first trials of ``batch`` are used for ``G v``.
     spec : ModelSpec
+        Also sets the flat vector's ``Wenc`` block (``spec.n_code`` columns).
     """
 
     def __init__(self, backend, shape, batch, reg, curvature_trials, spec=PAPER):
@@ -112,7 +130,7 @@ class ModelProblem:
         self.terms = None              # loss terms at the last gradient
 
     def _params(self, theta):
-        return Params.from_flat(theta, *self.shape)
+        return Params.from_flat(theta, *self.shape, self.spec.n_code)
 
     def loss(self, theta):
         """The loss at the flat parameters ``theta``."""
@@ -128,7 +146,7 @@ class ModelProblem:
         """``gv(v, mu)``: the Gauss-Newton product at ``theta`` on the curvature trials."""
         params = self._params(theta)
         b = self.curv_batch
-        state = self.backend.forward(params, b.inputs, b.noise, spec=self.spec)
+        state = self.backend.forward(params, b.inputs, b.noise, spec=self.spec, start_codes=b.start_codes)
 
         def gv(v, mu):
             return self.backend.gn_product(params, b, state, v, self.reg, mu=mu, spec=self.spec)
@@ -136,11 +154,12 @@ class ModelProblem:
 
 
 def start_schedule(schedule, terms):
-    """Initial ``Regularization`` of the paper's schedule (App. E).
+    """Initial ``Regularization`` (that of iteration 1): the paper's schedule (App. E) and ``lam_rec``.
 
     ``lam_l2`` makes ``lam_l2 R_L2 = E`` and ``lam_fr`` makes
     ``lam_fr R_FR = fr_init_ratio E`` for the initial network; a switched-off
-    term gets weight 0.
+    term gets weight 0. ``lam_rec`` is the schedule's ``lam_rec`` if it
+    applies from iteration 1 (``lam_rec_from <= 1``), else 0.
 
     Parameters
     ----------
@@ -151,14 +170,15 @@ def start_schedule(schedule, terms):
     lam_l2 = terms["E"] / terms["R_L2"] if schedule.l2 and terms["R_L2"] > 0 else 0.0
     lam_fr = (schedule.fr_init_ratio * terms["E"] / terms["R_FR"]
               if schedule.metabolic and terms["R_FR"] > 0 else 0.0)
-    return Regularization(lam_l2, lam_fr)
+    return Regularization(lam_l2, lam_fr, schedule.rec_weight(1))
 
 
-def update_schedule(schedule, reg, terms):
+def update_schedule(schedule, reg, terms, iteration=None):
     """The next iteration's weights.
 
     ``lam_l2`` decays by ``l2_decay`` (down to ``l2_min``); ``lam_fr`` is
-    lowered when needed to keep ``lam_fr R_FR <= fr_max_ratio E``.
+    lowered when needed to keep ``lam_fr R_FR <= fr_max_ratio E``;
+    ``lam_rec`` switches on at iteration ``lam_rec_from``.
 
     Parameters
     ----------
@@ -167,37 +187,52 @@ def update_schedule(schedule, reg, terms):
         This iteration's weights.
     terms : dict
         This iteration's loss terms ``E``, ``R_FR``.
+    iteration : int or None
+        This iteration's number (from 1): the next one gets
+        ``schedule.rec_weight(iteration + 1)``; None keeps ``reg.lam_rec``.
     """
     lam_l2, lam_fr = reg.lam_l2, reg.lam_fr
     if lam_l2 > 0:
         lam_l2 = max(lam_l2 * schedule.l2_decay, schedule.l2_min)
     if lam_fr > 0 and lam_fr * terms["R_FR"] > schedule.fr_max_ratio * terms["E"]:
         lam_fr = schedule.fr_max_ratio * terms["E"] / terms["R_FR"]
-    return Regularization(lam_l2, lam_fr)
+    lam_rec = reg.lam_rec if iteration is None else schedule.rec_weight(iteration + 1)
+    return Regularization(lam_l2, lam_fr, lam_rec)
+
+
+def _params(theta, layout):
+    """``Params`` of the flat vector ``theta`` laid out as ``layout`` (copied)."""
+    return Params.from_flat(theta, *layout.shape, layout.n_code)
 
 
 def _save_checkpoint(run, iteration, theta, opt_state, reg):
     atomic_savez(run.checkpoint, format=1, iteration=np.int64(iteration), theta=theta,
-                 lam_l2=np.float64(reg.lam_l2), lam_fr=np.float64(reg.lam_fr), **opt_state.to_arrays())
+                 lam_l2=np.float64(reg.lam_l2), lam_fr=np.float64(reg.lam_fr), lam_rec=np.float64(reg.lam_rec),
+                 **opt_state.to_arrays())
 
 
-def _load_checkpoint(run, shape, opt_cls, iterations):
+def _load_checkpoint(run, layout, opt_cls, iterations):
     """``(iteration, theta, opt_state, reg)`` from the run's checkpoint, refusing a mismatch.
 
-    ``iterations`` is the saved run's total: a checkpoint can never be past it.
+    ``layout`` is the run's parameter layout; ``iterations`` the saved run's
+    total: a checkpoint can never be past it. A checkpoint written before
+    ``lam_rec`` existed resumes with ``lam_rec = 0``.
     """
-    data = load_npz(run.checkpoint, required=("format", "iteration", "theta", "lam_l2", "lam_fr") + opt_cls.KEYS)
-    if data["theta"].shape != (param_count(*shape),):
+    data = load_npz(run.checkpoint, required=("format", "iteration", "theta", "lam_l2", "lam_fr") + opt_cls.KEYS,
+                    optional=("lam_rec",))
+    if data["theta"].shape != (layout.size,):
+        code = f" and a Wenc block of {layout.n_code} columns" if layout.n_code else ""
         raise ValueError(f"{run.checkpoint}: parameter vector of shape {data['theta'].shape} does not "
-                         f"match the run's (n_units, n_in, n_out) = {shape}")
+                         f"match the run's (n_units, n_in, n_out) = {layout.shape}{code} "
+                         f"({layout.size} parameters)")
     it = data["iteration"]
     if it.shape != () or not np.issubdtype(it.dtype, np.integer) or not 0 <= it <= iterations:
         shown = it.item() if it.shape == () else f"of shape {it.shape}"
         raise ValueError(f"{run.checkpoint}: corrupted checkpoint (iteration {shown} is not one of the "
                          f"run's 0..{iterations} in {run.config})")
     try:
-        theta = Params.from_flat(data["theta"], *shape).flat.copy()
-        reg = Regularization(data["lam_l2"], data["lam_fr"])
+        theta = _params(data["theta"], layout).flat.copy()
+        reg = Regularization(data["lam_l2"], data["lam_fr"], data.get("lam_rec", 0.0))
         opt_state = opt_cls.from_arrays(data, theta.size)
     except (TypeError, ValueError) as err:
         raise ValueError(f"{run.checkpoint}: corrupted checkpoint ({err})") from None
@@ -242,21 +277,36 @@ def _progress(rec, total, optimizer):
     return "  ".join(parts)
 
 
-def eval_batch(cfg, arena):
-    """The run's held-out trials (same task, their own seed stream).
+def held_out_trials(cfg, arena, place_cells=None):
+    """The run's held-out trials (same task, their own seed stream): ``(Batch, Trajectories)``.
 
     Parameters
     ----------
     cfg : RunConfig
     arena : Arena
         The task's arena.
+    place_cells : PlaceCells or None
+        The run's place cells; None: ``cfg.make_place_cells(arena)``.
     """
+    if place_cells is None:
+        place_cells = cfg.make_place_cells(arena)
     return make_batch(cfg.task, arena, _seed_rng(cfg.seed, 1, 0), cfg.output.eval_trials,
-                      cfg.network.n_units)[0]
+                      cfg.network.n_units, cfg.model, place_cells)
 
 
-def evaluate(params, batch, backend, spec=PAPER):
-    """Normalised error of ``params`` on ``batch`` (see :func:`normalised_error`).
+def eval_batch(cfg, arena, place_cells=None):
+    """The :class:`Batch` of :func:`held_out_trials`."""
+    return held_out_trials(cfg, arena, place_cells)[0]
+
+
+def evaluate(params, batch, backend, spec=PAPER, positions=None, place_cells=None):
+    """Normalised position error of ``params`` on ``batch`` (see :func:`normalised_error`).
+
+    The outputs become positions in arena units
+    (:func:`gridcore.sim.placecells.outputs_to_positions`: the outputs
+    themselves under the ``"xy"`` readout, the decoded place-cell logits
+    under ``"place-cells"``) and are compared with the true positions, so
+    both readouts' errors are in the same units and normalisation.
 
     Parameters
     ----------
@@ -264,8 +314,19 @@ def evaluate(params, batch, backend, spec=PAPER):
     batch : Batch
     backend : Backend
     spec : ModelSpec
+    positions : (M, T, 2) array or None
+        The true positions of the trials (``Trajectories.positions``); None:
+        ``batch.targets`` (the positions under the ``"xy"`` readout).
+    place_cells : PlaceCells or None
+        The run's place cells, required by the ``"place-cells"`` readout.
     """
-    return normalised_error(backend.forward(params, batch.inputs, batch.noise, spec=spec).y, batch.targets)
+    if positions is None:
+        if spec.readout != "xy":
+            raise ValueError(f"evaluate needs the trials' positions under the {spec.readout!r} readout "
+                             "(batch.targets are not positions)")
+        positions = batch.targets
+    y = backend.forward(params, batch.inputs, batch.noise, spec=spec, start_codes=batch.start_codes).y
+    return normalised_error(outputs_to_positions(y, spec, place_cells), positions)
 
 
 @contextmanager
@@ -318,7 +379,11 @@ def train(cfg, out, resume=False, stream=sys.stderr):
     run = RunDir(out)
     task, opt, out_settings, spec = cfg.task, cfg.optimizer, cfg.output, cfg.model
     arena = make_arena(task.arena, task.arena_size)
-    shape = cfg.shape
+    place_cells = cfg.make_place_cells(arena)
+    shape, layout = cfg.shape, cfg.layout
+    if spec.initial_state == "encoded" and task.start == "centre":
+        log.warning("initial_state 'encoded' with trials that all start at the centre: every trial has the "
+                    "same start code; --motion start=uniform lets them start anywhere")
     opt_cls = HFState if opt.name == "hf" else AdamState
     total = opt.iterations
     backend = get_backend(cfg.compute.backend, cfg.compute.threads)
@@ -328,7 +393,7 @@ def train(cfg, out, resume=False, stream=sys.stderr):
         if diff:
             raise ValueError(f"{run.config}: the run was made with other settings ({', '.join(diff)}); "
                              "resume with the same settings or start a new --out directory")
-        start, theta, opt_state, reg = _load_checkpoint(run, shape, opt_cls, saved.optimizer.iterations)
+        start, theta, opt_state, reg = _load_checkpoint(run, layout, opt_cls, saved.optimizer.iterations)
         if start > total:
             raise ValueError(f"{run.path}: the run has done {start} iterations, more than the {total} "
                              f"asked for; resume with iterations >= {start}")
@@ -347,11 +412,15 @@ def train(cfg, out, resume=False, stream=sys.stderr):
         theta = params.flat.copy()
         opt_state = HFState(opt.hf.damping) if opt_cls is HFState else AdamState.zeros(theta.size)
         # The schedule starts from the initial network on its own batch (stream 0, index 0).
-        first = make_batch(task, arena, _seed_rng(cfg.seed, 0, 0), opt.n_trials, cfg.network.n_units)[0]
+        first = make_batch(task, arena, _seed_rng(cfg.seed, 0, 0), opt.n_trials, cfg.network.n_units, spec,
+                           place_cells)[0]
         reg = start_schedule(cfg.schedule, backend.loss(params, first, Regularization(), spec=spec))
         params.save(run.snapshot(0), spec)
         _save_checkpoint(run, 0, theta, opt_state, reg)
-    held_out = eval_batch(cfg, arena)
+    held_out, held_out_traj = held_out_trials(cfg, arena, place_cells)
+
+    def nerr(params):
+        return evaluate(params, held_out, backend, spec, held_out_traj.positions, place_cells)
     # Everything below the line is recomputed from `done` on resume; an
     # iteration only counts once `done` is assigned (one statement).
     done = (start, theta, opt_state, reg)
@@ -360,7 +429,8 @@ def train(cfg, out, resume=False, stream=sys.stderr):
             for it in range(start + 1, total + 1):
                 t0 = time.perf_counter()
                 _, theta, opt_state, reg = done
-                batch, _ = make_batch(task, arena, _seed_rng(cfg.seed, 0, it), opt.n_trials, cfg.network.n_units)
+                batch, _ = make_batch(task, arena, _seed_rng(cfg.seed, 0, it), opt.n_trials, cfg.network.n_units,
+                                      spec, place_cells)
                 problem = ModelProblem(backend, shape, batch, reg, opt.curvature_trials, spec)
                 opt_state = copy.deepcopy(opt_state)
                 if opt.name == "hf":
@@ -369,18 +439,18 @@ def train(cfg, out, resume=False, stream=sys.stderr):
                     theta, info = adam_step(problem, theta, opt_state, opt.adam)
                 # threads: a resumed run may use another count (same maths, other round-off).
                 rec = {"iteration": it, "threads": backend.threads, **problem.terms,
-                       "lam_l2": reg.lam_l2, "lam_fr": reg.lam_fr,
+                       "lam_l2": reg.lam_l2, "lam_fr": reg.lam_fr, "lam_rec": reg.lam_rec,
                        **{k: v for k, v in info.items() if k != "events" or v}}
                 if (out_settings.eval_every and it % out_settings.eval_every == 0) or it == total:
-                    rec["nerr"] = evaluate(Params.from_flat(theta, *shape), held_out, backend, spec)
+                    rec["nerr"] = nerr(_params(theta, layout))
                 rec["seconds"] = time.perf_counter() - t0
                 logfh.write(json.dumps(rec) + "\n")
                 logfh.flush()
                 if stream is not None:
                     print(_progress(rec, total, opt.name), file=stream, flush=True)
                 if out_settings.snapshot_due(it):
-                    Params.from_flat(theta, *shape).save(run.snapshot(it), spec)
-                done = (it, theta, opt_state, update_schedule(cfg.schedule, reg, problem.terms))
+                    _params(theta, layout).save(run.snapshot(it), spec)
+                done = (it, theta, opt_state, update_schedule(cfg.schedule, reg, problem.terms, it))
                 if out_settings.checkpoint_every and it % out_settings.checkpoint_every == 0:
                     _save_checkpoint(run, *done)
     except KeyboardInterrupt:
@@ -389,9 +459,9 @@ def train(cfg, out, resume=False, stream=sys.stderr):
               file=sys.stderr)
         raise
     _save_checkpoint(run, *done)
-    params = Params.from_flat(done[1], *shape)
+    params = _params(done[1], layout)
     params.save(run.final, spec)
-    atomic_write_json(run.metrics, {"nerr_heldout": evaluate(params, held_out, backend, spec),
+    atomic_write_json(run.metrics, {"nerr_heldout": nerr(params),
                                     "eval_trials": out_settings.eval_trials, "iterations": total,
                                     "gridcore_version": __version__})
     return params

@@ -3,11 +3,12 @@
 A run lives in one directory::
 
     config.json        everything needed to rerun (written once, checked on resume)
-    log.jsonl          one line per iteration: threads, loss terms, lambda, rho, CG iterations, step, seconds
+    log.jsonl          one line per iteration: threads, loss terms and weights, lambda, rho, CG iterations,
+                       step, seconds
     checkpoint.npz     written atomically every ``checkpoint_every`` iterations and on Ctrl-C or SIGTERM
     snapshots/iter_NNNNNN.npz   parameters at chosen iterations (development analysis)
     final.npz          the trained parameters
-    final_metrics.json normalised error on held-out trials
+    final_metrics.json normalised position error (arena units, either readout) on held-out trials
 """
 
 import json
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from gridcore.model.params import Params
 from gridcore.model.spec import ModelSpec
 from gridcore.sim.arenas import Arena, make_arena
+from gridcore.sim.placecells import PlaceCells
 from gridcore.train.config import RunConfig
 
 
@@ -80,6 +82,11 @@ class Run:
         The model the network was trained as (``settings.model``).
     arena : Arena
         The arena it was trained in (``settings.task``).
+    place_cells : PlaceCells or None
+        The place cells of its readout or encoded initial state
+        (``settings.make_place_cells``); None when the model uses none.
+        Decode outputs to positions with
+        :func:`gridcore.sim.placecells.outputs_to_positions`.
     final_iteration : int
         Iterations trained (``settings.optimizer.iterations``).
     snapshots : dict of int -> str
@@ -91,6 +98,7 @@ class Run:
     params: Params
     spec: ModelSpec
     arena: Arena
+    place_cells: PlaceCells
     final_iteration: int
     snapshots: dict
 
@@ -107,6 +115,11 @@ class Run:
             raise ValueError(f"no snapshot of iteration {iteration} in {self.path}; available: "
                              f"{sorted(self.snapshots) + [self.final_iteration]}")
         return Params.load(self.snapshots[iteration], self.spec, *self.shape)
+
+    @property
+    def layout(self):
+        """The :class:`ParamLayout` of the run's flat parameter vector (``settings.layout``)."""
+        return self.settings.layout
 
 
 def load_run(path):
@@ -138,6 +151,7 @@ def load_run(path):
             m = re.fullmatch(r"iter_(\d+)\.npz", name)
             if m and int(m.group(1)) < final_iteration:
                 snapshots[int(m.group(1))] = os.path.join(run.snapshots, name)
-    return Run(path=run.path, settings=cfg, params=params, spec=cfg.model,
-               arena=make_arena(cfg.task.arena, cfg.task.arena_size),
-               final_iteration=final_iteration, snapshots=dict(sorted(snapshots.items())))
+    arena = make_arena(cfg.task.arena, cfg.task.arena_size)
+    return Run(path=run.path, settings=cfg, params=params, spec=cfg.model, arena=arena,
+               place_cells=cfg.make_place_cells(arena), final_iteration=final_iteration,
+               snapshots=dict(sorted(snapshots.items())))
