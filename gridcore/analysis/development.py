@@ -16,7 +16,7 @@ import numpy as np
 from gridcore.analysis.celltypes import SPATIAL_TYPES
 from gridcore.analysis.jsonready import finite_median, floats
 from gridcore.analysis.ratemaps import RateMapAccumulator, map_correlation
-from gridcore.analysis.recording import run_chunks
+from gridcore.analysis.recording import run_chunks, trial_start_codes
 from gridcore.model.spec import PAPER
 from gridcore.util.checks import check_choice
 
@@ -68,7 +68,7 @@ def select_stages(snapshot_iterations, final_iteration, stages=None):
 
 
 def stage_responses(params_list, backend, traj, noise_std, seed, spec=PAPER, bins=20,
-                    trial_chunk=50):
+                    trial_chunk=50, place_cells=None):
     """Run several networks on the same trials with the same noise; correlate every unit pair.
 
     Activity is streamed over chunks of trials: only the sums and cross
@@ -85,6 +85,8 @@ def stage_responses(params_list, backend, traj, noise_std, seed, spec=PAPER, bin
     spec : ModelSpec
     bins : int; spatial bins of the rate maps
     trial_chunk : int; trials per chunk (memory: S trial_chunk T N doubles)
+    place_cells : PlaceCells or None; the run's place cells (the encoded
+        initial state starts each trial from the code of ``traj.start``)
 
     Returns
     -------
@@ -99,14 +101,16 @@ def stage_responses(params_list, backend, traj, noise_std, seed, spec=PAPER, bin
     total, gram, count = np.zeros(k), np.zeros((k, k)), 0
     accs = [RateMapAccumulator(traj.arena, bins, n) for _ in params_list]
     m = traj.inputs.shape[0]
+    codes = trial_start_codes(spec, place_cells, traj.start)
     for c, lo in enumerate(range(0, m, trial_chunk)):
         sl = slice(lo, min(m, lo + trial_chunk))
         cols = []
         for p, acc in zip(params_list, accs):
             # Same seed per chunk for every stage: identical noise draws.
             rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(c,)))
-            u = np.concatenate([r.u for _, _, r in run_chunks(p, backend, traj.inputs[sl], noise_std,
-                                                                rng, spec)], axis=1)
+            u = np.concatenate([r.u for _, _, r in run_chunks(
+                p, backend, traj.inputs[sl], noise_std, rng, spec,
+                start_codes=None if codes is None else codes[sl])], axis=1)
             acc.add(u, traj.positions[sl])
             cols.append(u.reshape(-1, n))
         x = np.hstack(cols)
@@ -213,7 +217,8 @@ def development(run, stages, backend, traj, noise_std, seed, bins=20, spatial_ty
         raise ValueError(f"development needs at least 2 stages, got {stages}")
     params_list = [run.stage_params(s) for s in stages]
     n, n_stages = run.params.n_units, len(stages)
-    corr, maps = stage_responses(params_list, backend, traj, noise_std, seed, run.spec, bins)
+    corr, maps = stage_responses(params_list, backend, traj, noise_std, seed, run.spec, bins,
+                                 place_cells=run.place_cells)
     dist = np.clip(1.0 - np.nan_to_num(corr, nan=0.0), 0.0, 2.0)
     dist = 0.5 * (dist + dist.T)
     np.fill_diagonal(dist, 0.0)

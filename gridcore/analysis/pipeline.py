@@ -26,9 +26,17 @@ A :class:`Steps` object times every step and reports progress.
 
 Every random draw derives from the one ``seed`` of :class:`AnalysisSettings`,
 through an independent stream per purpose (:func:`subseed`).
+
+Every step runs the network as it was trained (``run.spec``,
+``run.settings.task``): trials are simulated with the run's motion model,
+the encoded initial state starts each trial from the place-cell code of its
+start position, and the place-cell readout is decoded into positions
+(:mod:`gridcore.analysis.recording`), so that every error is in arena units
+whatever the readout.
 """
 
 import json
+import math
 import os
 import time
 from dataclasses import dataclass, replace
@@ -42,7 +50,7 @@ from gridcore.analysis.development import EMBEDDINGS, development, select_stages
 from gridcore.analysis.jsonready import finite_median, floats
 from gridcore.analysis.pathstats import path_statistics
 from gridcore.analysis.ratemaps import map_correlation
-from gridcore.analysis.recording import record_trajectories, run_chunks
+from gridcore.analysis.recording import output_positions, record_trajectories, run_chunks, trial_start_codes
 from gridcore.analysis.scores import CONVENTIONS as SCORE_CONVENTIONS
 from gridcore.analysis.tracking import (
     error_correction,
@@ -64,7 +72,7 @@ from gridcore.analysis.unitsummary import (
 )
 from gridcore.backends import get_backend
 from gridcore.sim import pathfiles, realpaths
-from gridcore.sim.trajectories import simulate
+from gridcore.sim.trajectories import SMOOTH_MOTION_DEFAULTS, Trajectories, simulate
 from gridcore.train.rundir import load_run
 from gridcore.util.checks import check_choice, check_nonneg_float, check_positive_int
 from gridcore.version import __version__
@@ -73,7 +81,7 @@ __all__ = [
     "DEFAULTS", "QUICK", "STREAMS", "CONVENTIONS", "AnalysisSettings", "Analysis", "Steps", "subseed",
     "analyze_run", "held_out_recording", "record_and_classify", "celltypes_section", "tuning_step",
     "error_correction_step", "development_step", "stability_step", "compare_step", "load_real_path",
-    "real_path_step", "assemble_metrics",
+    "realpath_motion", "cut_trials", "real_path_step", "assemble_metrics",
 ]
 
 # Defaults of the full analysis (the paper's sizes) and of quick.
@@ -90,8 +98,10 @@ PATH_BLOCK_S = 10.0         # s
 PATH_TRACE_S = 30.0         # s
 
 CONVENTIONS = {
-    "squared_error": "|y_t - p_t|^2 summed over x and y (arena units^2), network output y_t "
-                     "vs true position p_t",
+    "squared_error": "|y_t - p_t|^2 summed over x and y (arena units^2), the network's position "
+                     "estimate y_t vs true position p_t; y_t is the output for the x, y readout and "
+                     "the decoded logits (mean centre of the 3 most active place cells, "
+                     "gridcore.sim.placecells.outputs_to_positions) for the place-cell readout",
     "best_constant_error": "mean |p_t - c|^2 with c the mean position over all trials and steps "
                            "(the best constant output)",
     "normalised_error": "mean squared error / that of the best constant output "
@@ -347,8 +357,10 @@ def analyze_run(run_dir, compare=(), backend="auto", threads=None, settings=None
     if s.trajectory is not None:      # read and check the path before the long work
         real = steps.run("path_load", f"loading the path {s.trajectory}", load_real_path, s.trajectory,
                          run, s.seed, s.trajectory_dt, s.trajectory_duration)
-    steps.say(f"analysing {run.path}: {task.arena} arena, N={run.settings.network.n_units}, {task.encoding} inputs; "
-              f"backend {be.name}, threads {be.threads}")
+    spec = run.spec
+    steps.say(f"analysing {run.path}: {task.arena} arena, N={run.settings.network.n_units}, {task.encoding} inputs, "
+              f"{task.motion_model} motion, {spec.nonlinearity} units, {spec.readout} readout, "
+              f"{spec.initial_state} initial state; backend {be.name}, threads {be.threads}")
 
     # One recording serves C1-C4 and C7.
     probe = steps.run("probe", "step response (does the network integrate?)", probes.run_probe, run, be)
@@ -394,8 +406,9 @@ def held_out_recording(run, backend, seed, n_trials, n_steps, noise_std):
     """
     task = run.settings.task
     traj = simulate(run.arena, n_trials, n_steps, subseed(seed, "trajectories"),
-                    encoding=task.encoding, **task.motion)
-    rec = record_trajectories(run.params, backend, traj, subseed(seed, "noise"), noise_std, run.spec)
+                    encoding=task.encoding, motion_model=task.motion_model, **task.motion)
+    rec = record_trajectories(run.params, backend, traj, subseed(seed, "noise"), noise_std, run.spec,
+                              run.place_cells)
     return traj, rec
 
 
@@ -426,8 +439,12 @@ def record_and_classify(run, backend, seed, n_trials, n_steps, noise_std, bins, 
     traj, rec = held_out_recording(run, backend, seed, n_trials, n_steps, noise_std)
     shape = (rec.n_trials, rec.n_steps, 2)
     track = tracking(rec.outputs.reshape(shape), rec.positions.reshape(shape))
+    # The baseline starts where the network is told it starts: at its start
+    # position under the encoded initial state, else at the centre.
+    start = traj.start if run.spec.initial_state == "encoded" else None
     track["heading_baseline_normalised_error"] = heading_baseline(
-        rec.speed.reshape(shape[:2]), rec.heading.reshape(shape[:2]), rec.positions.reshape(shape), run.arena)
+        rec.speed.reshape(shape[:2]), rec.heading.reshape(shape[:2]), rec.positions.reshape(shape), run.arena,
+        start)
     types = classify(rec.activity, rec.positions, rec.speed, rec.heading, run.arena, bins,
                      n_shuffles=shuffles, seed=subseed(seed, "shuffles"))
     return traj, rec, track, types
@@ -554,7 +571,7 @@ def stability_step(run, backend, settings, noise_std, steps):
                      long_path, run.params, backend, run.arena, total, subseed(settings.seed, "long_path"),
                      n_paths=settings.long_paths, encoding=task.encoding, motion=task.motion,
                      noise_std=noise_std, spec=run.spec, block=settings.block_steps, bins=settings.bins,
-                     progress=long_progress)
+                     progress=long_progress, motion_model=task.motion_model, place_cells=run.place_cells)
 
 
 def _label(path):
@@ -619,7 +636,11 @@ def load_real_path(source, run, seed, dt=None, duration=None):
     Returns
     -------
     Trajectories
-        One trial with its lead-in (``motion["lead_in_steps"]``).
+        One trial with its lead-in (``motion["lead_in_steps"]``): a straight
+        walk from the centre, where a network with ``x_0 = 0`` starts; none
+        under the encoded initial state (the network is given the start).
+        The time step matches the mean speed per step of the run's motion
+        model (:func:`realpath_motion`) unless ``dt`` is given.
     """
     if source == "sargolini":
         from gridcore.sim.ratinabox import sargolini
@@ -631,27 +652,98 @@ def load_real_path(source, run, seed, dt=None, duration=None):
     else:
         path = pathfiles.read_path(source)
     task = run.settings.task
-    return realpaths.prepare(path, run.arena, task.encoding, dt=dt, motion=task.motion,
-                             duration=duration)
+    return realpaths.prepare(path, run.arena, task.encoding, dt=dt, motion=realpath_motion(task),
+                             duration=duration, with_lead_in=run.spec.initial_state != "encoded")
+
+
+def realpath_motion(task):
+    """The motion settings :mod:`gridcore.sim.realpaths` matches real paths to, for a run's task.
+
+    :mod:`gridcore.sim.realpaths` reads the paper model's settings (the
+    mean speed per step sets the matched time step and the lead-in speed).
+    For the smooth model the equivalent paper settings have the same speed
+    per step: Rayleigh(``rayleigh_scale * dt``), never zero, unclipped
+    (the slowdown at walls is left out).
+
+    Parameters
+    ----------
+    task : TaskSettings
+
+    Returns
+    -------
+    dict
+        Settings of the paper's motion model.
+    """
+    if task.motion_model != "smooth":
+        return dict(task.motion)
+    m = {**SMOOTH_MOTION_DEFAULTS, **task.motion}
+    return {"p_zero_speed": 0.0, "speed_scale": m["rayleigh_scale"] * m["dt"], "max_speed": math.inf}
+
+
+def cut_trials(traj, n_steps):
+    """Cut a one-trial path after its lead-in into trials of ``n_steps`` steps, each starting where it is.
+
+    For networks with the encoded initial state, which are given each
+    trial's start (:func:`gridcore.sim.realpaths.split_trials` gives the
+    others a lead-in from the centre). The trials are the path's own steps:
+    inputs, positions, speeds, headings and boundary flags.
+
+    Parameters
+    ----------
+    traj : Trajectories
+        One trial (:func:`load_real_path`).
+    n_steps : int
+        Steps per trial (the training length).
+
+    Returns
+    -------
+    Trajectories
+        K = (steps after the lead-in) // n_steps trials; ``motion`` is the
+        path's with ``lead_in_steps = 0`` and ``split``.
+    """
+    lead = int(traj.motion.get("lead_in_steps", 0))
+    total = traj.inputs.shape[1] - lead
+    k = total // n_steps
+    if k < 1:
+        raise ValueError(f"the path has {total} steps after its lead-in, fewer than one trial of "
+                         f"n_steps = {n_steps}")
+
+    def pieces(a):
+        return np.ascontiguousarray(a[0, lead:lead + k * n_steps].reshape(k, n_steps, *a.shape[2:]))
+
+    ends = np.concatenate([traj.positions[0], traj.final_position])[lead + n_steps::n_steps][:k]
+    info = {**traj.motion, "lead_in_steps": 0,
+            "split": {"n_trials": k, "n_steps": n_steps, "moves_left_out": total - k * n_steps}}
+    return Trajectories(inputs=pieces(traj.inputs), positions=pieces(traj.positions), speed=pieces(traj.speed),
+                        heading=pieces(traj.heading), boundary=pieces(traj.boundary),
+                        final_position=np.ascontiguousarray(ends), encoding=traj.encoding, arena=traj.arena,
+                        motion=info, motion_model=traj.motion_model)
 
 
 def _run_path(run, backend, traj, start, noise_std, seed):
-    """Stream the network along a one-trial path; rates (T - start, N) and outputs (T - start, 2) from ``start``."""
+    """Stream the network along a one-trial path.
+
+    Returns its rates (T - start, N) and reported positions (T - start, 2) from step ``start`` on.
+    """
     n = traj.inputs.shape[1] - start
     activity = np.empty((n, run.params.n_units))
-    outputs = np.empty((n, run.params.n_out))
-    for lo, hi, res in run_chunks(run.params, backend, traj.inputs, noise_std, seed, run.spec):
+    outputs = np.empty((n, 2))
+    codes = trial_start_codes(run.spec, run.place_cells, traj.start)
+    for lo, hi, res in run_chunks(run.params, backend, traj.inputs, noise_std, seed, run.spec,
+                                  start_codes=codes):
         a = max(lo, start)
         if hi > a:
             activity[a - start:hi - start] = res.u[0, a - lo:]
-            outputs[a - start:hi - start] = res.y[0, a - lo:]
+            outputs[a - start:hi - start] = output_positions(res.y[0, a - lo:], run.spec, run.place_cells)
     return activity, outputs
 
 
 def _trial_tracking(run, backend, traj, noise_std, seed):
     """C1 tracking on trials after their lead-in (``traj.motion["lead_in_steps"]``, 0 if absent)."""
-    y = np.concatenate([res.y for _, _, res in run_chunks(run.params, backend, traj.inputs, noise_std, seed,
-                                                           run.spec, keep_u=False)], axis=1)
+    codes = trial_start_codes(run.spec, run.place_cells, traj.start)
+    y = np.concatenate([output_positions(res.y, run.spec, run.place_cells)
+                        for _, _, res in run_chunks(run.params, backend, traj.inputs, noise_std, seed,
+                                                    run.spec, keep_u=False, start_codes=codes)], axis=1)
     lead = int(traj.motion.get("lead_in_steps", 0))
     track = tracking(y[:, lead:], traj.positions[:, lead:])
     del track["example_trials"]
@@ -663,8 +755,9 @@ def real_path_step(run, backend, real, settings, noise_std, steps):
 
     Two views: the whole path as one long trial (error over time, rate maps,
     unit types), and the path cut into trials of the training length, each
-    reached from the centre (error by step, as C1), against as many
-    simulated trials.
+    reached from the centre (error by step, as C1; under the encoded initial
+    state each starts where it is, :func:`cut_trials`), against as many
+    simulated trials (the run's motion model).
 
     Parameters
     ----------
@@ -692,7 +785,7 @@ def real_path_step(run, backend, real, settings, noise_std, steps):
     lead, dt = real.motion["lead_in_steps"], real.motion["dt_s"]
     n = real.inputs.shape[1] - lead
     sim = simulate(run.arena, 1, n, subseed(seed, "path_simulated"), encoding=task.encoding,
-                   **task.motion)
+                   motion_model=task.motion_model, **task.motion)
     block = max(1, min(n, int(round(PATH_BLOCK_S / dt))))
     trace = max(2, min(n, int(round(PATH_TRACE_S / dt))))
     out, types, traces = {}, {}, {}
@@ -711,9 +804,12 @@ def real_path_step(run, backend, real, settings, noise_std, steps):
                      "celltypes": celltypes_section(types[name], with_ramps=False),
                      "statistics": path_statistics(traj, start, dt, bins=bins)}
         traces[name] = (y[:trace], pos[:trace], traj.speed[0, start:])
-    pieces = realpaths.split_trials(real, task.n_steps, task.motion)
+    if run.spec.initial_state == "encoded":
+        pieces = cut_trials(real, task.n_steps)
+    else:
+        pieces = realpaths.split_trials(real, task.n_steps, realpath_motion(task))
     sim_trials = simulate(run.arena, pieces.inputs.shape[0], task.n_steps, subseed(seed, "path_trials"),
-                          encoding=task.encoding, **task.motion)
+                          encoding=task.encoding, motion_model=task.motion_model, **task.motion)
     for name, traj in (("real", pieces), ("simulated", sim_trials)):
         out[name]["trials"] = steps.run(
             f"path_trials:{name}", f"{traj.inputs.shape[0]} {name} trials of {task.n_steps} steps",

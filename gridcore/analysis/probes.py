@@ -7,24 +7,33 @@ sin h)``, and otherwise keeps it still. The probe reports how far the
 output moves because of the step (gain and direction) and where the output
 goes with no step at all (a network that guesses position from the heading
 alone drifts along the heading).
+
+"Output" is the position the network reports, for either readout (the
+place-cell readout decoded, :func:`gridcore.analysis.recording.output_positions`);
+under the encoded initial state the probe trials start from the code of the
+centre. Decoded place-cell outputs move in jumps between cell centres, so
+their gains are coarse for steps shorter than the cells' spacing.
 """
 
 import numpy as np
 
+from gridcore.analysis.recording import output_positions, trial_start_codes
 from gridcore.model.spec import PAPER
-from gridcore.sim.trajectories import MOTION_DEFAULTS, encode
+from gridcore.sim.trajectories import MOTION_DEFAULTS, SMOOTH_MOTION_DEFAULTS, encode
 from gridcore.util.checks import check_nonneg_float, check_positive_int
 
 
 def step_response(params, backend, encoding, speeds=(0.03, 0.07, 0.13), n_headings=72, settle=60,
-                  after=60, spec=PAPER):
+                  after=60, spec=PAPER, place_cells=None):
     """The output's response to one moving step, for each heading and speed.
 
-    Noise is off. Every probe trial starts at rest at the centre (x0 = 0),
-    holds heading h for ``settle + 1 + after`` steps and moves on step
-    ``settle`` only. The *response* is the output at the end minus the
-    output of the same trial without the move; the *rest output* is the
-    output at the end of the trial without the move (0 for an integrator).
+    Noise is off. Every probe trial starts at rest at the centre (x_0 = 0,
+    or ``Wenc c`` with ``c`` the place-cell code of the centre under the
+    encoded initial state), holds heading h for ``settle + 1 + after`` steps
+    and moves on step ``settle`` only. The *response* is the output (the
+    reported position) at the end minus the output of the same trial without
+    the move; the *rest output* is the output at the end of the trial
+    without the move (0 for an integrator).
 
     Parameters
     ----------
@@ -40,7 +49,10 @@ def step_response(params, backend, encoding, speeds=(0.03, 0.07, 0.13), n_headin
     settle, after : int
         Steps at rest before and after the move.
     spec : ModelSpec
-        dt / tau of the network.
+        The network's model (dt / tau, readout, initial state).
+    place_cells : PlaceCells or None
+        The run's place cells (``run.place_cells``); required by the
+        place-cell readout and the encoded initial state.
 
     Returns
     -------
@@ -66,7 +78,9 @@ def step_response(params, backend, encoding, speeds=(0.03, 0.07, 0.13), n_headin
     heading = np.broadcast_to(headings[None, :, None], speed.shape)
     inputs = np.ascontiguousarray(encode(speed, heading, encoding).reshape(-1, t_len, params.n_in))
     noise = np.zeros((inputs.shape[0], t_len, params.n_units))
-    y_end = backend.forward(params, inputs, noise, spec=spec).y[:, -1].reshape(1 + speeds.size, k, 2)
+    codes = trial_start_codes(spec, place_cells, np.zeros((inputs.shape[0], 2)))
+    y = backend.forward(params, inputs, noise, spec=spec, start_codes=codes).y[:, -1]
+    y_end = output_positions(y, spec, place_cells).reshape(1 + speeds.size, k, 2)
     rest = y_end[0]
     response = y_end[1:] - rest[None]
     gain = np.hypot(response[..., 0], response[..., 1]) / speeds[:, None]
@@ -94,6 +108,29 @@ def _wrap_deg(rad):
 _RAYLEIGH_Q = np.sqrt(-2.0 * np.log1p(-np.array([0.1, 0.5, 0.9])))
 
 
+def probe_speeds(task):
+    """Step lengths of the probe: the 10th, 50th and 90th percentile of a task's moving speeds.
+
+    Parameters
+    ----------
+    task : TaskSettings
+        ``motion_model`` and ``motion``.
+
+    Returns
+    -------
+    ndarray, shape (3,)
+        Arena units per step. The paper's model: Rayleigh(``speed_scale``)
+        quantiles capped at ``max_speed``; the smooth model: quantiles of
+        its speed per step, Rayleigh(``rayleigh_scale``) m/s times ``dt`` s
+        (one arena unit is one metre; the slowdown at walls is left out).
+    """
+    if task.motion_model == "smooth":
+        motion = {**SMOOTH_MOTION_DEFAULTS, **task.motion}
+        return motion["rayleigh_scale"] * motion["dt"] * _RAYLEIGH_Q
+    motion = {**MOTION_DEFAULTS, **task.motion}
+    return np.minimum(motion["speed_scale"] * _RAYLEIGH_Q, motion["max_speed"])
+
+
 def run_probe(run, backend):
     """:func:`step_response` of a trained run, at the end and at every snapshot.
 
@@ -107,15 +144,15 @@ def run_probe(run, backend):
     dict (JSON-serialisable)
         ``final``: the step response of the final network (arrays as lists;
         speeds at the 10th, 50th and 90th percentile of the run's moving
-        speeds, capped at its ``max_speed``); ``over_training``: one
-        ``summary`` per snapshot and the final iteration, with ``iteration``.
+        speeds, :func:`probe_speeds`); ``over_training``: one ``summary`` per
+        snapshot and the final iteration, with ``iteration``.
     """
     task = run.settings.task
-    motion = {**MOTION_DEFAULTS, **task.motion}
-    speeds = np.minimum(motion["speed_scale"] * _RAYLEIGH_Q, motion["max_speed"])
+    speeds = probe_speeds(task)
 
     def probe(params):
-        return step_response(params, backend, task.encoding, speeds=speeds, spec=run.spec)
+        return step_response(params, backend, task.encoding, speeds=speeds, spec=run.spec,
+                             place_cells=run.place_cells)
 
     final = probe(run.params)
     over = [{"iteration": it, **probe(run.stage_params(it))["summary"]} for it in sorted(run.snapshots)]

@@ -12,6 +12,13 @@ Two modes:
   optional per-chunk callbacks for anything else to accumulate.
 
 Noise is drawn chunk by chunk from the given seed, so both are reproducible.
+
+Either readout and either initial state (:class:`gridcore.model.spec.ModelSpec`):
+outputs are kept as the positions they report (:func:`output_positions`:
+x, y as they are, place-cell logits decoded), and under the ``"encoded"``
+initial state each trial starts from ``x_0 = Wenc c``, ``c`` the place-cell
+code of its start position (:func:`trial_start_codes`); a run's place cells
+are ``run.place_cells``.
 """
 
 from dataclasses import dataclass
@@ -19,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from gridcore.model.spec import PAPER
+from gridcore.sim.placecells import PlaceCells, outputs_to_positions
 from gridcore.sim.trajectories import simulate
 from gridcore.util.checks import check_nonneg_float, check_positive_int
 
@@ -30,7 +38,9 @@ class Recording:
     Attributes
     ----------
     activity : (S, N) rates u_t
-    outputs : (S, 2) network estimate y_t of the position (arena units)
+    outputs : (S, 2) the network's estimate of the position (arena units): y_t
+        for the x, y readout, the decoded logits for the place-cell readout
+        (:func:`output_positions`)
     positions : (S, 2) true positions p_t (arena units)
     speed : (S,) speed of the move after t (arena units per step)
     heading : (S,) heading of that move (rad, [-pi, pi))
@@ -48,6 +58,73 @@ class Recording:
     n_steps: int
 
 
+# Outputs held at once, in doubles: recordings of many trials under the
+# place-cell readout (Nout = Np outputs per step) run in chunks of time short
+# enough that one chunk's outputs stay within this (256 MB), and decoding
+# works on blocks of rows within _DECODE_BUDGET (its index temporaries).
+_OUTPUT_BUDGET = 2**25
+_DECODE_BUDGET = 2**22
+
+
+def trial_start_codes(spec, place_cells, start):
+    """The start codes a forward pass of trials starting at ``start`` needs.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+    place_cells : PlaceCells or None
+        The run's place cells (``run.place_cells``); required under the
+        ``"encoded"`` initial state.
+    start : array_like, shape (M, 2)
+        Start positions p_0 (arena units), e.g. ``Trajectories.start``.
+
+    Returns
+    -------
+    ndarray, shape (M, Nc), or None
+        ``place_cells.encode(start)`` under the ``"encoded"`` initial state
+        (``x_0 = Wenc c``); None under ``"zero"`` (``x_0 = 0``).
+    """
+    if spec.initial_state != "encoded":
+        return None
+    if not isinstance(place_cells, PlaceCells) or place_cells.n_cells != spec.n_place_cells:
+        raise ValueError(f"the 'encoded' initial state needs the run's PlaceCells ({spec.n_place_cells} cells) "
+                         f"to encode the start positions, got {place_cells!r}")
+    return place_cells.encode(np.asarray(start, dtype=np.float64))
+
+
+def output_positions(y, spec, place_cells=None):
+    """The positions outputs ``y`` report (arena units), for either readout.
+
+    :func:`gridcore.sim.placecells.outputs_to_positions` over blocks of rows,
+    so that decoding many place-cell outputs keeps its temporaries bounded.
+
+    Parameters
+    ----------
+    y : ndarray, shape (..., Nout)
+    spec : ModelSpec
+    place_cells : PlaceCells or None
+        Required by the ``"place-cells"`` readout.
+
+    Returns
+    -------
+    ndarray of float64, shape (..., 2)
+    """
+    y = np.asarray(y, dtype=np.float64)
+    if spec.readout == "xy":
+        return outputs_to_positions(y, spec, place_cells)
+    flat = y.reshape(-1, y.shape[-1])
+    out = np.empty((len(flat), 2))
+    rows = max(1, _DECODE_BUDGET // max(1, flat.shape[1]))
+    for lo in range(0, len(flat), rows):
+        out[lo:lo + rows] = outputs_to_positions(flat[lo:lo + rows], spec, place_cells)
+    return out.reshape(*y.shape[:-1], 2)
+
+
+def _chunk_for_outputs(chunk_steps, n_trials, n_out):
+    """``chunk_steps``, shortened so that one chunk's outputs fit :data:`_OUTPUT_BUDGET` doubles."""
+    return max(1, min(chunk_steps, _OUTPUT_BUDGET // max(1, n_trials * n_out)))
+
+
 def _noise_chunks(rng, m, t_steps, n, noise_std, chunk_steps):
     """Yield ``(lo, hi, noise[:, lo:hi])`` with noise drawn one chunk at a time (None if noise_std = 0)."""
     for lo in range(0, t_steps, chunk_steps):
@@ -55,8 +132,14 @@ def _noise_chunks(rng, m, t_steps, n, noise_std, chunk_steps):
         yield lo, hi, (rng.standard_normal((m, hi - lo, n)) * noise_std if noise_std > 0 else None)
 
 
-def run_chunks(params, backend, inputs, noise_std, seed, spec=PAPER, chunk_steps=10_000, keep_u=True):
+def run_chunks(params, backend, inputs, noise_std, seed, spec=PAPER, chunk_steps=10_000, keep_u=True,
+               start_codes=None):
     """Run the network along ``inputs`` in chunks of time; yield ``(lo, hi, StreamResult)``.
+
+    The first chunk starts from the spec's initial state (``x_0 = 0``, or
+    ``Wenc c`` from ``start_codes`` under ``"encoded"``); every later chunk
+    continues from where the previous one ended (``x0 = x_end``), so the
+    chunks together are one forward pass.
 
     Parameters
     ----------
@@ -68,6 +151,9 @@ def run_chunks(params, backend, inputs, noise_std, seed, spec=PAPER, chunk_steps
     spec : ModelSpec; the network's model
     chunk_steps : int; steps per chunk, bounds the memory (M chunk_steps N doubles)
     keep_u : bool; also return the rates of each chunk
+    start_codes : (M, Nc) array or None; the place-cell codes of the start
+        positions, required by the ``"encoded"`` initial state
+        (:func:`trial_start_codes`)
     """
     noise_std = check_nonneg_float("noise_std", noise_std)
     chunk_steps = check_positive_int("chunk_steps", chunk_steps)
@@ -75,13 +161,17 @@ def run_chunks(params, backend, inputs, noise_std, seed, spec=PAPER, chunk_steps
     m, t_steps, _ = inputs.shape
     x0 = None
     for lo, hi, noise in _noise_chunks(rng, m, t_steps, params.n_units, noise_std, chunk_steps):
-        res = backend.forward_stream(params, inputs[:, lo:hi], noise, x0=x0, spec=spec, keep_u=keep_u)
+        if x0 is None:
+            res = backend.forward_stream(params, inputs[:, lo:hi], noise, spec=spec, keep_u=keep_u,
+                                         start_codes=start_codes)
+        else:
+            res = backend.forward_stream(params, inputs[:, lo:hi], noise, x0=x0, spec=spec, keep_u=keep_u)
         x0 = res.x_end
         yield lo, hi, res
 
 
 def record(params, backend, arena, n_trials, n_steps, seed, encoding="speed-angle", noise_std=0.0,
-           spec=PAPER, motion=None):
+           spec=PAPER, motion=None, motion_model="paper", place_cells=None):
     """Run ``n_trials`` fresh test trials and keep activity with the path variables.
 
     Parameters
@@ -93,18 +183,24 @@ def record(params, backend, arena, n_trials, n_steps, seed, encoding="speed-angl
     seed : int; trajectories and noise come from it
     encoding : input encoding the network was trained with
     noise_std : float; unit noise during the test (the training level reproduces the paper)
-    motion : dict of trajectory settings (overrides of MOTION_DEFAULTS)
+    spec : ModelSpec; the network's model
+    motion : dict of trajectory settings (overrides of the motion model's defaults)
+    motion_model : {"paper", "smooth"}; the motion model the network was trained on
+    place_cells : PlaceCells or None; the run's place cells (the place-cell
+        readout and the encoded initial state need them)
 
     Returns
     -------
     Recording
     """
     rng = np.random.default_rng(seed)
-    traj = simulate(arena, n_trials, n_steps, rng, encoding=encoding, **(motion or {}))
-    return record_trajectories(params, backend, traj, rng, noise_std, spec)
+    traj = simulate(arena, n_trials, n_steps, rng, encoding=encoding, motion_model=motion_model,
+                    **(motion or {}))
+    return record_trajectories(params, backend, traj, rng, noise_std, spec, place_cells)
 
 
-def record_trajectories(params, backend, traj, seed, noise_std=0.0, spec=PAPER):
+def record_trajectories(params, backend, traj, seed, noise_std=0.0, spec=PAPER, place_cells=None,
+                        chunk_steps=10_000):
     """Run the network along given trajectories and keep activity with the path variables.
 
     Use it to run several networks (training snapshots, ablations) on the
@@ -119,6 +215,11 @@ def record_trajectories(params, backend, traj, seed, noise_std=0.0, spec=PAPER):
     seed : int or numpy Generator; source of the unit noise
     noise_std : float >= 0; sd of the unit noise xi_t
     spec : ModelSpec; the network's model
+    place_cells : PlaceCells or None; the run's place cells (the place-cell
+        readout decodes with them, the encoded initial state encodes
+        ``traj.start`` with them)
+    chunk_steps : int; steps per chunk of the stream (shortened for many
+        place-cell outputs, see :data:`_OUTPUT_BUDGET`)
 
     Returns
     -------
@@ -126,36 +227,47 @@ def record_trajectories(params, backend, traj, seed, noise_std=0.0, spec=PAPER):
     """
     n_trials, n_steps, _ = traj.inputs.shape
     n = params.n_units
+    codes = trial_start_codes(spec, place_cells, traj.start)
+    chunk_steps = _chunk_for_outputs(check_positive_int("chunk_steps", chunk_steps), n_trials, params.n_out)
     activity = np.empty((n_trials, n_steps, n))
-    outputs = np.empty((n_trials, n_steps, params.n_out))
-    for lo, hi, res in run_chunks(params, backend, traj.inputs, noise_std, seed, spec):
+    outputs = np.empty((n_trials, n_steps, 2))
+    for lo, hi, res in run_chunks(params, backend, traj.inputs, noise_std, seed, spec, chunk_steps,
+                                  start_codes=codes):
         activity[:, lo:hi] = res.u
-        outputs[:, lo:hi] = res.y
+        outputs[:, lo:hi] = output_positions(res.y, spec, place_cells)
     s = n_trials * n_steps
-    return Recording(activity=activity.reshape(s, n), outputs=outputs.reshape(s, -1),
+    return Recording(activity=activity.reshape(s, n), outputs=outputs.reshape(s, 2),
                      positions=traj.positions.reshape(s, 2), speed=traj.speed.reshape(s),
                      heading=traj.heading.reshape(s), boundary=traj.boundary.reshape(s),
                      n_trials=n_trials, n_steps=n_steps)
 
 
-def path_errors(params, backend, traj, noise_std, seed, spec=PAPER, chunk_steps=10_000, on_chunk=None):
+def path_errors(params, backend, traj, noise_std, seed, spec=PAPER, chunk_steps=10_000, on_chunk=None,
+                place_cells=None):
     """Squared position error per step along (possibly very long) trajectories.
 
     Parameters
     ----------
+    params, backend, noise_std, seed, spec : as for :func:`run_chunks`
     traj : Trajectories (M trials of T steps; T may be 10^6)
+    chunk_steps : int; steps per chunk (shortened for many place-cell outputs)
     on_chunk : callable(lo, hi, StreamResult) or None; called for every chunk
         (the rates ``u`` are included when given), e.g. to accumulate rate maps
+    place_cells : PlaceCells or None; the run's place cells (see :func:`record_trajectories`)
 
     Returns
     -------
-    (M, T) squared error ``|y_t - p_t|^2`` (arena units squared)
+    (M, T) squared error ``|e_t - p_t|^2`` (arena units squared) of the
+    position estimate ``e_t`` (:func:`output_positions`)
     """
     m, t_steps, _ = traj.inputs.shape
+    codes = trial_start_codes(spec, place_cells, traj.start)
+    chunk_steps = _chunk_for_outputs(check_positive_int("chunk_steps", chunk_steps), m, params.n_out)
     err = np.empty((m, t_steps))
     for lo, hi, res in run_chunks(params, backend, traj.inputs, noise_std, seed, spec, chunk_steps,
-                                  keep_u=on_chunk is not None):
-        err[:, lo:hi] = np.sum((res.y - traj.positions[:, lo:hi]) ** 2, axis=2)
+                                  keep_u=on_chunk is not None, start_codes=codes):
+        est = output_positions(res.y, spec, place_cells)
+        err[:, lo:hi] = np.sum((est - traj.positions[:, lo:hi]) ** 2, axis=2)
         if on_chunk is not None:
             on_chunk(lo, hi, res)
     return err

@@ -12,7 +12,9 @@ that runs them: :mod:`gridcore.analysis.pipeline`).
   very long paths, streamed in bounded memory.
 
 Errors are squared Euclidean distances ``|y_t - p_t|^2`` (arena units
-squared, summed over x and y) unless a name says "normalised".
+squared, summed over x and y) unless a name says "normalised"; ``y_t`` is the
+position the network reports (the place-cell readout decoded, see
+:func:`gridcore.analysis.recording.output_positions`).
 """
 
 import numpy as np
@@ -80,12 +82,13 @@ def tracking(outputs, positions):
     }
 
 
-def heading_baseline(speed, heading, positions, arena):
+def heading_baseline(speed, heading, positions, arena, start=None):
     """Normalised error of a path integrator that ignores speed (a reference for C1).
 
-    It starts at the centre and on every step moves by the mean speed of all
-    steps along the heading, projected back into the arena when it would
-    leave it. On the default motion model (90% of steps still, long straight
+    It starts at the centre (or at ``start``: where a network with the
+    encoded initial state is told it starts) and on every step moves by the
+    mean speed of all steps along the heading, projected back into the arena
+    when it would leave it. On the default motion model (90% of steps still, long straight
     runs) it reaches about 0.22 in the square: a network near that error may
     be integrating the heading alone (check :func:`gridcore.analysis.probes.step_response`).
 
@@ -97,6 +100,8 @@ def heading_baseline(speed, heading, positions, arena):
         True positions; ``positions[:, t + 1] = positions[:, t] + speed[:, t]
         * (cos, sin)(heading[:, t])`` (:func:`gridcore.sim.trajectories.simulate`).
     arena : Arena
+    start : array_like, shape (M, 2), optional
+        The estimate's start per trial (default: the centre, the origin).
 
     Returns
     -------
@@ -110,6 +115,11 @@ def heading_baseline(speed, heading, positions, arena):
                          f"{s.shape}, {h.shape}, {p.shape}")
     step = s.mean() * np.stack([np.cos(h), np.sin(h)], axis=-1)
     est = np.zeros_like(p)
+    if start is not None:
+        start = np.asarray(start, float)
+        if start.shape != (s.shape[0], 2):
+            raise ValueError(f"start must have shape ({s.shape[0]}, 2), got {start.shape}")
+        est[:, 0] = start
     for t in range(1, p.shape[1]):
         est[:, t] = _into_arena(est[:, t - 1] + step[:, t - 1], arena)
     return normalised_error(est, p)
@@ -291,7 +301,7 @@ def stability(err, positions, block=10_000, constant=None):
 
 def long_path(params, backend, arena, n_steps, seed, n_paths=1, encoding="speed-angle",
               motion=None, noise_std=0.0, spec=PAPER, block=10_000, chunk_steps=10_000, bins=20,
-              progress=None):
+              progress=None, motion_model="paper", place_cells=None):
     """Run very long paths in bounded memory and measure stability (C8).
 
     Only the squared error per step (M T doubles), the trajectories and the
@@ -310,6 +320,7 @@ def long_path(params, backend, arena, n_steps, seed, n_paths=1, encoding="speed-
     n_paths : int
         Independent paths run side by side (trials of one stream).
     encoding, motion : the network's input encoding and motion settings
+        (overrides of the defaults of ``motion_model``)
     noise_std : float
         Unit noise during the test (sd of xi_t).
     spec : ModelSpec
@@ -321,6 +332,11 @@ def long_path(params, backend, arena, n_steps, seed, n_paths=1, encoding="speed-
     bins : int
         Spatial bins of the rate maps compared between the halves.
     progress : callable(done_steps, total_steps) or None
+    motion_model : {"paper", "smooth"}
+        The motion model the network was trained on.
+    place_cells : PlaceCells or None
+        The run's place cells: the place-cell readout is decoded with them,
+        the encoded initial state starts from the code of each path's start.
 
     Returns
     -------
@@ -331,7 +347,8 @@ def long_path(params, backend, arena, n_steps, seed, n_paths=1, encoding="speed-
     """
     n_steps = check_positive_int("n_steps", n_steps)
     rng = np.random.default_rng(seed)
-    traj = simulate(arena, n_paths, n_steps, rng, encoding=encoding, **(motion or {}))
+    traj = simulate(arena, n_paths, n_steps, rng, encoding=encoding, motion_model=motion_model,
+                    **(motion or {}))
     halves = [RateMapAccumulator(arena, bins, params.n_units) for _ in range(2)]
     mid = n_steps // 2
 
@@ -342,7 +359,7 @@ def long_path(params, backend, arena, n_steps, seed, n_paths=1, encoding="speed-
         if progress is not None:
             progress(hi, n_steps)
 
-    err = path_errors(params, backend, traj, noise_std, rng, spec, chunk_steps, on_chunk)
+    err = path_errors(params, backend, traj, noise_std, rng, spec, chunk_steps, on_chunk, place_cells)
     out = stability(err, traj.positions, block)
     r = map_correlation(halves[0].maps(smooth=1.0), halves[1].maps(smooth=1.0))
     nb = out["n_blocks"]

@@ -30,11 +30,26 @@ def _g(v, fmt=".3g"):
     return "n/a" if v is None else format(v, fmt)
 
 
+def _readout(m):
+    """What the tracking figures show as the network's estimate, from the run's model."""
+    model = m.get("config", {}).get("model") or {}
+    if model.get("readout") == "place-cells":
+        return f"decoded place-cell read-out ({model.get('n_place_cells')} cells, mean centre of the 3 most active)"
+    return "linear read-out"
+
+
+def _lead_in(steps, what):
+    """How a real path (or its pieces) begins: a lead-in from the centre, or none (encoded initial state)."""
+    if steps:
+        return f"{what} a {steps}-step lead-in from the centre"
+    return "starting where it is (the encoded initial state gives the start)"
+
+
 def caption(key, m):
     """Short caption of figure ``key`` from the metrics ``m`` (what is shown, how, the main numbers)."""
     t = m["tracking"]
     if key == "tracking":
-        return (f"True path (black) and the network's linear read-out (red) on three held-out trials, "
+        return (f"True path (black) and the network's {_readout(m)} (red) on three held-out trials, "
                 f"at the 25th, 50th and 75th percentile of the per-trial error. Over {t['n_trials']} "
                 f"trials of {t['n_steps']} steps the normalised error (MSE / best-constant MSE) is "
                 f"{t['normalised_error']:.3f} (squared error {t['squared_error']:.3g} vs "
@@ -117,14 +132,14 @@ def caption(key, m):
         real, sim = p["real"], p["simulated"]
         if key == "path_error":
             rs, ss = real["statistics"], sim["statistics"]
-            return (f"The network along {p['source']} ({p['n_steps']:,} steps of {p['dt_s']:.3g} s, after "
-                    f"a {p['path']['lead_in_steps']}-step lead-in from the centre) and along one simulated "
+            return (f"The network along {p['source']} ({p['n_steps']:,} steps of {p['dt_s']:.3g} s, "
+                    f"{_lead_in(p['path']['lead_in_steps'], 'after')}) and along one simulated "
                     f"path of the same length with the training motion. a) Squared error per "
                     f"{p['block_s']:.3g} s block, best-constant error dashed: normalised error "
                     f"{real['tracking']['normalised_error']:.3f} on the real path vs "
                     f"{sim['tracking']['normalised_error']:.3f} on the simulated one. b, c) True path and "
                     f"read-out. d) The real path cut into {real['trials']['n_trials']} trials of the training "
-                    f"length, each reached from the centre by a {real['trials']['lead_in_steps']}-step lead-in: "
+                    f"length, each {_lead_in(real['trials']['lead_in_steps'], 'reached by')}: "
                     f"normalised error {real['trials']['normalised_error']:.3f} vs "
                     f"{sim['trials']['normalised_error']:.3f} on as many simulated trials. "
                     f"e) Speeds per step: mean {rs['speed']['mean']:.3g} vs "
