@@ -14,7 +14,7 @@ import numba
 import numpy as np
 import pytest
 from numba import njit
-from problems import random_problem
+from problems import SPECS, random_problem
 
 from gridcore import ModelSpec
 from gridcore.backends import get_backend
@@ -48,6 +48,13 @@ def test_one_compiled_signature_per_kernel():
         be.gradient(params, b, reg, sq_grad=True, spec=ModelSpec(alpha=np.float64(0.2)))
         be.gn_product(params, b, st, np.arange(params.flat.size), reg, mu=1)
         be.gn_product(params, b, st, params.flat.astype(np.float32), reg, mu=np.float32(0.5))
+    # Every model variant too: the readout and the initial state reach the kernels as codes and arrays.
+    for spec in SPECS:
+        params, batch, reg = random_problem(n_trials=3, n_steps=4, seed=2, spec=spec)
+        st = be.forward(params, batch.inputs, batch.noise, spec=spec, start_codes=batch.start_codes)
+        be.loss(params, batch, reg, spec=spec)
+        be.gradient(params, batch, reg, spec=spec, sq_grad=True)
+        be.gn_product(params, batch, st, params.flat, reg, mu=0.5, spec=spec)
     for name in KERNELS:
         assert len(getattr(nk, name).signatures) == 1, name
 
@@ -162,3 +169,44 @@ def test_matmul(rows, k, cols, transpose_a):
     c = c0.copy()
     nk._matmul(a, b, c, transpose_a, True)
     np.testing.assert_allclose(c, c0 + want, rtol=1e-13, atol=1e-13)
+
+
+def test_wenc_block_and_its_per_trial_squares():
+    # The wrapper's Wenc block from the kernels' g_0, with a regulariser share r on it (none today):
+    # sum_m g_m c_m' + r and mean_m (M g_m c_m' + r)**2, against the (M, N, Nc) array it avoids.
+    from gridcore.backends.numba.backend import _with_wenc
+    rng = np.random.default_rng(3)
+    m, n, nc = 5, 4, 3
+    gx0, codes, head, head_sq = (rng.standard_normal(s) for s in ((m, n), (m, nc), 7, 7))
+    for r in (np.zeros(n * nc), rng.standard_normal(n * nc)):
+        per_trial = m * np.einsum("mi,mk->mik", gx0, codes).reshape(m, -1) + r
+        out, sq = _with_wenc(head, gx0, codes, r, head_sq)
+        np.testing.assert_array_equal(out[:7], head)
+        np.testing.assert_array_equal(sq[:7], head_sq)
+        np.testing.assert_allclose(out[7:], per_trial.sum(axis=0) / m, rtol=1e-13, atol=1e-13)
+        np.testing.assert_allclose(sq[7:], np.mean(per_trial ** 2, axis=0), rtol=1e-13, atol=1e-13)
+        np.testing.assert_array_equal(_with_wenc(head, gx0, codes, r), out)
+
+
+def test_place_cell_loss_is_stable_for_large_logits():
+    # lse subtracts the largest logit: logits of order 1e3 give finite terms, gradients and GN products
+    # equal to the reference's.
+    from gridcore.backends import reference
+    spec = [s for s in SPECS if s.readout == "place-cells" and s.initial_state == "encoded"][0]
+    params, batch, reg = random_problem(n_units=8, n_trials=4, n_steps=6, seed=9, spec=spec)
+    flat = params.flat.copy()
+    flat[params.layout["Wout"].offset:params.layout["Wout"].stop] *= 3000.0
+    params = params.with_flat(flat)
+    be = NumbaBackend(threads=2)
+    st = be.forward(params, batch.inputs, batch.noise, spec=spec, start_codes=batch.start_codes)
+    assert np.max(np.abs(st.y)) > 700  # exp would overflow without the shift
+    terms, g, sq = be.gradient(params, batch, reg, spec=spec, sq_grad=True)
+    want_terms, want_g, want_sq = reference.gradient(params, batch, reg, spec=spec, sq_grad=True)
+    assert np.isfinite(terms["E"]) and terms["E"] == pytest.approx(want_terms["E"], rel=1e-12)
+    for got, want in ((g, want_g), (sq, want_sq)):
+        assert np.all(np.isfinite(got))
+        assert np.max(np.abs(got - want)) <= 1e-10 * np.max(np.abs(want))
+    v = np.random.default_rng(0).standard_normal(params.flat.size)
+    gv = be.gn_product(params, batch, st, v, reg, mu=0.1, spec=spec)
+    want_gv = reference.gn_product(params, batch, st, v, reg, mu=0.1, spec=spec)
+    assert np.max(np.abs(gv - want_gv)) <= 1e-10 * np.max(np.abs(want_gv))
