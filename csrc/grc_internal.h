@@ -13,11 +13,13 @@
  *   S[N + k, i]   = sum_t I_t[k]  gx_{t+1}[i]   (k < Nin)   -> dWin[i, k] / alpha
  *   S[N + Nin, i] = sum_t gx_{t+1}[i]                       -> db[i] / alpha
  *   S[j, N + o]   = sum_t u_t[j]  ey_t[o]       (j < N)     -> dWout[o, j]
- *   S[N+Nin+1+c, i] = c_m[c] gx_0[i]            (c < Nc)    -> dWenc[i, c]
- * (math.md eq. B6 and P5; the last rows, for the encoded initial state
- * x_0 = Wenc c_m of eq. F0, exist only when Nc > 0); other entries are by-products and are never
- * read. Every block is a row range of the same array, so the per-trial
- * squared gradients (eq. B7) treat all blocks alike (FN(add_trials)).
+ *   S[R0 + c, i]  = c_m[c] gx_0[i]              (c < Nc)    -> dWenc[i, c]
+ * (math.md eq. B6 and P5), R0 = N + Nin + 1; the last rows, for the encoded
+ * initial state x_0 = Wenc c_m of eq. F0, exist only when Nc > 0. Other
+ * entries are by-products and are never read. Rows [0, R0) are summed trial
+ * by trial (FN(add_trials)); the Wenc rows, rank one per trial, by two
+ * products over a partition's trials at its end (FN(wenc_sums)), for the
+ * gradient and for the per-trial squares (eq. B7) alike.
  *
  * Where the model lives: the parameter layout is coded once, in gridcore.c
  * (layout_of, exported as grc_param_layout), and reaches the kernels only
@@ -52,6 +54,7 @@ typedef struct grc__prob {
     int64_t Nc;           /* entries of a start code: 0 unless GRC_X0_ENCODED */
     int64_t Np;           /* padded row length (see above) */
     int64_t R;            /* rows of the S layout: N + Nin + 1 + Nc */
+    int64_t R0;           /* rows summed trial by trial: N + Nin + 1 (the Wenc rows follow) */
     int64_t Ka;           /* columns of the GN product's left operand: 2N + Nin + 1 */
     int64_t block;        /* trials per block */
     grc_layout lay;       /* offsets of theta's blocks (driver only) */
@@ -67,6 +70,7 @@ typedef struct grc__prob {
     const double *targets;/* (M, T, Nout) or NULL (forward only) */
     const double *x0;     /* (M, N) or NULL */
     const double *codes;  /* (M, Nc) or NULL: start codes c_m (GRC_X0_ENCODED) */
+    const double *codes_sq; /* (M, Nc) or NULL: c_m squared (gradient with sq, GRC_X0_ENCODED) */
     const double *u_in;   /* (M, T, N): stored rates for the GN product */
     const double *y_in;   /* (M, T, Nout) or NULL: stored outputs (GN product, place cells) */
     const double *BF;     /* (N, Np): BF[j, i] = Wrec[i, j], BF[j, N+o] = Wout[o, j] */
@@ -99,7 +103,9 @@ typedef struct grc__part {
     double *dphi;         /* (Np,): phi'(x_t) of one trial's row (backward pass) */
     double *S;            /* (R, Np): partial gradient, S layout */
     double *SQ;           /* (R, Np): partial sum of squared per-trial gradients */
-    double *St;           /* (R, Np): one trial's S, added to S (and squared into SQ) */
+    double *St;           /* (R0, Np): one trial's S, added to S and squared into SQ (sq only) */
+    double *G0;           /* (share, Np): gx_0 of the partition's trials (GRC_X0_ENCODED) */
+    double *G0SQ;         /* (share, Np): (M gx_0)^2 of them (GRC_X0_ENCODED, sq only) */
     double E, RFR;        /* partial sums of squared errors and squared rates */
 } grc__part;
 

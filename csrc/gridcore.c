@@ -287,14 +287,15 @@ static double *carve(carver *c, int64_t n_doubles)
 
 /* Shared packed weights (written by the driver, then read by all partitions). */
 typedef struct {
-    double *BF, *BB, *BG, *WinT, *bias, *WencT, *scale, *l2grad, *flat_a, *flat_b;
+    double *BF, *BB, *BG, *WinT, *bias, *WencT, *codes_sq, *scale, *l2grad, *flat_a, *flat_b;
 } grc__shared;
 
 static void scratch_layout(carver *c, const grc__prob *p, enum grc__op op, int64_t nparts,
                            grc__shared *sh, grc__part **parts)
 {
     const int64_t N = p->N, Nout = p->Nout, Np = p->Np, R = p->R, T = p->T, B = p->block;
-    const int64_t P = p->lay.size;
+    const int64_t P = p->lay.size, share = (p->M + nparts - 1) / nparts;  /* trials of a partition, at most */
+    const int sq = op == OP_GRADIENT && p->want_sq;
     *parts = (grc__part *)(c->base ? c->base + c->used : NULL);
     c->used += round64((size_t)nparts * sizeof(grc__part));
     sh->BF = carve(c, N * Np);
@@ -308,6 +309,7 @@ static void scratch_layout(carver *c, const grc__prob *p, enum grc__op op, int64
     sh->l2grad = grad ? carve(c, R * Np) : NULL;
     sh->flat_a = grad ? carve(c, P) : NULL;
     sh->flat_b = grad ? carve(c, P) : NULL;
+    sh->codes_sq = sq && p->Nc ? carve(c, p->M * p->Nc) : NULL;
     for (int64_t q = 0; q < nparts; q++) {
         grc__part s = {0};
         s.x = carve(c, B * Np);
@@ -319,14 +321,17 @@ static void scratch_layout(carver *c, const grc__prob *p, enum grc__op op, int64
             s.db = carve(c, B * Np);
             s.dphi = carve(c, Np);
             s.S = carve(c, R * Np);
-            s.St = carve(c, R * Np);
+            s.G0 = p->Nc ? carve(c, share * Np) : NULL;
         }
         if (op == OP_GRADIENT)
             s.U = carve(c, B * T * N);
         if (op == OP_GN)
             s.a = carve(c, B * p->Ka);
-        if (op == OP_GRADIENT && p->want_sq)
+        if (sq) {
             s.SQ = carve(c, R * Np);
+            s.St = carve(c, p->R0 * Np);
+            s.G0SQ = p->Nc ? carve(c, share * Np) : NULL;
+        }
         if (c->base)
             (*parts)[q] = s;
     }
@@ -367,7 +372,8 @@ static void set_dims(grc__prob *p, const grc_shape *s, const grc_model *m, int64
     p->T = s->n_steps;
     p->Nc = s->n_code;
     p->Np = (p->N + p->Nout + vw - 1) / vw * vw;
-    p->R = p->N + p->Nin + 1 + p->Nc;
+    p->R0 = p->N + p->Nin + 1;
+    p->R = p->R0 + p->Nc;
     p->Ka = 2 * p->N + p->Nin + 1;
     p->m_total = (double)p->M;
     /* block: at most GRC_BLOCK_TRIALS, a partition's share, and what fits GRC_BLOCK_BYTES */
@@ -701,6 +707,11 @@ int grc_gradient(grc_workspace *ws, grc_shape shape, grc_model model,
         pack_wenc(&p, theta, sh.WencT);
         p.WencT = sh.WencT;
         p.codes = codes;
+    }
+    if (p.Nc && sq) {                                            /* for the Wenc rows of sq */
+        for (int64_t i = 0; i < p.M * p.Nc; i++)
+            sh.codes_sq[i] = codes[i] * codes[i];
+        p.codes_sq = sh.codes_sq;
     }
     pack_backward(&p, theta, reg.lam_l2, reg.lam_rec, &sh);
     p.BB = sh.BB;

@@ -635,6 +635,20 @@ def test_cross_entropy_is_stable_for_large_logits():
     assert_close(gv, reference.gn_product(big, batch, st, big.flat, reg, mu=0.1, spec=spec), rtol=1e-9)
 
 
+@pytest.mark.parametrize("spec", [PAPER, ModelSpec(readout="place-cells", initial_state="encoded",
+                                                    n_place_cells=9)], ids=spec_id)
+@pytest.mark.parametrize("threads", [1, 3])
+def test_sq_leaves_the_gradient_bits_alone(spec, threads):
+    # Without sq the per-trial sums are added by the products themselves, with sq formed
+    # apart and then added; the Wenc rows come from products over the trials either way.
+    params, batch, reg = random_problem(n_units=11, n_trials=40, n_steps=6, seed=8, spec=spec)
+    c = CBackend(threads=threads)
+    terms, g = c.gradient(params, batch, reg, spec)
+    terms_sq, g_sq, _ = c.gradient(params, batch, reg, spec, sq_grad=True)
+    np.testing.assert_array_equal(g, g_sq)
+    assert terms == terms_sq
+
+
 def test_wenc_gradient_stays_in_its_own_block():
     # A trial-by-trial view of sq and of the Wenc block: per-trial gradients from one-trial calls.
     spec = ModelSpec(initial_state="encoded", n_place_cells=4)
