@@ -82,7 +82,7 @@ typedef struct grc__prob {
                              (forward passes), dx_0 = c_m @ WencT with v's Wenc (GN product);
                              NULL: x_0 = 0 (or p->x0), dx_0 = 0 */
     const double *scale;  /* (R, Np): alpha or 1 per S entry, 0 where unused */
-    const double *l2grad; /* (R, Np): gradient of lam_l2 R_L2 in the S layout */
+    const double *l2grad; /* (R, Np): gradient of lam_l2 R_L2 + lam_rec R_rec in the S layout */
     double *u_out;        /* (M, T, N) or NULL */
     double *y_out;        /* (M, T, Nout) or NULL */
     double *x_end;        /* (M, N) or NULL */
@@ -106,7 +106,7 @@ typedef struct grc__part {
     double *St;           /* (R0, Np): one trial's S, added to S and squared into SQ (sq only) */
     double *G0;           /* (share, Np): gx_0 of the partition's trials (GRC_X0_ENCODED) */
     double *G0SQ;         /* (share, Np): (M gx_0)^2 of them (GRC_X0_ENCODED, sq only) */
-    double E, RFR;        /* partial sums of squared errors and squared rates */
+    double E, RFR;        /* partial sums of the readout's errors and of squared rates */
 } grc__part;
 
 /* The kernels of one instruction set. Each runs one partition: trials
