@@ -16,10 +16,11 @@
  *   S[R0 + c, i]  = c_m[c] gx_0[i]              (c < Nc)    -> dWenc[i, c]
  * (math.md eq. B6 and P5), R0 = N + Nin + 1; the last rows, for the encoded
  * initial state x_0 = Wenc c_m of eq. F0, exist only when Nc > 0. Other
- * entries are by-products and are never read. Rows [0, R0) are summed trial
- * by trial (FN(add_trials)); the Wenc rows, rank one per trial, by two
- * products over a partition's trials at its end (FN(wenc_sums)), for the
- * gradient and for the per-trial squares (eq. B7) alike.
+ * entries are by-products and are never read. Rows [0, R0) are summed over
+ * groups of a block's trials (FN(add_trials); trial by trial with sq); the
+ * Wenc rows, rank one per trial, by two products over a partition's trials
+ * at its end (FN(wenc_sums)), for the gradient and for the per-trial squares
+ * (eq. B7) alike.
  *
  * Where the model lives: the parameter layout is coded once, in gridcore.c
  * (layout_of, exported as grc_param_layout), and reaches the kernels only
@@ -46,6 +47,13 @@
 /* Cap on one partition's per-block state storage, so long trials shrink the
  * block instead of the memory growing with T (never below one trial). */
 #define GRC_BLOCK_BYTES ((size_t)64 << 20)
+/* L2 bytes the weight-gradient sums (FN(add_trials), gradient without sq
+ * and GN product) plan for: they sum groups of trials in the register tiles,
+ * so that a partition's S is passed once per group instead of once per
+ * trial, in row groups whose left operand stays in this much cache. */
+#ifndef GRC_SUM_L2
+#define GRC_SUM_L2 ((int64_t)512 << 10)
+#endif
 
 /* One call's problem: dimensions, read-only inputs, packed weights, outputs.
  * Built by the driver, read (never written) by the kernels. */

@@ -638,15 +638,19 @@ def test_cross_entropy_is_stable_for_large_logits():
 @pytest.mark.parametrize("spec", [PAPER, ModelSpec(readout="place-cells", initial_state="encoded",
                                                     n_place_cells=9)], ids=spec_id)
 @pytest.mark.parametrize("threads", [1, 3])
-def test_sq_leaves_the_gradient_bits_alone(spec, threads):
-    # Without sq the per-trial sums are added by the products themselves, with sq formed
-    # apart and then added; the Wenc rows come from products over the trials either way.
+def test_sq_changes_the_gradient_by_round_off_only(spec, threads):
+    # Without sq groups of trials are summed in the register tiles, with sq each trial's sums
+    # are formed apart and then added: another order of the sum, so round-off apart; the
+    # Wenc rows come from products over the trials either way. The loss is the same bits,
+    # and each gradient is the same bits from call to call.
     params, batch, reg = random_problem(n_units=11, n_trials=40, n_steps=6, seed=8, spec=spec)
     c = CBackend(threads=threads)
     terms, g = c.gradient(params, batch, reg, spec)
     terms_sq, g_sq, _ = c.gradient(params, batch, reg, spec, sq_grad=True)
-    np.testing.assert_array_equal(g, g_sq)
+    assert_close(g_sq, g, rtol=1e-13)
     assert terms == terms_sq
+    np.testing.assert_array_equal(c.gradient(params, batch, reg, spec)[1], g)
+    np.testing.assert_array_equal(c.gradient(params, batch, reg, spec, sq_grad=True)[1], g_sq)
 
 
 def test_wenc_gradient_stays_in_its_own_block():
