@@ -111,7 +111,6 @@ typedef struct grc__part {
     double *dphi;         /* (Np,): phi'(x_t) of one trial's row (backward pass) */
     double *S;            /* (R, Np): partial gradient, S layout */
     double *SQ;           /* (R, Np): partial sum of squared per-trial gradients */
-    double *St;           /* (R0, Np): one trial's S, added to S and squared into SQ (sq only) */
     double *G0;           /* (share, Np): gx_0 of the partition's trials (GRC_X0_ENCODED) */
     double *G0SQ;         /* (share, Np): (M gx_0)^2 of them (GRC_X0_ENCODED, sq only) */
     double E, RFR;        /* partial sums of the readout's errors and of squared rates */

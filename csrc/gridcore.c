@@ -329,7 +329,6 @@ static void scratch_layout(carver *c, const grc__prob *p, enum grc__op op, int64
             s.a = carve(c, B * p->Ka);
         if (sq) {
             s.SQ = carve(c, R * Np);
-            s.St = carve(c, p->R0 * Np);
             s.G0SQ = p->Nc ? carve(c, share * Np) : NULL;
         }
         if (c->base)
