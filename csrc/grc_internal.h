@@ -75,6 +75,9 @@ typedef struct grc__prob {
     double m_total;       /* M: per-trial gradients are M times the trial's share (eq. B7) */
     const double *inputs; /* (M, T, Nin) */
     const double *noise;  /* (M, T, N) or NULL */
+    double noise_std;     /* counter-based noise (math.md section 8) if > 0 */
+    uint64_t noise_seed;
+    int64_t noise_trial0, noise_step0;
     const double *targets;/* (M, T, Nout) or NULL (forward only) */
     const double *x0;     /* (M, N) or NULL */
     const double *codes;  /* (M, Nc) or NULL: start codes c_m (GRC_X0_ENCODED) */

@@ -15,6 +15,7 @@
 
 #include "gridcore.h"
 #include "grc_internal.h"
+#include "grc_noise.h"
 
 #define GRC_CAT_(a, b) a##b
 #define GRC_CAT(a, b) GRC_CAT_(a, b)

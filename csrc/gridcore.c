@@ -17,6 +17,7 @@
 
 #include "gridcore.h"
 #include "grc_internal.h"
+#include "grc_noise.h"
 
 #ifndef GRC_BUILD_FLAGS
 #define GRC_BUILD_FLAGS "unknown"
@@ -52,6 +53,8 @@ const char *grc_strerror(int status)
     case GRC_ENULL: return "a required pointer argument is NULL";
     case GRC_EALPHA: return "model.alpha (dt/tau) must be in (0, 1]";
     case GRC_EREG: return "reg.lam_l2, reg.lam_fr, reg.lam_rec and mu must be finite and >= 0";
+    case GRC_ENOISE: return "noise.std must be finite and >= 0, not both noise.xi and noise.std > 0 "
+        "may be given, and noise.trial0 and noise.step0 must be >= 0";
     case GRC_EISA: return "instruction set unknown, not compiled in, or not supported by this CPU";
     case GRC_ETHREADS: return "threads must be in 0.." GRC__STR(GRC_MAX_THREADS)
         " (GRC_MAX_THREADS; 0 = all available)";
@@ -225,6 +228,23 @@ static int check_reg(const grc_reg *r)
         || (rc = check_weight(r->lam_rec)))
         return rc;
     return GRC_OK;
+}
+
+static int check_noise(const grc_noise *z)
+{
+    if (!(isfinite(z->std) && z->std >= 0.0) || (z->xi && z->std > 0.0) || z->trial0 < 0 || z->step0 < 0)
+        return GRC_ENOISE;
+    return GRC_OK;
+}
+
+/* The noise of a checked call into the problem. */
+static void set_noise(grc__prob *p, const grc_noise *z)
+{
+    p->noise = z->xi;
+    p->noise_std = z->std;
+    p->noise_seed = z->seed;
+    p->noise_trial0 = z->trial0;
+    p->noise_step0 = z->step0;
 }
 
 /* The checks every kernel makes after its NULL checks, in the order gridcore.h gives. */
@@ -613,16 +633,38 @@ static void set_terms(const grc__prob *p, const grc__part *s, const double *thet
 
 /* ---- public kernels ----------------------------------------------------- */
 
+int grc_noise_fill(grc_noise noise, grc_shape shape, double *out)
+{
+    if (!out)
+        return GRC_ENULL;
+    const int64_t dims[3] = {shape.n_trials, shape.n_steps, shape.n_units};
+    for (int i = 0; i < 3; i++)
+        if (dims[i] < 1 || dims[i] > GRC_MAX_DIM)
+            return GRC_ESHAPE;
+    if (mul_capped(dims[0] * dims[1], dims[2]) < 0)
+        return GRC_ESHAPE;
+    if (noise.xi || check_noise(&noise))
+        return GRC_ENOISE;
+    for (int64_t m = 0; m < dims[0]; m++)
+        for (int64_t t = 0; t < dims[1]; t++) {
+            double *row = out + (m * dims[1] + t) * dims[2];
+            memset(row, 0, (size_t)dims[2] * sizeof(double));
+            grc__noise_add(grc__noise_key(noise.seed, noise.trial0 + m, noise.step0 + t), noise.std,
+                           row, dims[2]);
+        }
+    return GRC_OK;
+}
+
 int grc_forward(grc_workspace *ws, grc_shape shape, grc_model model,
                 const double *restrict theta, const double *restrict inputs,
-                const double *restrict noise, const double *restrict codes, const double *x0,
+                grc_noise noise, const double *restrict codes, const double *x0,
                 double *restrict u, double *restrict y, double *x_end)
 {
     if (!ws || !theta || !inputs || !y || !x_end
         || (model.initial_state == GRC_X0_ENCODED && !x0 && !codes))
         return GRC_ENULL;
     int rc = check_call(ws, &shape, &model);
-    if (rc)
+    if (rc || (rc = check_noise(&noise)))
         return rc;
     grc__prob p = {0};
     grc__shared sh;
@@ -631,7 +673,7 @@ int grc_forward(grc_workspace *ws, grc_shape shape, grc_model model,
     if ((rc = prepare(ws, &shape, &model, OP_FORWARD, &p, theta, &sh, &parts, &nparts)))
         return rc;
     p.inputs = inputs;
-    p.noise = noise;
+    set_noise(&p, &noise);
     p.x0 = x0;
     p.u_out = u;
     p.y_out = y;
@@ -647,14 +689,14 @@ int grc_forward(grc_workspace *ws, grc_shape shape, grc_model model,
 
 int grc_loss(grc_workspace *ws, grc_shape shape, grc_model model,
              const double *restrict theta, const double *restrict inputs,
-             const double *restrict targets, const double *restrict noise,
+             const double *restrict targets, grc_noise noise,
              const double *restrict codes, grc_reg reg, double *restrict terms)
 {
     if (!ws || !theta || !inputs || !targets || !terms
         || (model.initial_state == GRC_X0_ENCODED && !codes))
         return GRC_ENULL;
     int rc = check_call(ws, &shape, &model);
-    if (rc || (rc = check_reg(&reg)))
+    if (rc || (rc = check_reg(&reg)) || (rc = check_noise(&noise)))
         return rc;
     grc__prob p = {0};
     grc__shared sh;
@@ -664,7 +706,7 @@ int grc_loss(grc_workspace *ws, grc_shape shape, grc_model model,
         return rc;
     p.inputs = inputs;
     p.targets = targets;
-    p.noise = noise;
+    set_noise(&p, &noise);
     p.want_loss = 1;
     if (p.Nc) {                                                  /* x_0 = Wenc c_m */
         pack_wenc(&p, theta, sh.WencT);
@@ -678,7 +720,7 @@ int grc_loss(grc_workspace *ws, grc_shape shape, grc_model model,
 
 int grc_gradient(grc_workspace *ws, grc_shape shape, grc_model model,
                  const double *restrict theta, const double *restrict inputs,
-                 const double *restrict targets, const double *restrict noise,
+                  const double *restrict targets, grc_noise noise,
                  const double *restrict codes, grc_reg reg, double *restrict terms,
                  double *restrict grad, double *restrict sq)
 {
@@ -686,7 +728,7 @@ int grc_gradient(grc_workspace *ws, grc_shape shape, grc_model model,
         || (model.initial_state == GRC_X0_ENCODED && !codes))
         return GRC_ENULL;
     int rc = check_call(ws, &shape, &model);
-    if (rc || (rc = check_reg(&reg)))
+    if (rc || (rc = check_reg(&reg)) || (rc = check_noise(&noise)))
         return rc;
     grc__prob p = {0};
     grc__shared sh;
@@ -700,7 +742,7 @@ int grc_gradient(grc_workspace *ws, grc_shape shape, grc_model model,
     p.c_u = 2.0 * reg.lam_fr / (MT * (double)p.N);
     p.inputs = inputs;
     p.targets = targets;
-    p.noise = noise;
+    set_noise(&p, &noise);
     p.want_loss = 1;
     if (p.Nc) {                                                  /* x_0 = Wenc c_m */
         pack_wenc(&p, theta, sh.WencT);

@@ -21,7 +21,8 @@
  *           Wrec[i*N + j] is the weight from unit j to unit i. Wenc is
  *           empty (Nc = 0) unless model.initial_state == GRC_X0_ENCODED.
  *   inputs  [M*T*Nin], (M, T, Nin): inputs[m, t] drives the step x_t -> x_{t+1}.
- *   noise   [M*T*N],   (M, T, N) or NULL: xi_t, added inside the step like b.
+ *   noise   grc_noise: xi_t, added inside the step like b: an (M, T, N)
+ *           array, counter-based noise computed in the kernels, or none.
  *   codes   [M*Nc],    (M, Nc) or NULL: c_m, trial m's start code; the
  *           encoded initial state is x_0 = Wenc c_m. Required (GRC_ENULL)
  *           exactly when the model's initial state is GRC_X0_ENCODED
@@ -79,8 +80,10 @@ extern "C" {
  * readout (GRC_READOUT_PLACE_CELLS) and the encoded initial state
  * (GRC_X0_ENCODED: grc_shape.n_code, grc_layout.off_wenc, the `codes`
  * argument), grc_reg by value with lam_rec (terms[5] with R_rec), and the
- * outputs `y` as an argument of grc_gn_product. */
-#define GRC_ABI_VERSION 3
+ * outputs `y` as an argument of grc_gn_product; 4, grc_noise by value in
+ * place of the noise pointer (counter-based noise in the kernels),
+ * grc_noise_fill and GRC_ENOISE. */
+#define GRC_ABI_VERSION 4
 
 #define GRC_OK 0
 #define GRC_ENOMEM -1      /* scratch memory could not be allocated */
@@ -92,6 +95,7 @@ extern "C" {
 #define GRC_ETHREADS -7    /* threads is negative or above GRC_MAX_THREADS */
 #define GRC_EMODEL -8      /* model.nonlinearity, model.readout or model.initial_state is not a known code */
 #define GRC_EWORKSPACE -9  /* the workspace is not a live one (destroyed, or not from grc_workspace_create) */
+#define GRC_ENOISE -10     /* noise.std is negative or not finite, both noise.xi and noise.std > 0 are given, or noise.trial0 or noise.step0 is negative */
 
 /* Limits. GRC_MAX_THREADS caps the partitions (= OpenMP threads) of one
  * call: each partition holds its own partial gradient, so threads beyond the
@@ -182,6 +186,25 @@ typedef struct grc_reg {
     double lam_rec;
 } grc_reg;
 
+/* The noise xi_t of the Euler step (math.md eq. F3), passed by value.
+ *   xi      [M*T*N], (M, T, N): the noise as an array, or NULL.
+ *   std     standard deviation of counter-based noise (math.md section 8),
+ *           computed in the kernels from (seed, trial0 + m, step0 + t, unit):
+ *           no array, the same bits in every core and for any thread count.
+ *           0 with xi NULL: no noise. std > 0 with xi given: GRC_ENOISE.
+ *   seed    the key of the counter-based noise.
+ *   trial0, step0  global index (>= 0) of this call's trial 0 and step 0, so
+ *           that a call on a later chunk of steps or a subset of trials
+ *           continues the same noise.
+ * {0} (all zero) means no noise. */
+typedef struct grc_noise {
+    const double *xi;
+    double std;
+    uint64_t seed;
+    int64_t trial0;
+    int64_t step0;
+} grc_noise;
+
 /* GRC_ABI_VERSION of the header this library was compiled from. */
 int grc_abi_version(void);
 
@@ -238,13 +261,22 @@ int grc_workspace_isa(const grc_workspace *ws);
 /* Bytes of scratch memory a workspace currently holds (0 for a NULL or dead one). */
 size_t grc_workspace_bytes(const grc_workspace *ws);
 
+/* The counter-based noise of a call as an array (math.md eq. N1-N2).
+ *   noise  in : counter-based (noise.xi NULL), as for the kernels.
+ *   shape  in : n_trials M, n_steps T and n_units N are used (each in
+ *               [1, GRC_MAX_DIM], M*T*N at most GRC_MAX_ELEMS).
+ *   out    out: [M*T*N], (M, T, N): xi[m, t, i].
+ * Returns GRC_OK, GRC_ENULL, GRC_ESHAPE or GRC_ENOISE. */
+int grc_noise_fill(grc_noise noise, grc_shape shape, double *out);
+
 /* Every kernel below checks, in this order: pointers (GRC_ENULL), the
  * workspace (GRC_EWORKSPACE: it holds a magic number set by
  * grc_workspace_create and cleared by grc_workspace_destroy, so a call on a
  * destroyed workspace is usually caught; but reading freed memory is
  * undefined behaviour and the block may have been reused, so this is a
  * safety net, not a licence: never use a destroyed workspace), the model
- * (GRC_EALPHA, GRC_EMODEL), the shape (GRC_ESHAPE), the weights (GRC_EREG).
+ * (GRC_EALPHA, GRC_EMODEL), the shape (GRC_ESHAPE), the weights (GRC_EREG),
+ * the noise (GRC_ENOISE).
  *
  * The readout (math.md sections 2 and 7). E is the error term of the loss:
  *   GRC_READOUT_XY:          E = mean (y - targets)^2 over M*T*Nout;
@@ -259,7 +291,7 @@ size_t grc_workspace_bytes(const grc_workspace *ws);
  *   model   in : alpha, phi, readout, initial state.
  *   theta   in : [P], flat parameters (see grc_param_layout).
  *   inputs  in : [M*T*Nin].
- *   noise   in : [M*T*N] or NULL (no noise).
+ *   noise   in : the noise (grc_noise; {0}: none).
  *   codes   in : [M*Nc], the start codes: required when the initial state is
  *                GRC_X0_ENCODED and x0 is NULL, else may be NULL (not read).
  *   x0      in : [M*N], (M, N), initial activations x_0, or NULL (the
@@ -271,7 +303,7 @@ size_t grc_workspace_bytes(const grc_workspace *ws);
  *                it as x0 to continue the same trials.
  * x0 may be the same array as x_end (continuing in place); no other overlap. */
 int grc_forward(grc_workspace *ws, grc_shape shape, grc_model model, const double *theta,
-                const double *inputs, const double *noise, const double *codes,
+                const double *inputs, grc_noise noise, const double *codes,
                 const double *x0, double *u, double *y, double *x_end);
 
 /* Loss terms (math.md eq. L1-L4) from a forward pass that stores no states.
@@ -286,7 +318,7 @@ int grc_forward(grc_workspace *ws, grc_shape shape, grc_model model, const doubl
  *                R_rec = sum Wrec^2,
  *                loss = E + lam_l2 R_L2 + lam_fr R_FR + lam_rec R_rec. */
 int grc_loss(grc_workspace *ws, grc_shape shape, grc_model model, const double *theta,
-             const double *inputs, const double *targets, const double *noise,
+             const double *inputs, const double *targets, grc_noise noise,
              const double *codes, grc_reg reg, double *terms);
 
 /* Loss terms and their gradient by BPTT (math.md eq. B1-B6), and optionally
@@ -305,7 +337,7 @@ int grc_loss(grc_workspace *ws, grc_shape shape, grc_model model, const double *
  * Scratch memory: per thread, the states of up to 32 trials (about
  * 2*(T+1)*N doubles per trial), not the whole batch. */
 int grc_gradient(grc_workspace *ws, grc_shape shape, grc_model model, const double *theta,
-                 const double *inputs, const double *targets, const double *noise,
+                 const double *inputs, const double *targets, grc_noise noise,
                  const double *codes, grc_reg reg, double *terms, double *grad, double *sq);
 
 /* Gauss-Newton matrix times a vector, G v (math.md eq. G1-G5, P3, P4, P6):

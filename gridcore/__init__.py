@@ -13,6 +13,7 @@ from gridcore.model import (
                             ALPHA,
                             PAPER,
                             Batch,
+                            CounterNoise,
                             ForwardState,
                             ModelSpec,
                             ParamLayout,
@@ -25,6 +26,6 @@ from gridcore.model import (
 from gridcore.sim.placecells import PlaceCells
 from gridcore.version import __version__
 
-__all__ = ["ALPHA", "BACKEND_NAMES", "PAPER", "Batch", "ForwardState", "ModelSpec", "ParamLayout",
+__all__ = ["ALPHA", "BACKEND_NAMES", "PAPER", "Batch", "CounterNoise", "ForwardState", "ModelSpec", "ParamLayout",
            "Params", "PlaceCells", "Regularization", "StreamResult", "available_backends", "get_backend",
            "init_params", "param_count", "reference", "__version__"]

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from problems import SPECS, random_problem, spec_id
 
-from gridcore import Batch, ModelSpec, Params, Regularization
+from gridcore import Batch, CounterNoise, ModelSpec, Params, Regularization
 from gridcore.backends import reference
 from gridcore.backends.c import ccore
 from gridcore.backends.c.backend import (
@@ -29,6 +29,7 @@ from gridcore.backends.c.backend import (
     CBackend,
     available_isas,
     model_struct,
+    noise_struct,
     reg_struct,
 )
 from gridcore.backends.c.ccore import ffi, lib
@@ -36,6 +37,7 @@ from gridcore.model.layout import ParamLayout
 from gridcore.model.spec import INITIAL_STATES, NONLINEARITIES, PAPER, READOUTS
 
 CSRC = Path(__file__).resolve().parents[1] / "csrc"
+NO_NOISE = noise_struct(None)
 needs_make = pytest.mark.skipif(
     not (CSRC / "Makefile").exists() or shutil.which("make") is None or shutil.which("cc") is None,
     reason="needs the source tree's csrc/, make and cc")
@@ -53,7 +55,7 @@ def example_problem():
     params = Params.from_flat(0.5 * np.sin(0.7 * np.arange(p) + 0.3), n, n_in, n_out)
     inputs = np.cos(1.3 * np.arange(m * t * n_in)).reshape(m, t, n_in)
     targets = 0.4 * np.sin(0.5 * np.arange(m * t * n_out)).reshape(m, t, n_out)
-    return params, Batch(inputs, targets), Regularization(0.01, 0.02)
+    return params, Batch(inputs, targets, CounterNoise(42, 0.1)), Regularization(0.01, 0.02)
 
 
 def _distributions(rows, cols, f, ph):
@@ -100,7 +102,7 @@ def test_example_program_matches_the_python_backend(tmp_path):
     assert int(got["abi"]) == lib.GRC_ABI_VERSION
     params, batch, reg = example_problem()
     c = CBackend(threads=2)
-    y = c.forward(params, batch.inputs).y
+    y = c.forward(params, batch.inputs, batch.noise).y
     terms, grad = c.gradient(params, batch, reg)
     # The same sources and thread count: the same bits, printed with 17 digits
     # and summed in order as the example does.
@@ -301,7 +303,7 @@ class TestCArgumentChecks:
         return lib.grc_loss(self.ws if ws is None else ws, shape or self.shape,
                             {**self.model, "alpha": alpha, **codes}, self.theta,
                             self.inputs if inputs is None else inputs, self.targets,
-                            ffi.NULL, ffi.NULL, {**self.reg, "lam_l2": lam}, self.terms)
+                            NO_NOISE, ffi.NULL, {**self.reg, "lam_l2": lam}, self.terms)
 
     def test_good_call(self):
         assert self.loss() == lib.GRC_OK
@@ -322,7 +324,7 @@ class TestCArgumentChecks:
         # arrays long enough for n_out = 3: the call must be refused, not run
         targets = ffi.new("double[]", 3 * 7 * 3)
         assert lib.grc_loss(self.ws, {**self.shape, "n_out": n_out}, self.model, self.theta,
-                            self.inputs, targets, ffi.NULL, ffi.NULL, self.reg, self.terms) == lib.GRC_ESHAPE
+                            self.inputs, targets, NO_NOISE, ffi.NULL, self.reg, self.terms) == lib.GRC_ESHAPE
 
     @pytest.mark.parametrize("lam", [-1.0, float("inf"), float("nan")])
     def test_weights(self, lam):
@@ -334,9 +336,9 @@ class TestCArgumentChecks:
         reg = {**self.reg, field: lam}
         buf, terms = self.out, self.terms
         assert lib.grc_loss(self.ws, self.shape, self.model, self.theta, self.inputs, self.targets,
-                            ffi.NULL, ffi.NULL, reg, terms) == lib.GRC_EREG
+                            NO_NOISE, ffi.NULL, reg, terms) == lib.GRC_EREG
         assert lib.grc_gradient(self.ws, self.shape, self.model, self.theta, self.inputs, self.targets,
-                                ffi.NULL, ffi.NULL, reg, terms, buf, ffi.NULL) == lib.GRC_EREG
+                                NO_NOISE, ffi.NULL, reg, terms, buf, ffi.NULL) == lib.GRC_EREG
         assert lib.grc_gn_product(self.ws, self.shape, self.model, self.theta, self.inputs, ffi.NULL,
                                   buf, ffi.NULL, buf, reg, 0.0, buf) == lib.GRC_EREG
 
@@ -354,11 +356,11 @@ class TestCArgumentChecks:
         shape, model, theta, inputs, targets, codes, reg = self._encoded()
         buf, terms = ffi.new("double[]", 4096), self.terms
         calls = {
-            "forward": lambda c, x0: lib.grc_forward(self.ws, shape, model, theta, inputs, ffi.NULL, c, x0,
+            "forward": lambda c, x0: lib.grc_forward(self.ws, shape, model, theta, inputs, NO_NOISE, c, x0,
                                                      buf, buf, buf),
-            "loss": lambda c, _: lib.grc_loss(self.ws, shape, model, theta, inputs, targets, ffi.NULL, c, reg,
+            "loss": lambda c, _: lib.grc_loss(self.ws, shape, model, theta, inputs, targets, NO_NOISE, c, reg,
                                               terms),
-            "gradient": lambda c, _: lib.grc_gradient(self.ws, shape, model, theta, inputs, targets, ffi.NULL,
+            "gradient": lambda c, _: lib.grc_gradient(self.ws, shape, model, theta, inputs, targets, NO_NOISE,
                                                       c, reg, terms, buf, buf),
             "gn_product": lambda c, _: lib.grc_gn_product(self.ws, shape, model, theta, inputs, c, buf,
                                                           ffi.NULL, theta, reg, 0.1, buf),
@@ -390,7 +392,7 @@ class TestCArgumentChecks:
     def test_n_code_must_fit_the_initial_state(self, n_code, initial_state):
         shape, model, theta, inputs, targets, codes, reg = self._encoded()
         model = {**model, "initial_state": INITIAL_STATE_CODES[initial_state]}
-        assert lib.grc_loss(self.ws, {**shape, "n_code": n_code}, model, theta, inputs, targets, ffi.NULL,
+        assert lib.grc_loss(self.ws, {**shape, "n_code": n_code}, model, theta, inputs, targets, NO_NOISE,
                             codes, reg, self.terms) == lib.GRC_ESHAPE
 
     @pytest.mark.parametrize("n_out", [1, 3, 7])
@@ -399,7 +401,7 @@ class TestCArgumentChecks:
         model = {**self.model, "readout": lib.GRC_READOUT_PLACE_CELLS}
         theta = ffi.new("double[]", 6 * (6 + 2 + 1 + n_out))
         assert lib.grc_loss(self.ws, {**self.shape, "n_out": n_out}, model, theta, self.inputs,
-                            ffi.from_buffer("double[]", targets), ffi.NULL, ffi.NULL, self.reg,
+                            ffi.from_buffer("double[]", targets), NO_NOISE, ffi.NULL, self.reg,
                             self.terms) == lib.GRC_OK
         assert self.terms[0] == pytest.approx(math.log(n_out), rel=1e-15)   # zero weights: uniform p
 
@@ -417,10 +419,10 @@ class TestCArgumentChecks:
         assert self.loss(ws=ffi.NULL) == lib.GRC_ENULL
         buf = self.out
         model = self.model
-        assert lib.grc_forward(ffi.NULL, self.shape, model, self.theta, self.inputs, ffi.NULL,
+        assert lib.grc_forward(ffi.NULL, self.shape, model, self.theta, self.inputs, NO_NOISE,
                                ffi.NULL, ffi.NULL, ffi.NULL, buf, buf) == lib.GRC_ENULL
         assert lib.grc_gradient(ffi.NULL, self.shape, model, self.theta, self.inputs, self.targets,
-                                ffi.NULL, ffi.NULL, self.reg, self.terms, buf, ffi.NULL) == lib.GRC_ENULL
+                                NO_NOISE, ffi.NULL, self.reg, self.terms, buf, ffi.NULL) == lib.GRC_ENULL
         assert lib.grc_gn_product(ffi.NULL, self.shape, model, self.theta, self.inputs, ffi.NULL, buf,
                                   ffi.NULL, buf, self.reg, 0.0, buf) == lib.GRC_ENULL
         assert lib.grc_workspace_threads(ffi.NULL) == lib.GRC_ENULL
@@ -465,12 +467,14 @@ _RAW_CALLS = textwrap.dedent("""
     buf = ffi.new("double[]", 4096)          # small, valid, never NULL
     terms, layout = ffi.new("double[5]"), ffi.new("grc_layout *")
     reg = {"lam_l2": 0.1, "lam_fr": 0.1, "lam_rec": 0.1}
+    none = {"xi": ffi.NULL, "std": 0.0, "seed": 0, "trial0": 0, "step0": 0}   # cffi: give every field
+    nz = {**none, "xi": buf}
     for i, (shape, model) in enumerate(json.loads(sys.argv[1])):
         print(i, end="\t", flush=True)  # names the case if the next call crashes
-        rcs = [lib.grc_forward(ws, shape, model, buf, buf, buf, buf, buf, buf, buf, buf),
-               lib.grc_forward(ws, shape, model, buf, buf, ffi.NULL, buf, ffi.NULL, ffi.NULL, buf, buf),
-               lib.grc_loss(ws, shape, model, buf, buf, buf, buf, buf, reg, terms),
-               lib.grc_gradient(ws, shape, model, buf, buf, buf, buf, buf, reg, terms, buf, buf),
+        rcs = [lib.grc_forward(ws, shape, model, buf, buf, nz, buf, buf, buf, buf, buf),
+               lib.grc_forward(ws, shape, model, buf, buf, none, buf, ffi.NULL, ffi.NULL, buf, buf),
+               lib.grc_loss(ws, shape, model, buf, buf, buf, nz, buf, reg, terms),
+               lib.grc_gradient(ws, shape, model, buf, buf, buf, nz, buf, reg, terms, buf, buf),
                lib.grc_gn_product(ws, shape, model, buf, buf, buf, buf, buf, buf, reg, 0.1, buf),
                lib.grc_param_layout(shape, model, layout)]
         print(json.dumps(rcs), flush=True)
@@ -557,9 +561,9 @@ def test_use_after_destroy_is_caught():
         shape = ffi.new("grc_shape *", {"n_units": 3, "n_in": 2, "n_out": 2, "n_trials": 2, "n_steps": 3})[0]
         model = ffi.new("grc_model *", {"alpha": 0.1})[0]
         reg = ffi.new("grc_reg *")[0]
-        assert lib.grc_loss(ws, shape, model, buf, buf, buf, ffi.NULL, ffi.NULL, reg, terms) == 0
+        assert lib.grc_loss(ws, shape, model, buf, buf, buf, ffi.new("grc_noise *")[0], ffi.NULL, reg, terms) == 0
         lib.grc_workspace_destroy(ws)
-        rcs = [lib.grc_loss(ws, shape, model, buf, buf, buf, ffi.NULL, ffi.NULL, reg, terms),
+        rcs = [lib.grc_loss(ws, shape, model, buf, buf, buf, ffi.new("grc_noise *")[0], ffi.NULL, reg, terms),
                lib.grc_workspace_threads(ws), lib.grc_workspace_isa(ws), lib.grc_workspace_bytes(ws)]
         lib.grc_workspace_destroy(ws)
         print(json.dumps(rcs))

@@ -67,16 +67,18 @@ static int paper_model(grc_workspace *ws)
     const grc_shape shape = {N, NIN, NOUT, M, T, 0};       /* n_code 0: no Wenc block */
     const grc_model model = {0.1, GRC_PHI_TANH, GRC_READOUT_XY, GRC_X0_ZERO};  /* the paper's */
     const grc_reg reg = {0.01, 0.02, 0.0};                  /* lam_l2, lam_fr, lam_rec */
+    /* counter-based noise of std 0.1 and seed 42, made in the kernels: no array */
+    const grc_noise noise = {NULL, 0.1, 42, 0, 0};
     grc_layout layout;                                      /* where Wout lies in theta */
     int rc = grc_param_layout(shape, model, &layout);
     if (rc)
         return fail("grc_param_layout", rc);
     if (layout.size != P)
         return fail("grc_param_layout: unexpected size", GRC_ESHAPE);
-    rc = grc_forward(ws, shape, model, theta, inputs, NULL, NULL, NULL, u, y, x_end);
+    rc = grc_forward(ws, shape, model, theta, inputs, noise, NULL, NULL, u, y, x_end);
     if (rc)
         return fail("grc_forward", rc);
-    rc = grc_gradient(ws, shape, model, theta, inputs, targets, NULL, NULL, reg, terms, grad, NULL);
+    rc = grc_gradient(ws, shape, model, theta, inputs, targets, noise, NULL, reg, terms, grad, NULL);
     if (rc)
         return fail("grc_gradient", rc);
     printf("loss %.17g\n", terms[4]);
@@ -104,16 +106,17 @@ static int place_cell_model(grc_workspace *ws)
     const grc_shape shape = {N, NIN, NPC, M, T, NPC};       /* n_code: columns of Wenc */
     const grc_model model = {0.1, GRC_PHI_RELU, GRC_READOUT_PLACE_CELLS, GRC_X0_ENCODED};
     const grc_reg reg = {0.0, 0.02, 1e-3};
+    const grc_noise no_noise = {0};
     grc_layout layout;                                      /* Wenc comes last */
     int rc = grc_param_layout(shape, model, &layout);
     if (rc)
         return fail("grc_param_layout", rc);
     if (layout.size != PPC || layout.off_wenc != PPC - N * NPC)
         return fail("grc_param_layout: unexpected layout", GRC_ESHAPE);
-    rc = grc_forward(ws, shape, model, theta, inputs, NULL, codes, NULL, u, y, x_end);
+    rc = grc_forward(ws, shape, model, theta, inputs, no_noise, codes, NULL, u, y, x_end);
     if (rc)
         return fail("grc_forward", rc);
-    rc = grc_gradient(ws, shape, model, theta, inputs, targets, NULL, codes, reg, terms, grad, NULL);
+    rc = grc_gradient(ws, shape, model, theta, inputs, targets, no_noise, codes, reg, terms, grad, NULL);
     if (rc)
         return fail("grc_gradient", rc);
     /* G v needs the forward pass's rates u and (for the softmax) outputs y; v = theta here */

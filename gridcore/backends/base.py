@@ -22,6 +22,7 @@ from gridcore.model.batch import (
     check_forward_args,
     check_gn_args,
     check_problem,
+    noise_slice,
 )
 from gridcore.model.spec import PAPER
 from gridcore.util.checks import check_positive_int
@@ -53,7 +54,8 @@ class Backend:
         ----------
         params : Params
         inputs : (M, T, Nin) array; ``inputs[:, t]`` drives the step ``x_t -> x_{t+1}``
-        noise : (M, T, N) array or None; ``xi_t``, added inside the step like the bias
+        noise : (M, T, N) array, CounterNoise or None; ``xi_t``, added inside the
+            step like the bias (a CounterNoise is evaluated in the kernels, math.md section 8)
         x0 : (M, N) array or None; initial activations (default: the spec's
             initial state, 0 or ``Wenc c``)
         spec : ModelSpec
@@ -94,7 +96,7 @@ class Backend:
         ys, us = [], []
         for lo in range(0, t_steps, chunk_steps):
             hi = min(lo + chunk_steps, t_steps)
-            _, u, y, x0 = self._run(params, inputs[:, lo:hi], None if noise is None else noise[:, lo:hi],
+            _, u, y, x0 = self._run(params, inputs[:, lo:hi], noise_slice(noise, lo, hi),
                                  x0, spec, keep_u)
             ys.append(y)
             us.append(u)

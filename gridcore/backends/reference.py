@@ -20,6 +20,7 @@ import numpy as np
 from gridcore.backends.base import Backend
 from gridcore.model import objective
 from gridcore.model.batch import encoded_state
+from gridcore.model.noise import CounterNoise
 from gridcore.model.nonlinearity import dphi, phi
 
 
@@ -70,7 +71,9 @@ class ReferenceBackend(Backend):
             x[t] = xt
             u[t] = phi(xt, spec.nonlinearity)
             drive = u[t] @ params.Wrec.T + inputs[:, t] @ params.Win.T + params.b
-            if noise is not None:
+            if isinstance(noise, CounterNoise):
+                drive += noise.step(m, t, n)
+            elif noise is not None:
                 drive += noise[:, t]
             xt = (1 - alpha) * xt + alpha * drive
         return _tm(x), _tm(u), _tm(_apply(u, params.Wout)), xt

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gridcore.model.noise import CounterNoise
 from gridcore.model.params import Params
 from gridcore.util.checks import as_float_array, check_nonneg_float, check_positive_int
 
@@ -39,9 +40,10 @@ class Batch:
         Desired outputs ``y_t`` (positions, arena units).
         Under the ``"place-cells"`` readout, each ``targets[m, t]`` is a
         probability distribution over the Nout cells (the place-cell code).
-    noise : (M, T, N) float64 or None
+    noise : (M, T, N) float64, CounterNoise or None
         The noise ``xi_t`` added inside the Euler step (already scaled by its
-        standard deviation); ``None`` means no noise.
+        standard deviation), or a :class:`CounterNoise` that the kernels
+        evaluate in place (no array); ``None`` means no noise.
     start_codes : (M, Nc) float64 or None
         The place-cell code ``c`` of each trial's start position, from which
         the ``"encoded"`` initial state makes ``x_0 = Wenc c``; None otherwise.
@@ -57,7 +59,7 @@ class Batch:
         _check_not_empty(inputs)
         m, t = inputs.shape[:2]
         targets = as_float_array("targets", self.targets, (m, t, None))
-        noise = None if self.noise is None else as_float_array("noise", self.noise, (m, t, None))
+        noise = check_noise(self.noise, m, t, None)
         codes = None if self.start_codes is None else as_float_array("start_codes", self.start_codes, (m, None))
         object.__setattr__(self, "inputs", inputs)
         object.__setattr__(self, "targets", targets)
@@ -73,7 +75,7 @@ class Batch:
         n_trials = check_positive_int("n_trials", n_trials)
         if n_trials > self.n_trials:
             raise ValueError(f"n_trials must be <= {self.n_trials}, got {n_trials}")
-        noise = None if self.noise is None else self.noise[:n_trials]
+        noise = self.noise[:n_trials] if isinstance(self.noise, np.ndarray) else self.noise
         codes = None if self.start_codes is None else self.start_codes[:n_trials]
         return Batch(self.inputs[:n_trials], self.targets[:n_trials], noise, codes)
 
@@ -165,7 +167,7 @@ def check_against(params, batch):
     n, n_in, n_out = params.shape
     for name, arr, want in (("inputs", batch.inputs, n_in), ("targets", batch.targets, n_out),
                             ("noise", batch.noise, n)):
-        if arr is not None and arr.shape[2] != want:
+        if isinstance(arr, np.ndarray) and arr.shape[2] != want:
             raise ValueError(f"batch.{name} must have last axis {want} to match the parameters "
                              f"(n_units, n_in, n_out) = {params.shape}, got shape {arr.shape}")
 
@@ -182,8 +184,7 @@ def check_forward_args(params, inputs, noise, x0, spec, start_codes=None):
     inputs = as_float_array("inputs", inputs, (None, None, n_in))
     _check_not_empty(inputs)
     m, t = inputs.shape[:2]
-    if noise is not None:
-        noise = as_float_array("noise", noise, (m, t, n))
+    noise = check_noise(noise, m, t, n)
     if x0 is not None:
         if start_codes is not None:
             raise ValueError("pass x0 or start_codes, not both (start_codes make x0 = Wenc c)")
@@ -193,6 +194,23 @@ def check_forward_args(params, inputs, noise, x0, spec, start_codes=None):
         check_codes(codes, params, spec, "start_codes")
         x0 = encoded_state(params, codes)
     return inputs, noise, x0, spec
+
+
+def check_noise(noise, m, t, n):
+    """``noise`` as None, a checked (m, t, n) float64 array (n None: any) or a CounterNoise
+    (None too when its std is 0, so that the kernels skip it)."""
+    if noise is None:
+        return None
+    if isinstance(noise, CounterNoise):
+        return noise if noise.std > 0 else None
+    return as_float_array("noise", noise, (m, t, n))
+
+
+def noise_slice(noise, lo, hi):
+    """The noise of steps ``lo:hi`` (a view of an array, a shifted CounterNoise, or None)."""
+    if isinstance(noise, CounterNoise):
+        return noise.shifted(lo)
+    return None if noise is None else noise[:, lo:hi]
 
 
 def encoded_state(params, codes):

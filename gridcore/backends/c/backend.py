@@ -26,6 +26,7 @@ import numpy as np
 
 from gridcore.backends.base import Backend
 from gridcore.backends.c.ccore import ffi, lib
+from gridcore.model.noise import CounterNoise
 from gridcore.model.spec import NONLINEARITIES
 
 ISAS = {"auto": lib.GRC_ISA_AUTO, "generic": lib.GRC_ISA_GENERIC,
@@ -83,6 +84,17 @@ def reg_struct(reg):
     dict with float ``lam_l2``, ``lam_fr`` and ``lam_rec``.
     """
     return {"lam_l2": reg.lam_l2, "lam_fr": reg.lam_fr, "lam_rec": reg.lam_rec}
+
+
+def noise_struct(noise):
+    """The ``grc_noise`` of a checked noise (None, an (M, T, N) array or a CounterNoise), as a dict.
+
+    The array, if any, must outlive the call: the dict holds only its pointer.
+    """
+    if isinstance(noise, CounterNoise):
+        return {"xi": ffi.NULL, "std": noise.std, "seed": noise.seed, "trial0": noise.trial0,
+                "step0": noise.step0}
+    return {"xi": _opt_ptr(noise), "std": 0.0, "seed": 0, "trial0": 0, "step0": 0}
 
 
 def check_threads(threads):
@@ -162,7 +174,7 @@ class CBackend(Backend):
         y = np.empty((m, t, n_out))
         x_end = np.empty((m, n))
         _check(lib.grc_forward(self._ws(), self._shape(params, m, t), model_struct(spec),
-                               _ptr(params.flat), _ptr(inputs), _opt_ptr(noise), ffi.NULL,
+                               _ptr(params.flat), _ptr(inputs), noise_struct(noise), ffi.NULL,
                                _opt_ptr(x0), _opt_ptr(u), _ptr(y), _ptr(x_end)))
         return None, u, y, x_end
 
@@ -170,7 +182,7 @@ class CBackend(Backend):
         terms = ffi.new("double[5]")
         _check(lib.grc_loss(self._ws(), self._shape(params, batch.n_trials, batch.n_steps),
                             model_struct(spec), _ptr(params.flat), _ptr(batch.inputs),
-                            _ptr(batch.targets), _opt_ptr(batch.noise), _opt_ptr(batch.start_codes),
+                            _ptr(batch.targets), noise_struct(batch.noise), _opt_ptr(batch.start_codes),
                             reg_struct(reg), terms))
         return _terms(terms)
 
@@ -180,7 +192,7 @@ class CBackend(Backend):
         sq = np.empty(params.flat.size) if sq_grad else None
         _check(lib.grc_gradient(self._ws(), self._shape(params, batch.n_trials, batch.n_steps),
                                 model_struct(spec), _ptr(params.flat), _ptr(batch.inputs),
-                                _ptr(batch.targets), _opt_ptr(batch.noise),
+                                _ptr(batch.targets), noise_struct(batch.noise),
                                 _opt_ptr(batch.start_codes), reg_struct(reg), terms, _ptr(grad),
                                 _opt_ptr(sq)))
         return _terms(terms), grad, sq

@@ -21,6 +21,7 @@ from numba.np.ufunc import parallel as _numba_parallel
 
 from gridcore.backends.base import Backend
 from gridcore.backends.numba import kernels as nk
+from gridcore.model import noise as noise_mod
 from gridcore.model import objective
 from gridcore.model.batch import encoded_state
 
@@ -68,8 +69,18 @@ def _kernel_array(a):
     return a if a.flags.writeable and a.flags.aligned else a.copy()
 
 
+_NO_CTR = np.zeros(3, dtype=np.uint64)
+_NOISE_TABLE = np.stack([noise_mod.TABLE_Q, noise_mod.TABLE_D])
+
+
 def _noise_args(noise):
-    return (_EMPTY, False) if noise is None else (_kernel_array(noise), True)
+    """The kernels' ``noise, noise_kind, ctr, tab, std`` for None, an array or a CounterNoise."""
+    if isinstance(noise, noise_mod.CounterNoise):
+        ctr = np.array([noise.seed, noise.trial0, noise.step0], dtype=np.uint64)
+        return _EMPTY, 2, ctr, _NOISE_TABLE, noise.std
+    if noise is None:
+        return _EMPTY, 0, _NO_CTR, _NOISE_TABLE, 0.0
+    return _kernel_array(noise), 1, _NO_CTR, _NOISE_TABLE, 0.0
 
 
 def _stacked(blocks, n_rows, n_cols):

@@ -254,15 +254,43 @@ def _pad(k, q):
     return (k + q - 1) // q * q
 
 
+_M1, _M2, _GOLDEN = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB), np.uint64(0x9E3779B97F4A7C15)
+_FRAC_MASK = np.uint64((1 << 20) - 1)
+
+
+@njit(inline="always")
+def _mix64(z):
+    """splitmix64's finaliser (math.md section 8)."""
+    z = (z ^ (z >> np.uint64(30))) * _M1
+    z = (z ^ (z >> np.uint64(27))) * _M2
+    return z ^ (z >> np.uint64(31))
+
+
+@njit(nogil=True)
+def _noise_row(ctr, tab, std, m, t, out):
+    """``out[i] = xi_t[i]`` of trial ``m`` (local index), counter-based noise (math.md eq. N1-N2)."""
+    h = _mix64(ctr[0] + _GOLDEN * (ctr[1] + np.uint64(m) + np.uint64(1)))
+    h = _mix64(h + _GOLDEN * (ctr[2] + np.uint64(t) + np.uint64(1)))
+    for i in range(out.shape[0]):
+        r = _mix64(h + _GOLDEN * np.uint64(i + 1))
+        j = np.intp(r >> np.uint64(52))
+        f = np.float64((r >> np.uint64(32)) & _FRAC_MASK) * 9.5367431640625e-07     # 2**-20
+        out[i] = std * (tab[0, j] + tab[1, j] * f)
+
+
 @njit(nogil=True, error_model="numpy")
-def _forward_block(w_fwd, inputs, noise, has_noise, x0, alpha, phi, lo, hi, keep_u, u_out, y_out, x_end):
+def _forward_block(w_fwd, inputs, noise, noise_kind, ctr, tab, std, x0, alpha, phi, lo, hi, keep_u, u_out, y_out,
+                   x_end):
     """Run trials ``lo:hi`` through all T steps (F1-F3).
 
     Parameters
     ----------
     w_fwd : (N + Nin + 1, pad8(N + Nout)) ``[[Wrec', Wout'], [Win', 0], [b, 0]]``
     inputs : (M, T, Nin)
-    noise : (M, T, N), read only if ``has_noise``
+    noise : (M, T, N), read only if ``noise_kind`` is 1
+    noise_kind : int, 0 no noise, 1 the array ``noise``, 2 counter-based noise
+        (math.md section 8) from ``ctr`` = [seed, trial0, step0] (uint64),
+        ``tab`` = [Q, D] (2, 4096) and ``std``
     x0 : (M, N) initial activations ``x_0``
     alpha : float, dt / tau
     phi : int, the nonlinearity's code (``ModelSpec.phi_code``)
@@ -285,6 +313,7 @@ def _forward_block(w_fwd, inputs, noise, has_noise, x0, alpha, phi, lo, hi, keep
     out = np.empty((a.shape[0], w_fwd.shape[1]))       # [Wrec u_t + Win I_t + b | y_t | 0]
     usq = np.zeros(n)                                  # per unit, so that the loops vectorise
     no_noise = np.zeros(n)                             # stands in for the noise row if there is none
+    ctr_row = np.empty(n)                              # a counter-based noise row
     no_u = np.empty(n)                                 # receives u_t if it is not kept
     for i in range(mb):
         ai, xi = a[i], x[i]
@@ -305,7 +334,13 @@ def _forward_block(w_fwd, inputs, noise, has_noise, x0, alpha, phi, lo, hi, keep
             yi = y_out[lo + i, t]
             for o in range(n_out):
                 yi[o] = oi[n + o]                                       # F2
-            xii = noise[lo + i, t] if has_noise else no_noise
+            if noise_kind == 2:
+                _noise_row(ctr, tab, std, lo + i, t, ctr_row)
+                xii = ctr_row
+            elif noise_kind == 1:
+                xii = noise[lo + i, t]
+            else:
+                xii = no_noise
             if t == t_steps - 1:
                 for j in range(n):
                     xi[j] = keep * xi[j] + alpha * (oi[j] + xii[j])     # F3: x_T
@@ -559,15 +594,15 @@ def _sq_gradients_block(w_bwd, u, inputs, e, c_u, alpha, phi, lo, hi, l2, offset
 
 
 @njit(parallel=True, cache=True, nogil=True, error_model="numpy")
-def forward_kernel(w_fwd, inputs, noise, has_noise, x0, alpha, phi, keep_u, u_out, y_out, x_end, n_blocks):
+def forward_kernel(w_fwd, inputs, noise, noise_kind, ctr, tab, std, x0, alpha, phi, keep_u, u_out, y_out, x_end,
+                   n_blocks):
     """Forward pass (F1-F3), also the streaming one: only one step of state is held per block.
 
     Parameters
     ----------
     w_fwd : (N + Nin + 1, pad8(N + Nout)) ``[[Wrec', Wout'], [Win', 0], [b, 0]]``
     inputs : (M, T, Nin)
-    noise : (M, T, N) if ``has_noise``, else any (e.g. empty) array
-    has_noise : bool
+    noise, noise_kind, ctr, tab, std : the noise, as for :func:`_forward_block`
     x0 : (M, N) initial activations
     alpha : float
     keep_u : bool
@@ -580,11 +615,12 @@ def forward_kernel(w_fwd, inputs, noise, has_noise, x0, alpha, phi, keep_u, u_ou
     for blk in prange(n_blocks):
         lo, hi = _block_range(n_trials, n_blocks, blk)
         if hi > lo:
-            _forward_block(w_fwd, inputs, noise, has_noise, x0, alpha, phi, lo, hi, keep_u, u_out, y_out, x_end)
+            _forward_block(w_fwd, inputs, noise, noise_kind, ctr, tab, std, x0, alpha, phi, lo, hi, keep_u, u_out,
+                           y_out, x_end)
 
 
 @njit(parallel=True, cache=True, nogil=True, error_model="numpy")
-def loss_kernel(w_fwd, inputs, noise, has_noise, x0, targets, alpha, phi, readout, n_blocks):
+def loss_kernel(w_fwd, inputs, noise, noise_kind, ctr, tab, std, x0, targets, alpha, phi, readout, n_blocks):
     """Sums for the loss terms.
 
     Parameters are those of :func:`forward_kernel` (``x0``: the initial states
@@ -604,14 +640,16 @@ def loss_kernel(w_fwd, inputs, noise, has_noise, x0, targets, alpha, phi, readou
     for blk in prange(n_blocks):
         lo, hi = _block_range(n_trials, n_blocks, blk)
         if hi > lo:
-            sums[blk, 1] = _forward_block(w_fwd, inputs, noise, has_noise, x0, alpha, phi, lo, hi, False, y, y,
+            sums[blk, 1] = _forward_block(w_fwd, inputs, noise, noise_kind, ctr, tab, std, x0, alpha, phi, lo, hi,
+                                          False, y, y,
                                           x_end)
             sums[blk, 0] = _output_error(y, targets, 1.0, readout, lo, hi)
     return _sum_rows(sums)
 
 
 @njit(parallel=True, cache=True, nogil=True, error_model="numpy")
-def gradient_kernel(w_fwd, w_bwd, inputs, noise, has_noise, x0, targets, alpha, phi, readout, c_y, c_u, l2,
+def gradient_kernel(w_fwd, w_bwd, inputs, noise, noise_kind, ctr, tab, std, x0, targets, alpha, phi, readout, c_y,
+                    c_u, l2,
                     with_sq, u, gx0, offsets, n_blocks):
     """Loss sums, gradient and (optionally) mean squared per-trial gradients (B1-B7) of the blocks
     Wrec, Win, b and Wout, and the adjoints of the initial states.
@@ -620,7 +658,7 @@ def gradient_kernel(w_fwd, w_bwd, inputs, noise, has_noise, x0, targets, alpha, 
     ----------
     w_fwd : as for :func:`forward_kernel`
     w_bwd : (N + Nout, pad8(N)) ``[[Wrec], [Wout]]``
-    inputs, noise, has_noise, x0, targets, alpha, phi, readout : as for :func:`loss_kernel`
+    inputs, noise, noise_kind, ctr, tab, std, x0, targets, alpha, phi, readout : as for :func:`loss_kernel`
     c_y : float, ``objective.error_scale`` (``2 / (M T Nout)`` for "xy", ``1 / (M T)`` for "place-cells")
     c_u : float, ``2 lam_fr / (N T M)``
     l2 : (Pk,) gradient of ``lam_l2 R_L2 + lam_rec R_rec`` over the first four blocks
@@ -648,7 +686,8 @@ def gradient_kernel(w_fwd, w_bwd, inputs, noise, has_noise, x0, targets, alpha, 
     for blk in prange(n_blocks):
         lo, hi = _block_range(n_trials, n_blocks, blk)
         if hi > lo:
-            sums[blk, 1] = _forward_block(w_fwd, inputs, noise, has_noise, x0, alpha, phi, lo, hi, True, u, e,
+            sums[blk, 1] = _forward_block(w_fwd, inputs, noise, noise_kind, ctr, tab, std, x0, alpha, phi, lo, hi,
+                                          True, u, e,
                                           x_end)
             sums[blk, 0] = _output_error(e, targets, c_y, readout, lo, hi)
             if with_sq:
