@@ -243,3 +243,9 @@ def test_sample_uniform(arena):
         np.testing.assert_allclose(pts.mean(axis=0), 0, atol=0.03)
         frac = np.mean(arena.wall_distance(pts) > arena.inradius / 2)
         assert frac == pytest.approx(0.25, abs=0.015)
+
+
+@pytest.mark.parametrize("size", [0.0, -1.0, 1e-300, 1e300, float("nan"), float("inf"), True, "2"])
+def test_bad_sizes_name_the_allowed_range(size):
+    with pytest.raises(ValueError, match=r"size must be a number in \[1e-06, 1e\+06\]"):
+        make_arena("square", size=size)

@@ -237,3 +237,14 @@ class TestBadInput:
     def test_regularization_values(self):
         with pytest.raises(ValueError, match="lam_l2"):
             Regularization(float("nan"), 0.0)
+
+
+@pytest.mark.parametrize("name", ["numpy"] + FAST)
+@pytest.mark.parametrize("field", ["u", "y"])
+def test_gn_product_refuses_a_non_finite_state(name, field):
+    params, batch, reg = random_problem(spec=GRID_SPEC)
+    be = get_backend(name)
+    state = be.forward(params, batch.inputs, batch.noise, spec=GRID_SPEC, start_codes=batch.start_codes)
+    getattr(state, field)[1, 2, 0] = np.nan
+    with pytest.raises(ValueError, match="state.u or state.y contains NaN or infinite"):
+        be.gn_product(params, batch, state, np.ones(params.flat.size), reg, 0.1, spec=GRID_SPEC)

@@ -181,3 +181,12 @@ def test_layout_blocks_and_offsets():
     with pytest.raises(ValueError, match=r"blocks missing from the parameters: \['Wout'\]"):
         layout.pack({k: v for k, v in views.items() if k != "Wout"})
     assert init_params(4, 3, seed=0).layout == layout
+
+
+def test_huge_finite_params_are_accepted_and_nan_is_not():
+    big = np.full((3, 3), 1e308)            # their sum overflows; every entry is finite
+    assert Params(Wrec=big, Win=np.zeros((3, 2)), b=np.zeros(3), Wout=np.zeros((2, 3))).Wrec[0, 0] == 1e308
+    bad = big.copy()
+    bad[1, 2] = np.nan
+    with pytest.raises(ValueError, match="Wrec contains NaN or infinite"):
+        Params(Wrec=bad, Win=np.zeros((3, 2)), b=np.zeros(3), Wout=np.zeros((2, 3)))

@@ -7,7 +7,7 @@ import numpy as np
 
 from gridcore.model.noise import CounterNoise
 from gridcore.model.params import Params
-from gridcore.util.checks import as_float_array, check_nonneg_float, check_positive_int
+from gridcore.util.checks import all_finite, as_float_array, check_nonneg_float, check_positive_int
 
 
 @dataclass(frozen=True)
@@ -227,6 +227,12 @@ def check_state(state, params, batch, contiguous=True):
         got = None if u is None else (u.shape, u.dtype)
         raise ValueError(f"state must be the forward state of this batch with u of shape {want} "
                          f"float64, got {got}")
+    if not getattr(state, "_finite", False):   # once per state: HF reuses it for every CG iteration
+        y = getattr(state, "y", None)
+        if not all_finite(u) or (isinstance(y, np.ndarray) and not all_finite(y)):
+            raise ValueError("state.u or state.y contains NaN or infinite values: the forward pass "
+                             "diverged (NaN or huge parameters or inputs) or the state was modified")
+        state._finite = True
     return np.ascontiguousarray(u) if contiguous else u
 
 

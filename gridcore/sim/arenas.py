@@ -310,6 +310,9 @@ class Circle(Arena):
         return f"Circle(radius={self.radius!r}, name={self.name!r})"
 
 
+MIN_SIZE, MAX_SIZE = 1e-6, 1e6
+
+
 def make_arena(name, size=None):
     """Build a named arena centred on the origin.
 
@@ -332,9 +335,10 @@ def make_arena(name, size=None):
             f"unknown arena {name!r}; allowed names: {', '.join(ARENA_NAMES)}")
     if size is None:
         size = DEFAULT_SIZE
+    # The bounds keep area = size**2 and the simulation's squared distances finite and normal.
     if (isinstance(size, bool) or not isinstance(size, Real)
-            or not math.isfinite(size) or size <= 0):
-        raise ValueError(f"size must be a positive finite number, got {size!r}")
+            or not math.isfinite(size) or not MIN_SIZE <= size <= MAX_SIZE):
+        raise ValueError(f"size must be a number in [{MIN_SIZE:g}, {MAX_SIZE:g}] (arena units), got {size!r}")
     area = float(size) ** 2
     if name == "circle":
         return Circle(math.sqrt(area / math.pi), name=name)

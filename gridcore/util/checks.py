@@ -10,9 +10,17 @@ import numbers
 import numpy as np
 
 
-def _all_finite(a):
-    # One pass; NaN and +-inf both survive a sum (inf - inf = nan).
-    return a.size == 0 or bool(np.isfinite(np.sum(a)))
+def all_finite(a):
+    """True if every entry of the float array ``a`` is finite.
+
+    One pass in the common case: NaN and +-inf survive a sum (inf - inf =
+    nan); a sum that overflows from large finite entries (1e308 + 1e308)
+    falls back to checking each entry.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        if a.size == 0 or np.isfinite(np.sum(a)):
+            return True
+    return bool(np.isfinite(a).all())
 
 
 def as_float_array(name, a, shape, finite=True):
@@ -44,7 +52,7 @@ def as_float_array(name, a, shape, finite=True):
         want = "(" + ", ".join("?" if s is None else str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
         raise ValueError(f"{name} must have shape {want}, got {arr.shape}")
     arr = np.ascontiguousarray(arr, dtype=np.float64)
-    if finite and not _all_finite(arr):
+    if finite and not all_finite(arr):
         raise ValueError(f"{name} contains NaN or infinite values")
     return arr
 
