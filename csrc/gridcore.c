@@ -55,6 +55,7 @@ const char *grc_strerror(int status)
     case GRC_EREG: return "reg.lam_l2, reg.lam_fr, reg.lam_rec and mu must be finite and >= 0";
     case GRC_ENOISE: return "noise.std must be finite and >= 0, not both noise.xi and noise.std > 0 "
         "may be given, and noise.trial0 and noise.step0 must be >= 0";
+    case GRC_ENONFINITE: return "theta, inputs, targets, codes, x0 or v holds NaN or an infinity";
     case GRC_EISA: return "instruction set unknown, not compiled in, or not supported by this CPU";
     case GRC_ETHREADS: return "threads must be in 0.." GRC__STR(GRC_MAX_THREADS)
         " (GRC_MAX_THREADS; 0 = all available)";
@@ -226,6 +227,40 @@ static int check_reg(const grc_reg *r)
     int rc;
     if ((rc = check_weight(r->lam_l2)) || (rc = check_weight(r->lam_fr))
         || (rc = check_weight(r->lam_rec)))
+        return rc;
+    return GRC_OK;
+}
+
+/* GRC_ENONFINITE unless every a[i], i < n, is finite (a may be NULL: not given).
+ * One pass of sums; NaN and inf survive them, and a sum that overflows from
+ * large finite entries is settled entry by entry. */
+static int check_finite(const double *a, int64_t n)
+{
+    if (!a)
+        return GRC_OK;
+    double s = 0.0;
+    for (int64_t i = 0; i < n; i++)
+        s += a[i];
+    if (isfinite(s))
+        return GRC_OK;
+    for (int64_t i = 0; i < n; i++)
+        if (!isfinite(a[i]))
+            return GRC_ENONFINITE;
+    return GRC_OK;
+}
+
+/* The small inputs of a call: parameters, inputs, targets, codes (and x0 or
+ * v), O(P + M T (Nin + Nout)), cheap beside the kernels. The large arrays
+ * (noise.xi, u, y) are the caller's contract (gridcore.h). */
+static int check_values(const grc__prob *p, const double *theta, const double *inputs,
+                        const double *targets, const double *codes, const double *extra,
+                        int64_t n_extra)
+{
+    const int64_t MT = p->M * p->T;
+    int rc;
+    if ((rc = check_finite(theta, p->lay.size)) || (rc = check_finite(inputs, MT * p->Nin))
+        || (rc = check_finite(targets, MT * p->Nout)) || (rc = check_finite(codes, p->M * p->Nc))
+        || (rc = check_finite(extra, n_extra)))
         return rc;
     return GRC_OK;
 }
@@ -670,7 +705,8 @@ int grc_forward(grc_workspace *ws, grc_shape shape, grc_model model,
     grc__shared sh;
     grc__part *parts;
     int64_t nparts;
-    if ((rc = prepare(ws, &shape, &model, OP_FORWARD, &p, theta, &sh, &parts, &nparts)))
+    if ((rc = prepare(ws, &shape, &model, OP_FORWARD, &p, theta, &sh, &parts, &nparts))
+        || (rc = check_values(&p, theta, inputs, NULL, x0 ? NULL : codes, x0, p.M * p.N)))
         return rc;
     p.inputs = inputs;
     set_noise(&p, &noise);
@@ -702,7 +738,8 @@ int grc_loss(grc_workspace *ws, grc_shape shape, grc_model model,
     grc__shared sh;
     grc__part *parts;
     int64_t nparts;
-    if ((rc = prepare(ws, &shape, &model, OP_LOSS, &p, theta, &sh, &parts, &nparts)))
+    if ((rc = prepare(ws, &shape, &model, OP_LOSS, &p, theta, &sh, &parts, &nparts))
+        || (rc = check_values(&p, theta, inputs, targets, codes, NULL, 0)))
         return rc;
     p.inputs = inputs;
     p.targets = targets;
@@ -735,7 +772,8 @@ int grc_gradient(grc_workspace *ws, grc_shape shape, grc_model model,
     grc__part *parts;
     int64_t nparts;
     p.want_sq = sq != NULL;  /* scratch_layout() reads it */
-    if ((rc = prepare(ws, &shape, &model, OP_GRADIENT, &p, theta, &sh, &parts, &nparts)))
+    if ((rc = prepare(ws, &shape, &model, OP_GRADIENT, &p, theta, &sh, &parts, &nparts))
+        || (rc = check_values(&p, theta, inputs, targets, codes, NULL, 0)))
         return rc;
     const double MT = (double)p.M * (double)p.T;
     p.c_y = error_scale(&p);                                     /* eq. B1 */
@@ -792,7 +830,8 @@ int grc_gn_product(grc_workspace *ws, grc_shape shape, grc_model model,
     grc__shared sh;
     grc__part *parts;
     int64_t nparts;
-    if ((rc = prepare(ws, &shape, &model, OP_GN, &p, theta, &sh, &parts, &nparts)))
+    if ((rc = prepare(ws, &shape, &model, OP_GN, &p, theta, &sh, &parts, &nparts))
+        || (rc = check_values(&p, theta, inputs, NULL, codes, v, p.lay.size)))
         return rc;
     const double MT = (double)p.M * (double)p.T;
     p.c_y = error_scale(&p);                                     /* H_y, eq. G4 */

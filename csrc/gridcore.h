@@ -82,7 +82,7 @@ extern "C" {
  * argument), grc_reg by value with lam_rec (terms[5] with R_rec), and the
  * outputs `y` as an argument of grc_gn_product; 4, grc_noise by value in
  * place of the noise pointer (counter-based noise in the kernels),
- * grc_noise_fill and GRC_ENOISE. */
+ * grc_noise_fill, GRC_ENOISE and GRC_ENONFINITE. */
 #define GRC_ABI_VERSION 4
 
 #define GRC_OK 0
@@ -96,6 +96,7 @@ extern "C" {
 #define GRC_EMODEL -8      /* model.nonlinearity, model.readout or model.initial_state is not a known code */
 #define GRC_EWORKSPACE -9  /* the workspace is not a live one (destroyed, or not from grc_workspace_create) */
 #define GRC_ENOISE -10     /* noise.std is negative or not finite, both noise.xi and noise.std > 0 are given, or noise.trial0 or noise.step0 is negative */
+#define GRC_ENONFINITE -11 /* theta, inputs, targets, codes, x0 or v holds NaN or an infinity (checked in O(P + M T (Nin + Nout)); noise.xi, u and y are not checked: the caller's contract) */
 
 /* Limits. GRC_MAX_THREADS caps the partitions (= OpenMP threads) of one
  * call: each partition holds its own partial gradient, so threads beyond the
@@ -276,7 +277,8 @@ int grc_noise_fill(grc_noise noise, grc_shape shape, double *out);
  * undefined behaviour and the block may have been reused, so this is a
  * safety net, not a licence: never use a destroyed workspace), the model
  * (GRC_EALPHA, GRC_EMODEL), the shape (GRC_ESHAPE), the weights (GRC_EREG),
- * the noise (GRC_ENOISE).
+ * the noise (GRC_ENOISE), then (after allocating scratch: GRC_ENOMEM) the
+ * values of the small arrays (GRC_ENONFINITE).
  *
  * The readout (math.md sections 2 and 7). E is the error term of the loss:
  *   GRC_READOUT_XY:          E = mean (y - targets)^2 over M*T*Nout;

@@ -415,6 +415,36 @@ class TestCArgumentChecks:
     def test_null(self):
         assert self.loss(inputs=ffi.NULL) == lib.GRC_ENULL
 
+    @pytest.mark.parametrize("where", ["theta", "inputs", "targets", "v"])
+    @pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+    def test_non_finite_values_are_refused(self, where, value):
+        arrays = {"theta": self.params.flat.copy(), "inputs": self.batch.inputs.copy(),
+                  "targets": self.batch.targets.copy(), "v": np.ones(self.params.flat.size)}
+        arrays[where].ravel()[5] = value
+        a = {k: ffi.from_buffer("double[]", x) for k, x in arrays.items()}
+        u = ffi.new("double[]", 3 * 7 * 6)
+        y, x_end = ffi.new("double[]", 3 * 7 * 2), ffi.new("double[]", 3 * 6)
+        calls = {
+            "forward": lambda: lib.grc_forward(self.ws, self.shape, self.model, a["theta"], a["inputs"], NO_NOISE,
+                                               ffi.NULL, ffi.NULL, u, y, x_end),
+            "loss": lambda: lib.grc_loss(self.ws, self.shape, self.model, a["theta"], a["inputs"], a["targets"],
+                                         NO_NOISE, ffi.NULL, self.reg, self.terms),
+            "gradient": lambda: lib.grc_gradient(self.ws, self.shape, self.model, a["theta"], a["inputs"],
+                                                 a["targets"], NO_NOISE, ffi.NULL, self.reg, self.terms, self.out,
+                                                 ffi.NULL),
+            "gn_product": lambda: lib.grc_gn_product(self.ws, self.shape, self.model, a["theta"], a["inputs"],
+                                                     ffi.NULL, u, ffi.NULL, a["v"], self.reg, 0.0, self.out),
+        }
+        reads = {"theta": set(calls), "inputs": set(calls), "targets": {"loss", "gradient"}, "v": {"gn_product"}}
+        for name, call in calls.items():
+            want = lib.GRC_ENONFINITE if name in reads[where] else lib.GRC_OK
+            assert call() == want, name
+
+    def test_huge_finite_values_pass(self):
+        theta = ffi.from_buffer("double[]", np.full(self.params.flat.size, 1e308))
+        assert lib.grc_loss(self.ws, self.shape, self.model, theta, self.inputs, self.targets, NO_NOISE,
+                            ffi.NULL, self.reg, self.terms) == lib.GRC_OK
+
     def test_null_workspace(self):
         assert self.loss(ws=ffi.NULL) == lib.GRC_ENULL
         buf = self.out
