@@ -8,7 +8,7 @@ import pytest
 
 PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "gridcore"
 # Lowest first; a module may import from its own layer and the layers below.
-LAYERS = ["util", "model", "backends", "sim", "train", "analysis", "report", "cli"]
+LAYERS = ["util", "model", "backends", "sim", "train", "analysis", "report", "sweep", "cli"]
 # Top-level modules: the version sits with util; the entry points and the
 # package facade (__init__) sit on top.
 TOP_LEVEL = {"version": "util", "analyze": "cli", "reproduce": "cli", "__main__": "cli", "__init__": "cli"}
