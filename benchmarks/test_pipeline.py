@@ -6,7 +6,8 @@
   does for a ``paper`` run's first iteration (gradient with per-trial
   squares on 500 trials, CG on Gauss-Newton products over 100 trials, CG
   backtracking, line search), for every backend on 2 threads, its step
-  checked against the reference's;
+  checked against the reference's, with where the last round's time went
+  (``extra_info["time_s"]`` and ``["calls"]``, as in ``log.jsonl``);
 - one rate-map and score pass over 100 units (20 x 20 bins, smoothed; grid
   scores at 60 and 90 deg, border and band scores), as the unit-type analysis
   does for the real maps.
@@ -34,6 +35,7 @@ from gridcore.sim.trajectories import simulate
 from gridcore.train.config import make_config
 from gridcore.train.hf import HFState, hf_step
 from gridcore.train.loop import ModelProblem, make_batch, start_schedule
+from gridcore.train.timing import Timings
 
 SIZES = [PAPER]
 ARENA = "square"
@@ -72,10 +74,16 @@ def paper_run(size):
 
 
 def hf_iteration(backend, paper_run):
-    """``hf_step`` on the run's problem: a call taking fresh (theta, state) and its settings."""
+    """``hf_step`` on the run's problem: a call taking fresh (theta, state) and returning
+    ``(theta, info)``, ``info`` with the call's ``time`` and ``calls`` (:class:`Timings`)."""
     cfg, _, shape, _, batch, reg = paper_run
     problem = ModelProblem(backend, shape, batch, reg, cfg.optimizer.curvature_trials, cfg.model)
-    return lambda theta, state: hf_step(problem, theta, state, cfg.optimizer.hf)
+
+    def step(theta, state):
+        problem.timings = Timings()
+        theta, info = hf_step(problem, theta, state, cfg.optimizer.hf)
+        return theta, {**info, **problem.timings.record()}
+    return step
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +108,8 @@ def test_hf_iteration(benchmark, name, paper_run, reference_step):
         theta, info = time_call(benchmark, step, rounds=3,
                                 setup=lambda: (params.flat.copy(), HFState(cfg.optimizer.hf.damping)))
     want, want_info = reference_step
-    benchmark.extra_info.update(cg_iters=info["cg_iters"], accepted=info["accepted"])
+    benchmark.extra_info.update(cg_iters=info["cg_iters"], accepted=info["accepted"], calls=info["calls"],
+                                time_s={k: v for k, v in info["time"].items() if k not in ("batch", "eval")})
     assert info["accepted"] and info["cg_iters"] == want_info["cg_iters"]
     # CG amplifies round-off a little: the step agrees to 1e-6, not to 1e-10.
     assert_close(theta - params.flat, want, rtol=1e-6)

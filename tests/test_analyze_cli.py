@@ -57,6 +57,9 @@ def test_writes_metrics_figures_and_report(analysed):
         assert f"src='{fig['file']}'" in html
     assert not re.search(r"(src|href)=['\"]?(https?:|//|/)", html)        # offline: relative links only
     assert "<table>" in html and "C8" in html
+    # The run's training time from its log.jsonl, with the breakdown of its 3 iterations.
+    assert m["training"]["iterations"] == m["training"]["timed_iterations"] == 3
+    assert "Training: 3 iterations" in html and "GN products" in html
 
 
 def test_metrics_record_settings_conventions_and_thresholds(analysed):

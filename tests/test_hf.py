@@ -61,7 +61,7 @@ def test_hf_beats_gradient_descent_per_iteration():
     theta, state = theta0, HFState(damping=HFSettings().damping)
     for _ in range(5):
         theta, info = hf_step(problem, theta, state)
-        assert info["accepted"] and info["new_loss"] < info["loss"]
+        assert info["accepted"] and info["new_loss"] < info["eval_loss"]
     f_hf = problem.loss(theta)
     # Gradient descent with the best of a grid of fixed step sizes.
     f_gd = np.inf
@@ -104,7 +104,7 @@ def test_nan_curvature_rejects_the_step_and_raises_damping():
     assert not info["accepted"] and new is theta
     assert state.damping == 1.5 and any("curvature" in e for e in info["events"])
     new, info = hf_step(wrapped, theta, state)      # recovers on the next iteration
-    assert info["accepted"] and info["new_loss"] < info["loss"]
+    assert info["accepted"] and info["new_loss"] < info["eval_loss"]
 
 
 class LyingLoss:
@@ -151,6 +151,65 @@ def test_settings_are_validated():
         HFSettings(cg_tol=float("nan"))
     with pytest.raises(ValueError, match="lr > 0"):
         AdamSettings(lr=-1)
+    with pytest.raises(ValueError, match="evaluate_on must be one of curvature, gradient, got 'all'"):
+        HFSettings(evaluate_on="all")
+
+
+class CountingLoss:
+    """Counts the calls of the problem's two losses (the whole minibatch's and the curvature trials')."""
+
+    def __init__(self, problem):
+        self.problem, self.calls = problem, {"loss": 0, "curvature_loss": 0}
+        self.gradient, self.curvature = problem.gradient, problem.curvature
+
+    def loss(self, theta):
+        self.calls["loss"] += 1
+        return self.problem.loss(theta)
+
+    def curvature_loss(self, theta):
+        self.calls["curvature_loss"] += 1
+        return self.problem.curvature_loss(theta)
+
+
+def test_steps_are_evaluated_on_the_curvature_trials_by_default():
+    params, batch, reg = random_problem(n_units=8, n_trials=12, n_steps=20, seed=7)
+    problem = ModelProblem(get_backend("numpy"), params.shape, batch, reg, curvature_trials=4)
+    theta = params.flat.copy()
+    counting = CountingLoss(problem)
+    new, info = hf_step(counting, theta, HFState(damping=1.0))
+    assert counting.calls["loss"] == 0 and counting.calls["curvature_loss"] >= 2   # at theta and >= 1 step
+    assert info["accepted"] and info["new_loss"] < info["eval_loss"]
+    # Both on the first 4 trials; the one at theta from the curvature's forward pass.
+    on_four = batch.subset(4)
+    for at, want in ((theta, info["eval_loss"]), (new, info["new_loss"])):
+        assert reference.loss(problem._params(at), on_four, reg)["loss"] == pytest.approx(want, rel=1e-12)
+    assert info["loss"] == pytest.approx(reference.loss(params, batch, reg)["loss"], rel=1e-12)
+    assert info["loss"] != pytest.approx(info["eval_loss"], rel=1e-6)
+    # Deterministic: the same step again.
+    again, info_again = hf_step(problem, theta, HFState(damping=1.0))
+    assert np.array_equal(again, new) and info_again == info
+
+
+def test_steps_can_be_evaluated_on_the_whole_minibatch():
+    params, batch, reg = random_problem(n_units=8, n_trials=12, n_steps=20, seed=7)
+    problem = ModelProblem(get_backend("numpy"), params.shape, batch, reg, curvature_trials=4)
+    counting = CountingLoss(problem)
+    new, info = hf_step(counting, params.flat.copy(), HFState(damping=1.0), HFSettings(evaluate_on="gradient"))
+    assert counting.calls["curvature_loss"] == 0 and counting.calls["loss"] >= 1
+    assert info["eval_loss"] == info["loss"] and info["accepted"]
+    assert info["new_loss"] == pytest.approx(reference.loss(problem._params(new), batch, reg)["loss"], rel=1e-12)
+
+
+def test_model_problem_times_its_calls():
+    problem, theta = make_problem(seed=8)
+    _, info = hf_step(problem, theta, HFState(damping=1.0))
+    rec = problem.timings.record()
+    t, calls = rec["time"], rec["calls"]
+    # One CG run from zero: its start residual, one product per iteration, one for rho.
+    assert calls["gn"] == info["cg_iters"] + 2 and calls["forward"] == calls["gradient"] == 1
+    assert calls["loss"] >= 2 and calls["batch"] == calls["eval"] == 0
+    assert all(v >= 0 for v in t.values()) and t["batch"] == t["eval"] == 0.0
+    assert sum(v for k, v in t.items() if k != "total") == pytest.approx(t["total"], rel=1e-9)
 
 
 def test_adam_lowers_the_loss():

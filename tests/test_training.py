@@ -5,6 +5,7 @@ import glob
 import json
 import os
 import pickle
+import re
 import signal
 import subprocess
 import sys
@@ -32,6 +33,7 @@ from gridcore.train.config import (
 from gridcore.train.hf import HFSettings
 from gridcore.train.loop import eval_batch, make_batch, start_schedule, train, update_schedule
 from gridcore.train.rundir import load_run
+from gridcore.train.timing import PARTS, Timings
 
 TINY = ["--n-units", "12", "--n-trials", "24", "--n-steps", "40", "--curvature-trials", "12",
         "--backend", "numpy", "--eval-every", "2", "--quiet"]
@@ -51,7 +53,9 @@ def assert_same_log(a, b):
     assert len(a) == len(b)
     for ra, rb in zip(a, b):
         assert set(ra) ^ set(rb) <= {"nerr"}
-        assert all(ra[k] == rb[k] for k in set(ra) & set(rb) if k != "seconds")
+        assert all(ra[k] == rb[k] for k in set(ra) & set(rb) - {"seconds", "time", "calls"})
+        # The same work (but for that evaluation); only its wall time differs.
+        assert {**ra["calls"], "eval": 0} == {**rb["calls"], "eval": 0}
 
 
 def test_quick_preset_end_to_end(tmp_path):
@@ -74,6 +78,36 @@ def test_progress_lines(tmp_path, capsys):
     main(["--out", str(tmp_path / "r"), *TINY[:-1], "--iterations", "2"])
     err = capsys.readouterr().err
     assert "it 1/2" in err and "lambda" in err and "cg" in err and "nerr" in err
+    # The time and where it went: GN products and loss evaluations with their counts.
+    assert re.search(r"\d+\.\d\ds \(gn \d+\.\d\d/\d+ fwd .* loss \d+\.\d\d/\d+ batch .* other \d+\.\d\d\)", err)
+
+
+@pytest.mark.parametrize("optimizer", ["hf", "adam"])
+def test_log_has_the_time_breakdown(tmp_path, optimizer):
+    assert run_cli(tmp_path, "r", "--optimizer", optimizer, "--iterations", "3") == 0
+    for rec in read_log(tmp_path / "r" / "log.jsonl"):
+        t, calls = rec["time"], rec["calls"]
+        assert set(t) == {*PARTS, "other", "total"} and set(calls) == set(PARTS)
+        assert all(v >= 0 for v in t.values()) and t["total"] == rec["seconds"] > 0
+        assert sum(t[k] for k in PARTS) <= t["total"]
+        assert sum(t[k] for k in PARTS) + t["other"] == pytest.approx(t["total"], rel=1e-9)
+        assert calls["batch"] == calls["gradient"] == 1 and calls["eval"] == ("nerr" in rec)
+        if optimizer == "hf":       # every CG iteration is a product, plus at least rho's
+            assert calls["forward"] == 1 and calls["gn"] >= rec["cg_iters"] + 1 and calls["loss"] >= 1
+        else:
+            assert calls["gn"] == calls["forward"] == calls["loss"] == 0 == t["gn"] == t["loss"]
+
+
+def test_timings_add_up():
+    timings = Timings()
+    for _ in range(3):
+        with timings.part("gn"):
+            time.sleep(0.002)
+    with pytest.raises(KeyError), timings.part("eval"):
+        raise KeyError("a failing call is timed too")
+    rec = timings.record()
+    assert rec["calls"] == {**dict.fromkeys(PARTS, 0), "gn": 3, "eval": 1}
+    assert rec["time"]["gn"] >= 0.006 and rec["time"]["total"] >= rec["time"]["gn"] + rec["time"]["eval"]
 
 
 @pytest.mark.parametrize("optimizer", ["hf", "adam"])
@@ -278,6 +312,8 @@ def test_committed_configs_load_with_the_same_settings(path):
     # Written before place cells and the weight decay on Wrec: their defaults (the same numbers).
     assert new.pop("place_cells") == PLACE_CELL_SETTINGS and "place_cells" not in old
     assert (new.pop("lam_rec"), new.pop("lam_rec_from")) == (0.0, 0) and "lam_rec" not in old
+    # Written before HF could evaluate steps on the curvature trials: HF as it was.
+    assert new["hf"].pop("evaluate_on") == "gradient" and "evaluate_on" not in old["hf"]
     assert new == {k: v for k, v in old.items() if k != "alpha"}
     # The flat format with a "model" dict (written since) reads the same.
     current = {**{k: v for k, v in old.items() if k != "alpha"}, "model": {"alpha": old["alpha"]}}

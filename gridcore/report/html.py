@@ -8,6 +8,8 @@ or opened anywhere. Everything shown comes from ``metrics.json``.
 import html
 import os
 
+from gridcore.report.training import training_text
+
 __all__ = ["caption", "summary_rows", "write_report"]
 
 _ORDER = ("tracking", "probe", "ratemaps", "tuning", "selectivity", "development", "error_correction",
@@ -259,6 +261,8 @@ def write_report(path, m):
             f"shuffles, {s['long_paths']} long path(s) of {s['long_steps']:,} steps, blocks of "
             f"{s['block_steps']:,}" + (", quick" if s["quick"] else "")
             + f"; total {m['timings_s']['total']:.0f} s") + "</p>",
+        # Metrics written before the training summary existed have no "training".
+        *([f"<p class='settings'>{esc(training_text(m['training']))}</p>"] if "training" in m else []),
         "<h2>Summary</h2><table><tr><th>claim</th><th>quantity</th><th>value</th></tr>",
     ]
     parts += [f"<tr><td>{esc(c)}</td><td>{esc(q)}</td><td>{esc(v)}</td></tr>" for c, q, v in summary_rows(m)]

@@ -4,14 +4,16 @@
 :class:`gridcore.analysis.pipeline.Analysis` (one PNG each, with
 :mod:`gridcore.report.figures`); :func:`write_outputs` does that as the
 timed step ``figures`` and writes ``metrics.json`` (with the figures'
-captions and the steps' timings) and ``report.html``
-(:mod:`gridcore.report.html`).
+captions, the steps' timings and the run's training time from its
+``log.jsonl``) and ``report.html`` (:mod:`gridcore.report.html`).
 """
 
 import os
 
 from gridcore.report import figures
 from gridcore.report import html as report
+from gridcore.report.training import training_time
+from gridcore.train.rundir import RunDir
 from gridcore.util.fileio import atomic_write_json
 
 __all__ = ["draw_figures", "write_outputs"]
@@ -73,8 +75,10 @@ def write_outputs(analysis, steps):
     ----------
     analysis : Analysis
         From :func:`gridcore.analysis.pipeline.analyze_run`; its ``metrics``
-        gain ``figures`` (file and caption of each) and ``timings_s`` (each
-        step's wall time and the ``total``).
+        gain ``figures`` (file and caption of each), ``timings_s`` (each
+        step's wall time and the ``total``) and ``training``
+        (:func:`gridcore.report.training.training_time` of the run's log;
+        None without one).
     steps : Steps
         The :class:`gridcore.analysis.pipeline.Steps` of the analysis.
 
@@ -91,6 +95,8 @@ def write_outputs(analysis, steps):
     metrics = analysis.metrics
     metrics["figures"] = {k: {"file": v, "caption": report.caption(k, metrics)} for k, v in files.items()}
     metrics["timings_s"] = {**steps.timings, "total": steps.elapsed()}
+    run = RunDir(analysis.run.path)
+    metrics["training"] = training_time(run.read_log() if os.path.exists(run.log) else [])
     atomic_write_json(os.path.join(out_dir, "metrics.json"), metrics)
     report.write_report(os.path.join(out_dir, "report.html"), metrics)
     return out_dir, metrics

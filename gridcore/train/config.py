@@ -406,6 +406,7 @@ _FLAT = {
 _DICT_SETTINGS = ("motion", "place_cells", "model", "hf", "adam")  # overrides merge into the current dict
 # Settings added since the first config.json files, with the value that reproduces those runs.
 _ADDED = {"motion_model": "paper", "place_cells": {}, "lam_rec": 0.0, "lam_rec_from": 0}
+_HF_ADDED = {"evaluate_on": "gradient"}  # the same for the fields of the hf block
 
 
 def _json_value(value):
@@ -513,7 +514,8 @@ class RunConfig:
         existed) is read as the paper's model with that ``alpha``; one
         without ``motion_model`` as the paper's motion model; one without
         ``place_cells``, ``lam_rec`` or ``lam_rec_from`` with their defaults
-        (the default place cells, no weight decay on ``Wrec``).
+        (the default place cells, no weight decay on ``Wrec``); an ``hf``
+        block without ``evaluate_on`` with ``"gradient"`` (HF as it was).
 
         Raises
         ------
@@ -530,6 +532,8 @@ class RunConfig:
             d["model"] = {**PAPER.to_dict(), "alpha": d.pop("alpha")}
         for key, value in _ADDED.items():  # written before the setting existed
             d.setdefault(key, value)
+        if isinstance(d.get("hf"), Mapping):
+            d["hf"] = {**_HF_ADDED, **d["hf"]}
         unknown = sorted(set(d) - set(_FLAT))
         if unknown:
             raise ValueError(f"unknown settings {unknown}; allowed: {', '.join(_FLAT)}")

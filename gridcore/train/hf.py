@@ -9,6 +9,9 @@ interface, so they serve any model, not only the CTRNN:
   None when the problem cannot supply it
 - ``problem.curvature(theta) -> gv`` where ``gv(v, mu)`` is the Gauss-Newton
   product ``G v`` at ``theta`` with structural damping weight ``mu``
+- optionally ``problem.curvature_loss(theta) -> float``, the loss on the
+  curvature minibatch: with ``HFSettings.evaluate_on = "curvature"`` (the
+  default) steps are compared with it, else (or without it) with ``loss``
 
 One HF iteration (:func:`hf_step`):
 
@@ -22,6 +25,13 @@ One HF iteration (:func:`hf_step`):
 4. reduction ratio ``rho`` of the actual to the predicted (undamped quadratic)
    change, and the Levenberg-Marquardt update of lambda;
 5. a backtracking (Armijo) line search on the step length.
+
+Steps 3-5 evaluate the loss on the curvature minibatch by default, as
+Martens & Sutskever do (a fifth of the cost at the paper's 100 of 500
+trials); ``evaluate_on = "gradient"`` evaluates it on the whole minibatch,
+as before that setting existed. Either way the loss at ``theta`` and at the
+candidate steps are taken on the same trials, so ``rho`` and the Armijo test
+compare like with like.
 
 Failures users of other HF codes report are caught: non-finite loss or
 gradient at the current point stops the run (:class:`HFError`); non-finite
@@ -39,6 +49,11 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 log = logging.getLogger(__name__)
+
+
+EVALUATE_ON = ("curvature", "gradient")
+"""Where HF evaluates the loss for CG backtracking, rho and the line search: the
+curvature minibatch (``problem.curvature_loss``) or the gradient's (``problem.loss``)."""
 
 
 class HFError(RuntimeError):
@@ -65,9 +80,15 @@ class HFSettings:
     line_search_c: float = 1e-2        # Armijo constant
     line_search_shrink: float = 0.8
     line_search_max: int = 20
+    evaluate_on: str = "curvature"     # trials of steps 3-5's loss evaluations (EVALUATE_ON)
 
     def __post_init__(self):
+        if self.evaluate_on not in EVALUATE_ON:
+            raise ValueError(f"HFSettings.evaluate_on must be one of {', '.join(EVALUATE_ON)}, "
+                             f"got {self.evaluate_on!r}")
         for f in fields(self):
+            if f.name == "evaluate_on":
+                continue
             v = getattr(self, f.name)
             integer = f.name in ("cg_max_iters", "line_search_max")
             kind = numbers.Integral if integer else numbers.Real
@@ -198,9 +219,81 @@ def pcg(apply_a, b, x0, precond, max_iters, tol, gamma):
     return CGResult(x=x, saved=saved, iterations=i, reason=reason)
 
 
-def _finite_loss(problem, theta):
-    f = problem.loss(theta)
-    return f if np.isfinite(f) else np.inf
+def _finite(loss):
+    """``loss`` with non-finite values replaced by inf (a step that blows up is never chosen)."""
+    def f(theta):
+        value = loss(theta)
+        return value if np.isfinite(value) else np.inf
+    return f
+
+
+def _evaluation(problem, theta, f0, settings):
+    """The loss steps 3-5 compare (on the trials ``settings.evaluate_on`` names) and its value at ``theta``.
+
+    ``f0`` is the gradient's loss at ``theta``: the value when the whole
+    minibatch is evaluated. Called after ``problem.curvature(theta)``, so a
+    problem can reuse that forward pass for the value at ``theta``.
+    """
+    if settings.evaluate_on == "curvature" and hasattr(problem, "curvature_loss"):
+        f_eval = problem.curvature_loss(theta)
+        if not np.isfinite(f_eval):
+            raise HFError("the loss on the curvature trials is not finite at the current parameters")
+        return _finite(problem.curvature_loss), float(f_eval)
+    return _finite(problem.loss), f0
+
+
+def _solve(apply_a, g, precond, state, settings, events):
+    """CG on ``A d = -g`` from the warm start, then from zero if that gives no descent direction.
+
+    Returns the :class:`CGResult`, or None (non-finite curvature or no
+    descent direction), with the reason appended to ``events``.
+    """
+    s = settings
+    prev = state.previous if state.previous is not None and state.previous.shape == g.shape else None
+    starts = [np.zeros_like(g)] if prev is None else [s.cg_decay * prev, np.zeros_like(g)]
+    for x0 in starts:
+        try:
+            cg = pcg(apply_a, -g, x0, precond, s.cg_max_iters, s.cg_tol, s.cg_backtrack_gamma)
+        except FloatingPointError as err:
+            events.append(f"curvature: {err}")
+            return None
+        if g @ cg.x < 0:
+            return cg
+        events.append("CG did not give a descent direction" +
+                      ("; retrying from zero" if x0 is not starts[-1] else ""))
+    return None
+
+
+def _backtrack(loss, theta, saved):
+    """CG backtracking: from the last saved iterate back while ``loss(theta + d)`` keeps falling.
+
+    Returns ``(i, d, loss(theta + d))`` of the chosen iterate.
+    """
+    best_i, best_d = saved[-1]
+    best_f = loss(theta + best_d)
+    for i, d in reversed(saved[:-1]):
+        f = loss(theta + d)
+        if f >= best_f:
+            break
+        best_i, best_d, best_f = i, d, f
+    return best_i, best_d, best_f
+
+
+def _line_search(loss, theta, d, f_d, f_eval, gd, settings):
+    """Armijo backtracking on the step length: ``(step, loss(theta + step d))``.
+
+    ``f_d`` is ``loss(theta + d)`` (step 1, already known), ``f_eval`` the
+    loss at ``theta`` on the same trials, ``gd = g'd < 0``. The result passes
+    the Armijo test unless ``settings.line_search_max`` shrinks did not suffice.
+    """
+    s = settings
+    step, f_new = 1.0, f_d
+    for _ in range(s.line_search_max):
+        if f_new <= f_eval + s.line_search_c * step * gd:
+            break
+        step *= s.line_search_shrink
+        f_new = loss(theta + step * d)
+    return step, f_new
 
 
 def hf_step(problem, theta, state, settings=HFSettings()):
@@ -208,7 +301,8 @@ def hf_step(problem, theta, state, settings=HFSettings()):
 
     Parameters
     ----------
-    problem : object with ``loss``, ``gradient`` and ``curvature`` (see module docstring)
+    problem : object with ``loss``, ``gradient`` and ``curvature`` (and
+        optionally ``curvature_loss``; see module docstring)
     theta : (P,) float64 parameters
     state : HFState (updated in place: damping and warm start)
     settings : HFSettings
@@ -216,7 +310,10 @@ def hf_step(problem, theta, state, settings=HFSettings()):
     Returns
     -------
     theta_new : (P,) the new parameters (``theta`` itself when the step is rejected)
-    info : dict with loss, new_loss, grad_norm, damping (used), rho, cg_iters,
+    info : dict with loss (at ``theta``, from the gradient), eval_loss and
+        new_loss (the loss before and after the step on the trials the
+        steps are compared on: ``settings.evaluate_on``'s, the gradient's
+        when no step was tried), grad_norm, damping (used), rho, cg_iters,
         cg_reason, cg_chosen, step, accepted and events (guard messages).
     """
     s = settings
@@ -225,9 +322,9 @@ def hf_step(problem, theta, state, settings=HFSettings()):
     if not (np.isfinite(f0) and np.all(np.isfinite(g))):
         raise HFError("loss or gradient is not finite at the current parameters; "
                       "check the inputs and regularisation weights")
-    info = {"loss": float(f0), "new_loss": float(f0), "grad_norm": float(np.linalg.norm(g)),
-            "damping": lam, "rho": float("nan"), "cg_iters": 0, "cg_reason": "", "cg_chosen": 0,
-            "step": 0.0, "accepted": False, "events": []}
+    info = {"loss": float(f0), "eval_loss": float(f0), "new_loss": float(f0),
+            "grad_norm": float(np.linalg.norm(g)), "damping": lam, "rho": float("nan"), "cg_iters": 0,
+            "cg_reason": "", "cg_chosen": 0, "step": 0.0, "accepted": False, "events": []}
     gv = problem.curvature(theta)
     mu = s.structural_damping * lam
 
@@ -236,45 +333,19 @@ def hf_step(problem, theta, state, settings=HFSettings()):
 
     sq = np.zeros_like(g) if sq is None else sq
     precond = (sq + lam) ** s.precond_exponent
-    prev = state.previous if state.previous is not None and state.previous.shape == g.shape else None
-    starts = [np.zeros_like(g)] if prev is None else [s.cg_decay * prev, np.zeros_like(g)]
-    cg = None
-    for x0 in starts:
-        try:
-            cg = pcg(apply_a, -g, x0, precond, s.cg_max_iters, s.cg_tol, s.cg_backtrack_gamma)
-        except FloatingPointError as err:
-            info["events"].append(f"curvature: {err}")
-            cg = None
-            break
-        if g @ cg.x < 0:
-            break
-        info["events"].append("CG did not give a descent direction" +
-                              ("; retrying from zero" if x0 is not starts[-1] else ""))
-        cg = None
+    cg = _solve(apply_a, g, precond, state, s, info["events"])
     if cg is not None:
         info["cg_iters"], info["cg_reason"] = cg.iterations, cg.reason
         state.previous = cg.x
-        # CG backtracking: from the last iterate back while the loss keeps falling.
-        best_i, best_d = cg.saved[-1]
-        best_f = _finite_loss(problem, theta + best_d)
-        for i, d in reversed(cg.saved[:-1]):
-            f = _finite_loss(problem, theta + d)
-            if f >= best_f:
-                break
-            best_i, best_d, best_f = i, d, f
-        info["cg_chosen"] = best_i
+        loss, f_eval = _evaluation(problem, theta, float(f0), s)
+        info["eval_loss"] = info["new_loss"] = f_eval
+        info["cg_chosen"], best_d, best_f = _backtrack(loss, theta, cg.saved)
         gd = g @ best_d
         predicted = gd + 0.5 * best_d @ gv(best_d, 0.0)
-        rho = (best_f - f0) / predicted if predicted < 0 else -np.inf
+        rho = (best_f - f_eval) / predicted if predicted < 0 else -np.inf
         info["rho"] = float(rho)
-        # Armijo backtracking line search on the step length.
-        step, f_new = 1.0, best_f
-        for _ in range(s.line_search_max):
-            if f_new <= f0 + s.line_search_c * step * gd:
-                break
-            step *= s.line_search_shrink
-            f_new = _finite_loss(problem, theta + step * best_d)
-        if f_new <= f0 + s.line_search_c * step * gd and np.isfinite(f_new):
+        step, f_new = _line_search(loss, theta, best_d, best_f, f_eval, gd, s)
+        if f_new <= f_eval + s.line_search_c * step * gd and np.isfinite(f_new):
             theta = theta + step * best_d
             info.update(new_loss=float(f_new), step=step, accepted=True)
         else:

@@ -20,12 +20,12 @@ import os
 import signal
 import sys
 import threading
-import time
 from contextlib import contextmanager
 
 import numpy as np
 
 from gridcore.backends import blas_limits, get_backend
+from gridcore.model import objective
 from gridcore.model.batch import Batch, Regularization
 from gridcore.model.params import Params, init_params
 from gridcore.model.spec import PAPER
@@ -40,6 +40,7 @@ from gridcore.train.hf import (
     hf_step,
 )
 from gridcore.train.rundir import RunDir
+from gridcore.train.timing import Timings
 from gridcore.util.fileio import atomic_savez, atomic_write, atomic_write_json, load_npz
 from gridcore.version import __version__
 
@@ -119,37 +120,66 @@ class ModelProblem:
     batch : Batch
     reg : Regularization
     curvature_trials : int
-        The first trials of ``batch`` are used for ``G v``.
+        The first trials of ``batch`` are used for ``G v`` and :meth:`curvature_loss`.
     spec : ModelSpec
         Also sets the flat vector's ``Wenc`` block (``spec.n_code`` columns).
+    timings : Timings or None
+        Where the calls' wall times are added (parts ``gn``, ``forward``,
+        ``gradient``, ``loss``); None: a new one, :attr:`timings`.
     """
 
-    def __init__(self, backend, shape, batch, reg, curvature_trials, spec=PAPER):
+    def __init__(self, backend, shape, batch, reg, curvature_trials, spec=PAPER, timings=None):
         self.backend, self.shape, self.batch, self.reg, self.spec = backend, shape, batch, reg, spec
         self.curv_batch = batch.subset(min(curvature_trials, batch.n_trials))
+        self.timings = Timings() if timings is None else timings
         self.terms = None              # loss terms at the last gradient
+        self._linearised = None        # (theta, params, ForwardState) of the last curvature()
 
     def _params(self, theta):
         return Params.from_flat(theta, *self.shape, self.spec.n_code)
 
     def loss(self, theta):
-        """The loss at the flat parameters ``theta``."""
-        return self.backend.loss(self._params(theta), self.batch, self.reg, spec=self.spec)["loss"]
+        """The loss at the flat parameters ``theta`` on the whole minibatch."""
+        with self.timings.part("loss"):
+            return self.backend.loss(self._params(theta), self.batch, self.reg, spec=self.spec)["loss"]
+
+    def curvature_loss(self, theta):
+        """The loss at ``theta`` on the curvature trials.
+
+        At the point of the last :meth:`curvature` it comes from that call's
+        forward state (no second forward pass), else from ``backend.loss``.
+        """
+        with self.timings.part("loss"):
+            if self._linearised is not None and np.array_equal(theta, self._linearised[0]):
+                _, params, state = self._linearised
+                return self._loss_from_state(params, state)
+            return self.backend.loss(self._params(theta), self.curv_batch, self.reg, spec=self.spec)["loss"]
+
+    def _loss_from_state(self, params, state):
+        """The curvature trials' loss from their rates ``state.u`` (M, T, N) and outputs ``state.y`` (M, T, Nout)."""
+        b = self.curv_batch
+        u = state.u.reshape(-1)
+        return objective.terms_from_sums(params, self.reg, objective.error_sum(self.spec.readout, state.y, b.targets),
+                                         u @ u, b.n_trials, b.n_steps, self.spec.readout)["loss"]
 
     def gradient(self, theta):
         """``(loss, grad, sq_grad)`` at ``theta``; keeps the loss terms in :attr:`terms`."""
-        self.terms, g, sq = self.backend.gradient(self._params(theta), self.batch, self.reg,
-                                                  spec=self.spec, sq_grad=True)
+        with self.timings.part("gradient"):
+            self.terms, g, sq = self.backend.gradient(self._params(theta), self.batch, self.reg,
+                                                      spec=self.spec, sq_grad=True)
         return self.terms["loss"], g, sq
 
     def curvature(self, theta):
         """``gv(v, mu)``: the Gauss-Newton product at ``theta`` on the curvature trials."""
         params = self._params(theta)
         b = self.curv_batch
-        state = self.backend.forward(params, b.inputs, b.noise, spec=self.spec, start_codes=b.start_codes)
+        with self.timings.part("forward"):
+            state = self.backend.forward(params, b.inputs, b.noise, spec=self.spec, start_codes=b.start_codes)
+        self._linearised = (theta.copy(), params, state)
 
         def gv(v, mu):
-            return self.backend.gn_product(params, b, state, v, self.reg, mu=mu, spec=self.spec)
+            with self.timings.part("gn"):
+                return self.backend.gn_product(params, b, state, v, self.reg, mu=mu, spec=self.spec)
         return gv
 
 
@@ -265,6 +295,16 @@ def _truncate_log(path, iteration):
     atomic_write(path, lambda fh: fh.writelines(lines))
 
 
+def _time_text(rec):
+    """The iteration's time and its parts that were called, e.g. ``4.21s (gn 3.10/43 fwd 0.03 grad 0.40 ...)``."""
+    t, n = rec["time"], rec["calls"]
+    names = {"gn": "gn", "forward": "fwd", "gradient": "grad", "loss": "loss", "batch": "batch", "eval": "eval"}
+    # The call counts that vary (GN products, loss evaluations) follow their seconds.
+    parts = [f"{short} {t[key]:.2f}" + (f"/{n[key]}" if key in ("gn", "loss") else "")
+             for key, short in names.items() if n[key]]
+    return f"{t['total']:.2f}s (" + " ".join(parts + [f"other {t['other']:.2f}"]) + ")"
+
+
 def _progress(rec, total, optimizer):
     parts = [f"it {rec['iteration']:>{len(str(total))}}/{total}", f"loss {rec['loss']:.4e}",
              f"E {rec['E']:.4e}"]
@@ -273,7 +313,7 @@ def _progress(rec, total, optimizer):
                   f"step {rec['step']:.2f}"]
     if "nerr" in rec:
         parts.append(f"nerr {rec['nerr']:.3f}")
-    parts.append(f"{rec['seconds']:.2f}s")
+    parts.append(_time_text(rec))
     return "  ".join(parts)
 
 
@@ -325,7 +365,8 @@ def evaluate(params, batch, backend, spec=PAPER, positions=None, place_cells=Non
             raise ValueError(f"evaluate needs the trials' positions under the {spec.readout!r} readout "
                              "(batch.targets are not positions)")
         positions = batch.targets
-    y = backend.forward(params, batch.inputs, batch.noise, spec=spec, start_codes=batch.start_codes).y
+    # forward_stream: the outputs only, without the (M, T, N) rates forward() would allocate.
+    y = backend.forward_stream(params, batch.inputs, batch.noise, spec=spec, start_codes=batch.start_codes).y
     return normalised_error(outputs_to_positions(y, spec, place_cells), positions)
 
 
@@ -427,11 +468,12 @@ def train(cfg, out, resume=False, stream=sys.stderr):
     try:
         with _term_as_interrupt(), blas_limits(backend), open(run.log, "a") as logfh:
             for it in range(start + 1, total + 1):
-                t0 = time.perf_counter()
+                timings = Timings()
                 _, theta, opt_state, reg = done
-                batch, _ = make_batch(task, arena, _seed_rng(cfg.seed, 0, it), opt.n_trials, cfg.network.n_units,
-                                      spec, place_cells)
-                problem = ModelProblem(backend, shape, batch, reg, opt.curvature_trials, spec)
+                with timings.part("batch"):
+                    batch, _ = make_batch(task, arena, _seed_rng(cfg.seed, 0, it), opt.n_trials,
+                                          cfg.network.n_units, spec, place_cells)
+                problem = ModelProblem(backend, shape, batch, reg, opt.curvature_trials, spec, timings)
                 opt_state = copy.deepcopy(opt_state)
                 if opt.name == "hf":
                     theta, info = hf_step(problem, theta, opt_state, opt.hf)
@@ -442,8 +484,10 @@ def train(cfg, out, resume=False, stream=sys.stderr):
                        "lam_l2": reg.lam_l2, "lam_fr": reg.lam_fr, "lam_rec": reg.lam_rec,
                        **{k: v for k, v in info.items() if k != "events" or v}}
                 if (out_settings.eval_every and it % out_settings.eval_every == 0) or it == total:
-                    rec["nerr"] = nerr(_params(theta, layout))
-                rec["seconds"] = time.perf_counter() - t0
+                    with timings.part("eval"):
+                        rec["nerr"] = nerr(_params(theta, layout))
+                rec.update(timings.record())
+                rec["seconds"] = rec["time"]["total"]
                 logfh.write(json.dumps(rec) + "\n")
                 logfh.flush()
                 if stream is not None:
