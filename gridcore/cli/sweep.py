@@ -55,8 +55,9 @@ def build_parser():
     return p
 
 
-def list_points(points, out, stream=sys.stdout):
-    """Print each point's name and state (``new``, ``partial``, ``finished`` or ``invalid: why``)."""
+def list_points(points, out, stream=None):
+    """Print each point's name and state (``new``, ``partial``, ``finished`` or ``invalid: why``) to ``stream``
+    (default: stdout)."""
     for point in points:
         state = f"invalid: {point.error}" if point.error else None
         if state is None:
@@ -64,7 +65,7 @@ def list_points(points, out, stream=sys.stdout):
                 state = run_state(os.path.join(out, point.name), point.config)
             except ValueError as err:
                 state = f"invalid: {err}"
-        print(f"{point.name}  {state}", file=stream)
+        print(f"{point.name}  {state}", file=stream or sys.stdout)
 
 
 def main(argv=None):

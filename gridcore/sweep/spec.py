@@ -127,7 +127,8 @@ class Spec:
         combos = zip(*lists) if self.combine == "zip" else itertools.product(*lists)
         points = [self._point(dict(zip(keys, values)), seed) for values in combos for seed in self.seeds]
         if all(p.error for p in points):
-            raise SpecError(f"{self._where()}no run of the sweep has valid settings; the first: {points[0].error}")
+            raise SpecError(f"{self._where()}no run of the sweep has valid settings; the first, {points[0].name}: "
+                            f"{points[0].error}")
         return points
 
     def _point(self, settings, seed):
@@ -144,7 +145,7 @@ class Spec:
         try:
             return Point(name, settings, seed, make_config(self.preset, seed=seed, **overrides))
         except (TypeError, ValueError) as err:
-            return Point(name, settings, seed, error=f"{name}: {err}")
+            return Point(name, settings, seed, error=str(err))
 
     def _where(self):
         return f"{self.path}: " if self.path else ""

@@ -1,0 +1,338 @@
+"""Sweeps (issue 20): the spec and its errors, run names, skip/resume, failures, summary.csv, Ctrl-C,
+a LocalCluster of 2 workers equal to the runs made one by one, and a killed worker's run retried."""
+
+import csv
+import io
+import os
+import signal
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from gridcore.cli.sweep import main
+from gridcore.sweep import cluster
+from gridcore.sweep.runner import run_sweep
+from gridcore.sweep.spec import SpecError, load_spec, parse_spec, run_name
+from gridcore.sweep.summary import columns, last_iteration
+from gridcore.sweep.worker import FINISHED, NEW, PARTIAL, run_state, stop_sweep, train_point
+from gridcore.train.config import make_config
+from gridcore.train.loop import train
+
+# Tiny runs: milliseconds per iteration on the NumPy reference, one thread (bits fixed by the count).
+TINY = dict(n_units=8, n_trials=10, curvature_trials=5, n_steps=10, iterations=3, eval_trials=8,
+            backend="numpy", threads=1, checkpoint_every=1)
+SMALL_ANALYSIS = dict(quick=True, n_trials=16, long_steps=1000, block_steps=500, shuffles=5, bins=8)
+
+
+def spec(**changes):
+    data = {"preset": "quick", "seeds": [0, 1], "base": dict(TINY), "vary": {"noise_std": [0.0, 0.1]}}
+    data.update(changes)
+    return parse_spec(data, default_out="runs/test")
+
+
+def final(path):
+    with np.load(os.path.join(path, "final.npz")) as data:
+        return {k: data[k].copy() for k in data.files}
+
+
+def same_bits(a, b):
+    return a.keys() == b.keys() and all(np.array_equal(a[k], b[k]) for k in a)
+
+
+def read_summary(out):
+    with open(os.path.join(out, "summary.csv")) as fh:
+        return list(csv.DictReader(fh))
+
+
+# ---------------------------------------------------------------- the spec
+
+def test_product_zip_seeds_and_names():
+    points = spec(vary={"noise_std": [0.0, 0.1], "n_units": [8, 16]}).points()
+    assert [p.name for p in points[:3]] == ["noise_std=0.0,n_units=8,seed=0", "noise_std=0.0,n_units=8,seed=1",
+                                            "noise_std=0.0,n_units=16,seed=0"]
+    assert len(points) == 8 and all(p.error is None for p in points)
+    p = points[2]
+    assert (p.config.task.noise_std, p.config.network.n_units, p.config.seed) == (0.0, 16, 0)
+    assert p.config.optimizer.iterations == 3 and p.settings == {"noise_std": 0.0, "n_units": 16}
+    zipped = spec(combine="zip", seeds={"start": 5, "count": 2},
+                  vary={"noise_std": [0.0, 0.1], "n_units": [8, 16]}).points()
+    assert [p.name for p in zipped] == ["noise_std=0.0,n_units=8,seed=5", "noise_std=0.0,n_units=8,seed=6",
+                                        "noise_std=0.1,n_units=16,seed=5", "noise_std=0.1,n_units=16,seed=6"]
+    assert [p.name for p in spec(vary={}).points()] == ["seed=0", "seed=1"]
+
+
+def test_dict_settings_merge_with_base_and_preset():
+    s = spec(base={**TINY, "motion": {"start": "uniform"}},
+             vary={"motion": {"p_zero_speed": [0.5, 0.9]}, "hf": [{"damping": 1.0}, {"damping": 2.0}]}, seeds=[0])
+    points = s.points()
+    assert [p.name for p in points[:2]] == ["motion.p_zero_speed=0.5,hf.damping=1.0,seed=0",
+                                            "motion.p_zero_speed=0.5,hf.damping=2.0,seed=0"]
+    cfg = points[1].config
+    assert dict(cfg.task.motion) == {"start": "uniform", "p_zero_speed": 0.5}
+    assert cfg.optimizer.hf.damping == 2.0
+    # the preset's dict settings are merged into, not replaced
+    gc = parse_spec({"preset": "grid-cells", "vary": {"model": {"n_place_cells": [16, 32]}}}, default_out="x")
+    assert [p.config.model.nonlinearity for p in gc.points()] == ["relu", "relu"]
+    assert [p.config.model.n_place_cells for p in gc.points()] == [16, 32]
+
+
+def test_run_name_formats():
+    assert run_name({"l2_decay": 1e-05, "l2": False, "encoding": "speed-cos-sin", "snapshot_at": [0, 10]}, 3) == \
+        "l2_decay=1e-05,l2=false,encoding=speed-cos-sin,snapshot_at=0-10,seed=3"
+    assert run_name({"motion": {"start": "uniform", "p_zero_speed": 0.5}}, 0) == \
+        "motion.start=uniform,motion.p_zero_speed=0.5,seed=0"
+    assert run_name({"arena": "a b/c"}, 0) == "arena=a_b_c,seed=0"
+
+
+@pytest.mark.parametrize("changes,message", [
+    ({"presets": "quick"}, "unknown key 'presets'; allowed: preset, out, seeds, combine, base, vary"),
+    ({"preset": "fast"}, "preset must be one of quick, paper, grid-cells, got 'fast'"),
+    ({"combine": "cross"}, "combine must be one of product, zip, got 'cross'"),
+    ({"out": ""}, "out must be the output folder"),
+    ({"base": {"n_unit": 8}}, r"base.n_unit: unknown setting; allowed: arena, .*n_units"),
+    ({"vary": {"noise": [0.1]}}, r"vary.noise: unknown setting; allowed: "),
+    ({"vary": {"noise_std": 0.1}}, "vary.noise_std must be a non-empty list of values, got 0.1"),
+    ({"vary": {"noise_std": []}}, "vary.noise_std must be a non-empty list"),
+    ({"vary": {"noise_std": [0.1, 0.1]}}, "vary.noise_std lists 0.1 twice"),
+    ({"vary": {"seed": [1, 2]}}, "vary.seed cannot be set here: give the seeds as the top-level `seeds`"),
+    ({"base": {"seed": 1}}, "base.seed cannot be set here"),
+    ({"vary": {"threads": [1, 2]}}, "vary.threads cannot be set here: the threads per run are one value"),
+    ({"combine": "zip", "vary": {"noise_std": [0.0, 0.1], "n_units": [8]}},
+     "combine = \"zip\" needs lists of equal length in vary, got noise_std: 2, n_units: 1"),
+    ({"seeds": 3}, r"seeds must be a non-empty list of integers >= 0 or a table \{start = 0, count = N\}, got 3"),
+    ({"seeds": [0, -1]}, "seeds must be a non-empty list"),
+    ({"seeds": [1, 1]}, "seeds lists a seed twice"),
+    ({"seeds": {"count": 0}}, "seeds.count must be an integer >= 1, got 0"),
+    ({"seeds": {"first": 0}}, "seeds as a table needs count"),
+    ({"base": {**TINY, "n_units": -1}}, "no run of the sweep has valid settings; the first, "
+                                        "noise_std=0.0,seed=0: n_units must be"),
+])
+def test_spec_errors_name_the_key_and_the_allowed_values(changes, message):
+    with pytest.raises(SpecError, match=message):
+        spec(**changes).points()
+
+
+def test_invalid_point_fails_alone():
+    points = spec(vary={"curvature_trials": [5, 50]}).points()
+    assert [p.error is None for p in points] == [True, True, False, False]
+    assert points[2].error.startswith("curvature_trials must be <= n_trials = 10")
+
+
+def test_load_spec_reads_toml_and_names_the_file(tmp_path):
+    path = tmp_path / "noise.toml"
+    path.write_text('seeds = [0]\n[base]\niterations = 2\n[vary]\nnoise_std = [0.0, 0.1]\n'
+                    'motion.p_zero_speed = [0.5]\n')
+    s = load_spec(path)
+    assert s.out == os.path.join("runs", "noise") and s.preset == "quick"
+    assert list(s.vary) == ["noise_std", "motion.p_zero_speed"]
+    path.write_text("seeds = [0\n")
+    with pytest.raises(SpecError, match=f"{path}: not a TOML file"):
+        load_spec(path)
+    path.write_text("[vary]\nfoo = [1]\n")
+    with pytest.raises(SpecError, match=f"{path}: vary.foo: unknown setting"):
+        load_spec(path)
+
+
+# ---------------------------------------------------------------- runs in this process
+
+def test_serial_sweep_skip_resume_failure_and_summary(tmp_path):
+    out = str(tmp_path / "sweep")
+    points = spec(vary={"noise_std": [0.0, 0.1], "curvature_trials": [5, 50]}, seeds=[0]).points()
+    # A partial run of one point (1 of its 3 iterations) is resumed; a failing one reported.
+    first = points[0]
+    train(first.config.with_overrides(iterations=1), os.path.join(out, first.name), stream=None)
+    assert run_state(os.path.join(out, first.name), first.config) == PARTIAL
+    log = io.StringIO()
+    outcome = run_sweep(points, out, serial=True, stream=log)
+    assert (outcome.finished, outcome.failed, outcome.unfinished) == (2, 2, 0)
+    text = log.getvalue()
+    assert "resumed from iteration 1" in text
+    assert "failed curvature_trials=50" not in text      # the names are in spec order
+    assert "failed noise_std=0.0,curvature_trials=50,seed=0: curvature_trials must be <= n_trials = 10" in text
+    # resumed = uninterrupted
+    fresh = tmp_path / "fresh"
+    train(first.config, fresh, stream=None)
+    assert same_bits(final(os.path.join(out, first.name)), final(fresh))
+
+    rows = read_summary(out)
+    assert list(rows[0]) == columns(["noise_std", "curvature_trials"])
+    assert [r["run"] for r in rows] == [p.name for p in points]
+    assert [r["status"] for r in rows] == ["finished", "failed", "finished", "failed"]
+    r = rows[2]
+    assert (r["noise_std"], r["curvature_trials"], r["seed"], r["iterations"], r["of"], r["threads"]) == \
+        ("0.1", "5", "0", "3", "3", "1")
+    assert float(r["wall_s"]) > 0 and r["nerr_iteration"] == "3" and r["error"] == "" and r["grid"] == ""
+    assert 0 < float(r["nerr"]) < 10 and rows[1]["iterations"] == "" and "n_trials = 10" in rows[1]["error"]
+
+    # Again: nothing trained, the finished runs untouched.
+    stamp = os.path.getmtime(os.path.join(out, points[2].name, "final.npz"))
+    log = io.StringIO()
+    again = run_sweep(points, out, serial=True, stream=log)
+    assert "2 finished before, 2 invalid, 0 to train" in log.getvalue()
+    assert os.path.getmtime(os.path.join(out, points[2].name, "final.npz")) == stamp
+    assert again.rows == outcome.rows
+
+    # More iterations later: the finished runs are continued, not redone.
+    longer = spec(base={**TINY, "iterations": 4}, seeds=[0], vary={"noise_std": [0.1], "curvature_trials": [5]})
+    log = io.StringIO()
+    assert run_sweep(longer.points(), out, serial=True, stream=log).finished == 1
+    assert "resumed from iteration 3" in log.getvalue() and read_summary(out)[0]["iterations"] == "4"
+
+
+def test_a_run_dir_of_other_settings_is_refused_not_overwritten(tmp_path):
+    out = str(tmp_path / "sweep")
+    p = spec(seeds=[0], vary={}).points()[0]
+    train(p.config.with_overrides(noise_std=0.3), os.path.join(out, p.name), stream=None)
+    outcome = run_sweep([p], out, serial=True, stream=None)
+    assert outcome.failed == 1
+    assert "holds a run made with other settings (noise_std)" in outcome.rows[0]["error"]
+
+
+def test_analyze_fills_the_unit_types(tmp_path):
+    out = str(tmp_path / "sweep")
+    points = spec(seeds=[0], vary={}).points()
+    outcome = run_sweep(points, out, serial=True, analyze=True, analysis=SMALL_ANALYSIS, stream=None)
+    row = read_summary(out)[0]
+    assert outcome.analysis_failed == 0 and os.path.exists(os.path.join(out, "seed=0", "analysis", "report.html"))
+    assert sum(int(row[t]) for t in ("grid", "border", "band", "irregular", "none")) == TINY["n_units"]
+    assert float(row["analysis_nerr"]) > 0
+
+
+def test_stop_checkpoints_the_running_training(tmp_path):
+    # Ctrl-C of a sweep: stop_sweep raises KeyboardInterrupt in the training thread; the run saves
+    # the iteration it reached and resumes to the same bits as an uninterrupted run.
+    cfg = make_config("quick", **{**TINY, "iterations": 200, "checkpoint_every": 0, "eval_every": 0})
+    path = str(tmp_path / "run")
+    results = []
+    worker = threading.Thread(target=lambda: results.append(train_point(path, cfg.to_dict(), "s1")))
+    worker.start()
+    while last_iteration(path) < 5:
+        time.sleep(0.01)
+    assert stop_sweep("s1") == 1
+    worker.join()
+    assert results[0]["status"] == "stopped"
+    assert run_state(path, cfg) == PARTIAL
+    with np.load(os.path.join(path, "checkpoint.npz")) as data:
+        saved = int(data["iteration"])
+    # the iteration reached; the log may hold one more, whose step was cut before it counted
+    assert 5 <= saved < 200 and last_iteration(path) in (saved, saved + 1)
+    assert train_point(path, cfg.to_dict(), "s1")["status"] == "stopped"      # the sweep is stopped
+    resumed = train_point(path, cfg.to_dict(), "s2")
+    assert resumed["status"] == "finished" and resumed["resumed_from"] == saved
+    train(cfg, tmp_path / "fresh", stream=None)
+    assert same_bits(final(path), final(tmp_path / "fresh"))
+
+
+# ---------------------------------------------------------------- the command line
+
+def test_cli_errors_dry_run_and_exit_status(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('preset = "fast"\n')
+    assert main([str(bad), "--serial"]) == 2
+    assert "gridcore.sweep: error: " in capsys.readouterr().err
+    good = tmp_path / "good.toml"
+    base = "\n".join(f"{k} = {v!r}".replace("'", '"') for k, v in TINY.items())
+    good.write_text(f'out = "{tmp_path / "out"}"\nseeds = [0]\n[base]\n{base}\n[vary]\ncurvature_trials = [5, 50]\n')
+    assert main([str(good), "--dry-run"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert listed[0] == "curvature_trials=5,seed=0  new"
+    assert listed[1].startswith("curvature_trials=50,seed=0  invalid: ")
+    assert main([str(good), "--serial", "--quiet"]) == 1                    # one run failed
+    assert main([str(good), "--dry-run"]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == "curvature_trials=5,seed=0  finished"
+    with pytest.raises(SystemExit):
+        main([str(good), "--serial", "--workers", "2"])
+
+
+def test_local_shape_fills_the_cores():
+    assert cluster.local_shape(9, cores=2) == (2, 1)
+    assert cluster.local_shape(1, cores=8) == (1, 8)
+    assert cluster.local_shape(3, cores=8) == (3, 2)
+    assert cluster.local_shape(9, threads=2, cores=8) == (4, 2)
+    assert cluster.local_shape(9, workers=3, cores=8) == (3, 2)
+    assert cluster.local_shape(9, workers=4, threads=4, cores=2) == (4, 4)
+
+
+# ---------------------------------------------------------------- on a LocalCluster
+
+@pytest.fixture(scope="module")
+def client():
+    c = cluster.start_local_cluster(2, 1)
+    yield c
+    c.close()
+    c.cluster.close()
+
+
+def test_local_cluster_equals_the_runs_made_one_by_one(client, tmp_path):
+    points = spec(vary={"noise_std": [0.0, 0.1]}).points()
+    out = str(tmp_path / "sweep")
+    log = io.StringIO()
+    outcome = run_sweep(points, out, client=client, stream=log, progress_every=0.2)
+    assert outcome.finished == 4 and outcome.failed == 0
+    workers = {line.rsplit(" on ", 1)[1].split(")")[0] for line in log.getvalue().splitlines() if "finished n" in line}
+    assert len(workers) == 2                                                # both workers trained
+    assert cluster.cluster_threads(client) == max(1, cluster.usable_cores() // 2)
+    for p in points:
+        alone = tmp_path / "alone" / p.name
+        train(p.config, alone, stream=None)
+        assert same_bits(final(os.path.join(out, p.name)), final(alone)), p.name
+    # A second invocation does no work (and starts no cluster).
+    log = io.StringIO()
+    assert run_sweep(points, out, stream=log).finished == 4
+    assert "4 finished before, 0 invalid, 0 to train" in log.getvalue() and "running on" not in log.getvalue()
+
+
+def _kill_worker_at(marker, name, line):
+    """On a worker: the training of run ``name`` kills its process (SIGKILL) at progress line ``line``, once."""
+    import gridcore.sweep.worker as worker_module
+    real = worker_module.train
+
+    class Killer:
+        lines = 0
+
+        def write(self, text):
+            if text.startswith("it "):
+                Killer.lines += 1
+                if Killer.lines == line:
+                    open(marker, "w").close()
+                    os.kill(os.getpid(), signal.SIGKILL)
+
+        def flush(self):
+            pass
+
+    def train(cfg, out, resume=False, stream=None):
+        killing = os.path.basename(out) == name and not os.path.exists(marker)
+        return real(cfg, out, resume=resume, stream=Killer() if killing else stream)
+    worker_module.train, worker_module.real_train = train, real
+
+
+def _restore_train():
+    import gridcore.sweep.worker as worker_module
+    worker_module.train = getattr(worker_module, "real_train", worker_module.train)
+
+
+def test_killed_worker_resumes_from_its_checkpoint(client, tmp_path):
+    import cloudpickle
+    cloudpickle.register_pickle_by_value(__import__(__name__))
+    points = spec(vary={"noise_std": [0.0, 0.1]}).points()
+    victim = points[1].name
+    marker = str(tmp_path / "killed")
+    client.run(_kill_worker_at, marker, victim, 2)   # dies after logging iteration 2, before checkpointing it
+    try:
+        log = io.StringIO()
+        outcome = run_sweep(points, str(tmp_path / "sweep"), client=client, stream=log, progress_every=0)
+    finally:
+        client.run(_restore_train)
+    assert os.path.exists(marker)
+    assert outcome.finished == 4
+    assert f"finished {victim}: 3 iterations" in log.getvalue()
+    line = next(t for t in log.getvalue().splitlines() if f"finished {victim}" in t)
+    assert line.endswith("resumed from iteration 1)")
+    for p in points:
+        alone = tmp_path / "alone" / p.name
+        train(p.config, alone, stream=None)
+        assert same_bits(final(tmp_path / "sweep" / p.name), final(alone)), p.name
+    assert run_state(str(tmp_path / "sweep" / victim), points[1].config) == FINISHED
+    assert run_state(str(tmp_path / "nothing"), points[1].config) == NEW
