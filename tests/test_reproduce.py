@@ -112,7 +112,7 @@ def test_train_defaults_to_the_committed_results(monkeypatch):
     # Training in place keeps each run's checkpoint in the repository, so a
     # run that outlives a session resumes from a clean checkout.
     seen = []
-    monkeypatch.setattr(reproduce, "train_runs", lambda configs, out, stream: seen.append((list(configs), out)))
+    monkeypatch.setattr(reproduce, "train_runs", lambda configs, out, stream, **kw: seen.append((list(configs), out)))
     main(["--train", "--runs", "hexagon", "--quiet"])
     main(["--train", "--runs", "square", "--out", "elsewhere", "--quiet"])
     assert seen == [(["hexagon"], reproduce.RESULTS), (["square"], "elsewhere")]

@@ -15,6 +15,7 @@ Examples::
     python -m gridcore.reproduce --analyze-only            # re-analyse the committed runs
     python -m gridcore.reproduce --train                    # train (or resume) all nine in docs/results
     python -m gridcore.reproduce --train --runs square,hexagon --threads 1
+    python -m gridcore.reproduce --train --scheduler tcp://10.0.0.5:8786 --threads 4   # on a Dask cluster
     python -m gridcore.reproduce --train --out runs         # retrain from scratch elsewhere...
     python -m gridcore.reproduce --collect --out runs       # ...and copy the finished runs to docs/results
     python -m gridcore.reproduce --pilot                    # the square-arena factors, quick preset
@@ -31,8 +32,8 @@ from gridcore.backends import get_backend
 from gridcore.cli.analyze import analyze
 from gridcore.cli.common import positive_int, run_main
 from gridcore.report import figures
+from gridcore.sweep import Point, run_sweep
 from gridcore.train.config import make_config
-from gridcore.train.loop import train
 from gridcore.train.rundir import RunDir, load_run
 from gridcore.util.fileio import atomic_write, atomic_write_json
 
@@ -78,20 +79,24 @@ def run_config(name, backend="c", threads=None):
                        **RUNS[name])
 
 
-def train_runs(configs, out, stream=sys.stderr):
-    """Train (or resume) each run into ``out/<name>``; finished runs are left alone.
+def train_runs(configs, out, stream=sys.stderr, **sweep):
+    """Train (or resume) each run into ``out/<name>`` as one sweep; finished runs are left alone.
 
-    ``configs`` maps run names to configurations (see :func:`run_config`).
+    ``configs`` maps run names to configurations (see :func:`run_config`);
+    ``sweep`` are keywords of :func:`gridcore.sweep.run_sweep` (``scheduler``,
+    ``workers``, ``serial``): by default a LocalCluster of this machine's
+    cores, each run with the configuration's threads if set.
+
+    Raises
+    ------
+    ValueError
+        Some runs failed (each is named with its reason); the others were trained.
     """
-    for name, cfg in configs.items():
-        path = os.path.join(out, name)
-        run = RunDir(path)
-        if _finished(path):
-            _say(stream, f"{name}: finished ({run.final})")
-            continue
-        resume = os.path.exists(run.checkpoint)
-        _say(stream, f"{name}: {'resuming' if resume else 'training'} in {path}")
-        train(cfg, path, resume=resume, stream=stream)
+    points = [Point(name, {}, cfg.seed, cfg) for name, cfg in configs.items()]
+    outcome = run_sweep(points, out, summary=None, stream=stream, **sweep)
+    failed = [f"{row['run']}: {row['error']}" for row in outcome.rows if row["status"] == "failed"]
+    if failed:
+        raise ValueError(f"{len(failed)} of {len(points)} runs failed: " + "; ".join(failed))
 
 
 def _finished(path):
@@ -241,19 +246,19 @@ PILOT_RUNS = {**{n: RUNS[n] for n in ("square", "square-speed-cos-sin", "square-
               "square-l2-fast-decay": {"arena": "square", "l2_decay": 0.9}}
 
 
-def pilot(out, results=RESULTS, backend="c", threads=None, stream=sys.stderr, **overrides):
+def pilot(out, results=RESULTS, backend="c", threads=None, stream=sys.stderr, sweep=None, **overrides):
     """The square-arena factors at the ``quick`` preset (N = 64, 150 iterations; minutes each).
 
     Trains the runs of :data:`PILOT_RUNS` with the ``quick`` preset
     into ``out/pilot/<name>`` (kept if finished), probes each final network
     (:func:`gridcore.analysis.probes.run_probe`) and writes ``results/pilot.json``,
-    ``results/pilot.md`` and ``results/pilot.png``. ``overrides`` change the preset (tests use tiny
-    runs). Returns the rows.
+    ``results/pilot.md`` and ``results/pilot.png``. ``sweep`` are keywords of :func:`train_runs`
+    (where the runs train); ``overrides`` change the preset (tests use tiny runs). Returns the rows.
     """
     configs = {n: make_config("quick", backend=backend, threads=threads, **{**overrides, **change})
                for n, change in PILOT_RUNS.items()}
     base = os.path.join(out, "pilot")
-    train_runs(configs, base, stream=stream)
+    train_runs(configs, base, stream=stream, **(sweep or {}))
     be = get_backend(backend, threads)
     rows = {}
     for name, cfg in configs.items():
@@ -311,8 +316,15 @@ def build_parser():
     p.add_argument("--results", default=RESULTS, help=f"committed results (default: {RESULTS})")
     p.add_argument("--backend", choices=("auto", "numpy", "numba", "c"), default=None,
                    help="compute backend (default: c for training, auto for analysis)")
-    p.add_argument("--threads", type=positive_int, default=None, help="threads (default: all cores)")
+    p.add_argument("--threads", type=positive_int, default=None,
+                   help="threads per run (default: training: cores / workers; analysis: all cores)")
     p.add_argument("--quick", action="store_true", help="analysis with the small --quick sizes")
+    # --train and --pilot train their runs as one sweep (python -m gridcore.sweep's machinery).
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="train on an existing Dask scheduler (default: a LocalCluster of this machine's cores)")
+    p.add_argument("--workers", type=positive_int, default=None,
+                   help="LocalCluster worker processes (default: cores / threads, at most the runs)")
+    p.add_argument("--serial", action="store_true", help="train one run after another in this process, without Dask")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     return p
 
@@ -321,12 +333,13 @@ def main(argv=None):
     """Run the command on ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
     args = build_parser().parse_args(argv)
     stream = None if args.quiet else sys.stderr
+    sweep = {"scheduler": args.scheduler, "workers": args.workers, "serial": args.serial}
 
     def work():
         out = args.out or (args.results if args.train or args.status else "runs")
         if args.train:
             configs = {n: run_config(n, args.backend or "c", args.threads) for n in args.runs}
-            train_runs(configs, out, stream=stream)
+            train_runs(configs, out, stream=stream, **sweep)
             return out
         if args.status:
             print(status_table(training_status(args.runs, out)), end="")
@@ -335,7 +348,7 @@ def main(argv=None):
             collect(args.runs, out, args.results)
             return args.results
         if args.pilot:
-            pilot(out, args.results, args.backend or "c", args.threads, stream=stream)
+            pilot(out, args.results, args.backend or "c", args.threads, stream=stream, sweep=sweep)
             return os.path.join(args.results, "pilot.md")
         analyze_runs(args.runs, args.results, stream=stream, backend=args.backend or "auto",
                      threads=args.threads, quick=args.quick)
