@@ -4,6 +4,7 @@ a LocalCluster of 2 workers equal to the runs made one by one, and a killed work
 import csv
 import io
 import os
+import re
 import signal
 import threading
 import time
@@ -271,6 +272,8 @@ def test_local_cluster_equals_the_runs_made_one_by_one(client, tmp_path):
     log = io.StringIO()
     outcome = run_sweep(points, out, client=client, stream=log, progress_every=0.2)
     assert outcome.finished == 4 and outcome.failed == 0
+    counts = [int(m) for m in re.findall(r"(\d+) running", log.getvalue())]
+    assert max(counts, default=0) <= 2                                      # one training per worker
     workers = {line.rsplit(" on ", 1)[1].split(")")[0] for line in log.getvalue().splitlines() if "finished n" in line}
     assert len(workers) == 2                                                # both workers trained
     assert cluster.cluster_threads(client) == max(1, cluster.usable_cores() // 2)

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 from gridcore.sweep import cluster
 from gridcore.sweep.summary import last_iteration, summary_row, write_summary
-from gridcore.sweep.worker import FINISHED, analysed, analyze_point, run_state, stop_sweep, train_point
+from gridcore.sweep.worker import FINISHED, analysed, analyze_point, run_state, running, stop_sweep, train_point
 
 __all__ = ["run_sweep", "Outcome", "ANALYSIS"]
 
@@ -183,6 +183,7 @@ class _Sweep:
             write_summary(self.summary, [self.rows[j.point.name] for j in self.jobs], self.settings)
 
     def progress_line(self, running=None):
+        """Print the counts, the rate and the time left; ``running``: tasks running now (trainings and analyses)."""
         counts = {s: sum(j.status == s for j in self.jobs) for s in ("finished", "failed", "waiting")}
         for job in self.jobs:
             if job.status == "waiting":
@@ -357,8 +358,7 @@ class _Sweep:
                 kind, job = kinds[future.key]
                 (self.trained if kind == "train" else self.analysed)(job, _result(future, kind))
             if time.monotonic() >= next_line:
-                keys = {k for ks in client.processing().values() for k in ks}
-                self.progress_line(running=sum(j.train is not None and j.train.key in keys for j in self.jobs))
+                self.progress_line(running=sum(client.run(running, self.id).values()))
                 next_line += every
 
 

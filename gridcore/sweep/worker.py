@@ -37,13 +37,13 @@ from gridcore.train.loop import train
 from gridcore.train.rundir import RunDir
 
 __all__ = ["NEW", "PARTIAL", "FINISHED", "run_state", "analysed", "train_point", "analyze_point", "stop_sweep",
-           "dask_setup"]
+           "running", "dask_setup"]
 
 NEW, PARTIAL, FINISHED = "new", "partial", "finished"
 LOCK_NAME = ".sweep.lock"
 
 _registry_lock = threading.Lock()
-_active = {}          # thread ident -> sweep id of the training or analysis it runs
+_active = {}          # thread ident -> (sweep id, "train" or "analyze") of the task it runs
 _stopped = set()      # sweep ids stopped in this process
 
 
@@ -111,13 +111,14 @@ def _run_lock(path):
 
 
 @contextmanager
-def _stoppable(sweep):
-    """Register this thread with :func:`stop_sweep` for sweep ``sweep``; yields False if it is stopped already."""
+def _stoppable(sweep, kind):
+    """Register this thread's task (``kind``) with :func:`stop_sweep` for sweep ``sweep``; yields False if it
+    is stopped already."""
     ident = threading.get_ident()
     with _registry_lock:
         go = sweep not in _stopped
         if go:
-            _active[ident] = sweep
+            _active[ident] = (sweep, kind)
     try:
         yield go
     finally:
@@ -133,10 +134,16 @@ def stop_sweep(sweep):
     """
     with _registry_lock:
         _stopped.add(sweep)
-        idents = [i for i, s in _active.items() if s == sweep]
+        idents = [i for i, (s, _) in _active.items() if s == sweep]
         for ident in idents:
             ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(KeyboardInterrupt))
     return len(idents)
+
+
+def running(sweep):
+    """Trainings of sweep ``sweep`` running in this process now (the progress line's count, via ``Client.run``)."""
+    with _registry_lock:
+        return sum(task == (sweep, "train") for task in _active.values())
 
 
 def _where():
@@ -169,7 +176,7 @@ def train_point(path, config, sweep):
     result = {"status": "failed", "resumed_from": None, "error": None, "worker": _where()}
     try:
         cfg = RunConfig.from_dict(config)
-        with _run_lock(path), _stoppable(sweep) as go:
+        with _run_lock(path), _stoppable(sweep, "train") as go:
             if not go:
                 result["status"] = "stopped"
             else:
@@ -218,7 +225,7 @@ def analyze_point(path, backend, threads, settings, sweep, trained=None):
     if trained is not None and trained["status"] not in ("finished", "skipped"):
         return {**result, "seconds": 0.0}
     try:
-        with _run_lock(path), _stoppable(sweep) as go:
+        with _run_lock(path), _stoppable(sweep, "analyze") as go:
             if not go:
                 result["status"] = "stopped"
             elif not analysed(path):
