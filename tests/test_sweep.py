@@ -260,6 +260,7 @@ def test_local_shape_fills_the_cores():
 
 @pytest.fixture(scope="module")
 def client():
+    pytest.importorskip("distributed")
     c = cluster.start_local_cluster(2, 1)
     yield c
     c.close()
@@ -285,6 +286,12 @@ def test_local_cluster_equals_the_runs_made_one_by_one(client, tmp_path):
     log = io.StringIO()
     assert run_sweep(points, out, stream=log).finished == 4
     assert "4 finished before, 0 invalid, 0 to train" in log.getvalue() and "running on" not in log.getvalue()
+    # The same through the scheduler's address (--scheduler), threads from its workers.
+    log = io.StringIO()
+    assert run_sweep(points[:2], str(tmp_path / "by-address"), scheduler=client.scheduler.address, stream=log,
+                     progress_every=0).finished == 2
+    assert f"the Dask scheduler {client.scheduler.address}, {cluster.cluster_threads(client)} thread" in log.getvalue()
+    assert same_bits(final(tmp_path / "by-address" / points[0].name), final(os.path.join(out, points[0].name)))
 
 
 def _kill_worker_at(marker, name, line):

@@ -332,7 +332,10 @@ class _Sweep:
             except KeyboardInterrupt:
                 self.say("stopping: the running runs save their checkpoints (Ctrl-C again to leave now; "
                          "they then resume from their last periodic checkpoint)")
-                client.run(stop_sweep, self.id)
+                try:
+                    client.run(stop_sweep, self.id)
+                except Exception as err:  # a worker lost meanwhile: its run resumes from its last checkpoint
+                    self.say(f"could not reach every worker ({type(err).__name__}: {err})")
                 left = sum(not f.done() for f in (j.train for j in train) if f is not None) \
                     + sum(not f.done() for f in (j.analysis for j in self.jobs) if f is not None)
                 self.follow(client, events, kinds, left, self.progress_every, deadline=stop_timeout)
