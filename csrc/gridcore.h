@@ -82,7 +82,11 @@ extern "C" {
  * argument), grc_reg by value with lam_rec (terms[5] with R_rec), and the
  * outputs `y` as an argument of grc_gn_product; 4, grc_noise by value in
  * place of the noise pointer (counter-based noise in the kernels),
- * grc_noise_fill, GRC_ENOISE and GRC_ENONFINITE. */
+ * grc_noise_fill, GRC_ENOISE and GRC_ENONFINITE; the stepping API (grc_stepper,
+ * grc_stepper_create/_destroy, grc_stepper_start, grc_stepper_outputs,
+ * grc_step) and exported networks (grc_net, grc_net_load, grc_net_free,
+ * grc_net_decode, grc_net_place_code, GRC_NET_FORMAT_VERSION, GRC_ENC_*,
+ * GRC_ARENA_*, GRC_EFORMAT, GRC_EIO). */
 #define GRC_ABI_VERSION 4
 
 #define GRC_OK 0
@@ -97,6 +101,8 @@ extern "C" {
 #define GRC_EWORKSPACE -9  /* the workspace is not a live one (destroyed, or not from grc_workspace_create) */
 #define GRC_ENOISE -10     /* noise.std is negative or not finite, both noise.xi and noise.std > 0 are given, or noise.trial0 or noise.step0 is negative */
 #define GRC_ENONFINITE -11 /* theta, inputs, targets, codes, x0 or v holds NaN or an infinity (checked in O(P + M T (Nin + Nout)); noise.xi, u and y are not checked: the caller's contract) */
+#define GRC_EFORMAT -12    /* not a gridcore network file: bad magic, unknown format version, truncated or trailing bytes, or sizes or codes that do not fit each other (grc_net_load) */
+#define GRC_EIO -13        /* the file could not be opened or read (grc_net_load) */
 
 /* Limits. GRC_MAX_THREADS caps the partitions (= OpenMP threads) of one
  * call: each partition holds its own partial gradient, so threads beyond the
@@ -364,6 +370,118 @@ int grc_gradient(grc_workspace *ws, grc_shape shape, grc_model model, const doub
 int grc_gn_product(grc_workspace *ws, grc_shape shape, grc_model model, const double *theta,
                    const double *inputs, const double *codes, const double *u, const double *y,
                    const double *v, grc_reg reg, double mu, double *gv);
+
+/* ---- Stepping: a trained network inside another simulator -------------
+ *
+ * A stepper holds a network's packed weights and scratch for up to
+ * shape.n_trials agents; the state x (B, N) of the agents is the caller's.
+ * One call of grc_step advances B agents by one Euler step (math.md eq.
+ * F3, F1-F2, the forward pass's kernel with T = 1) and returns the rates u
+ * and outputs y at the NEW state, so that after grc_stepper_start (y_0)
+ * and t calls the outputs are y_t of a forward pass over the same inputs,
+ * to round-off. No call after grc_stepper_create allocates memory. */
+typedef struct grc_stepper grc_stepper;
+
+/* Create a stepper (packs theta once; checks it is finite).
+ *   shape    in : N, Nin, Nout, Nc as for the kernels; n_trials = the most
+ *                 agents a call may take (sizes the scratch); n_steps: pass 1.
+ *   model, theta: as for grc_forward (theta is copied: it may be freed after).
+ *   threads  in : partitions of the agents, as for grc_workspace_create (a
+ *                 call uses at most one per 32 agents; results do not depend on it).
+ *   isa      in : a GRC_ISA_* code.
+ *   out      out: the stepper (NULL on error).
+ * Returns GRC_OK, GRC_ENULL, GRC_ETHREADS, GRC_EISA, GRC_EALPHA, GRC_EMODEL,
+ * GRC_ESHAPE, GRC_ENOMEM or GRC_ENONFINITE. */
+int grc_stepper_create(grc_shape shape, grc_model model, const double *theta, int threads, int isa,
+                       grc_stepper **out);
+
+/* Free a stepper (NULL allowed). */
+void grc_stepper_destroy(grc_stepper *st);
+
+/* The model's initial state of B agents and its rates and outputs (eq. F0-F2).
+ *   n_agents in : B, 1..shape.n_trials of the stepper.
+ *   codes    in : [B*Nc] start codes under GRC_X0_ENCODED (x_0 = Wenc c_b),
+ *                 else NULL (x_0 = 0).
+ *   x        out: [B*N] x_0.   u out: [B*N] u_0.   y out: [B*Nout] y_0. */
+int grc_stepper_start(grc_stepper *st, int64_t n_agents, const double *codes, double *x, double *u,
+                      double *y);
+
+/* Rates and outputs of any state x [B*N] (e.g. one the caller set): u [B*N],
+ * y [B*Nout] (eq. F1-F2). */
+int grc_stepper_outputs(grc_stepper *st, int64_t n_agents, const double *x, double *u, double *y);
+
+/* One Euler step of B agents (eq. F3), then the rates and outputs of the new state.
+ *   inputs in : [B*Nin], I_t of each agent.
+ *   noise  in : xi_t: noise.xi a [B*N] array, or counter-based noise
+ *               (noise.std > 0) for agent b from (seed, trial0 + b, step0, i):
+ *               pass trial0 = the index of the first agent, step0 = t, the
+ *               number of steps taken before this one, to get the noise of a
+ *               forward pass with grc_noise {NULL, std, seed, trial0, 0}; {0}: none.
+ *   x   in/out: [B*N] x_t in, x_{t+1} out.
+ *   u      out: [B*N] u_{t+1}.   y out: [B*Nout] y_{t+1}.
+ * Returns GRC_OK, GRC_ENULL, GRC_EWORKSPACE (not a live stepper), GRC_ESHAPE
+ * (n_agents outside 1..capacity), GRC_ENOISE or GRC_ENONFINITE (inputs or x). */
+int grc_step(grc_stepper *st, int64_t n_agents, const double *inputs, grc_noise noise, double *x,
+             double *u, double *y);
+
+/* ---- Exported networks (python -m gridcore export; docs/c_api.md) ------- */
+
+#define GRC_NET_FORMAT_VERSION 1
+/* Input encodings (gridcore.sim.trajectories.ENCODINGS), per step:
+ * speed in arena units per step, heading in radians. */
+#define GRC_ENC_SPEED_ANGLE 0     /* (speed, heading) */
+#define GRC_ENC_SPEED_COS_SIN 1   /* (speed, cos heading, sin heading) */
+#define GRC_ENC_VELOCITY 2        /* (speed cos heading, speed sin heading) */
+/* Arenas (gridcore.sim.arenas.ARENA_NAMES), centred on the origin, area arena_size^2. */
+#define GRC_ARENA_SQUARE 0
+#define GRC_ARENA_TRIANGLE 1
+#define GRC_ARENA_HEXAGON 2
+#define GRC_ARENA_CIRCLE 3
+
+/* A trained network read from an exported file, and what drives and decodes it.
+ *   shape        N, Nin, Nout, Nc (n_trials = n_steps = 1).
+ *   model        alpha, phi, readout, initial state.
+ *   theta        [P] parameters (grc_param_layout(shape, model)).
+ *   encoding     GRC_ENC_*: how inputs are made from speed and heading.
+ *   arena        GRC_ARENA_*; arena_size: side of the equal-area square (arena units).
+ *   n_place_cells Np (0 unless the readout or initial state uses place cells).
+ *   centres      [Np*2] place-cell centres (x, y) in arena units, or NULL.
+ *   decoder_k    position = mean centre of the k cells of largest output (0 without place cells).
+ *   pc_sigma, pc_surround, pc_surround_scale: the cells' tuning
+ *                (gridcore.PlaceCells), for grc_net_place_code. */
+typedef struct grc_net {
+    grc_shape shape;
+    grc_model model;
+    double *theta;
+    int32_t encoding;
+    int32_t arena;
+    double arena_size;
+    int64_t n_place_cells;
+    double *centres;
+    int64_t decoder_k;
+    double pc_sigma;
+    int32_t pc_surround;
+    double pc_surround_scale;
+} grc_net;
+
+/* Read a file written by `python -m gridcore export` (no Python needed).
+ * Checks the magic, the format version, every size and code against the
+ * others and the file's length, and that every number is finite.
+ * Returns GRC_OK, GRC_ENULL, GRC_EIO, GRC_EFORMAT, GRC_ESHAPE, GRC_EMODEL,
+ * GRC_EALPHA, GRC_ENOMEM or GRC_ENONFINITE; *out is NULL on error. */
+int grc_net_load(const char *path, grc_net **out);
+
+/* Free a loaded network (NULL allowed). */
+void grc_net_free(grc_net *net);
+
+/* Positions (arena units) that the outputs y [B*Nout] of B agents report:
+ * pos [B*2]; y itself under GRC_READOUT_XY, else the mean centre of the
+ * decoder_k cells with the largest outputs (ties: the lower index). */
+int grc_net_decode(const grc_net *net, int64_t n_agents, const double *y, double *pos);
+
+/* The place-cell code [B*Np] of positions pos [B*2] (gridcore.PlaceCells.encode):
+ * the start codes of the encoded initial state. GRC_ESHAPE without place cells. */
+int grc_net_place_code(const grc_net *net, int64_t n_agents, const double *pos, double *code);
 
 /* GRC_CDEF_END */
 

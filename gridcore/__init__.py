@@ -2,7 +2,8 @@
 
 The stable public API: :class:`ModelSpec` (which network), :class:`Params`,
 :class:`ParamLayout`, :class:`Batch`, :class:`Regularization`,
-:func:`init_params`, :func:`get_backend` and the NumPy reference kernels in
+:func:`init_params`, :func:`get_backend`, :class:`Stepper` (a trained network
+stepped online, one agent or a batch) and the NumPy reference kernels in
 :mod:`gridcore.reference` (``forward``, ``loss``, ``gradient``,
 ``gn_product``). The maths is in ``docs/math.md``; the package's layers are
 described in ``docs/guide.md``.
@@ -24,8 +25,9 @@ from gridcore.model import (
                             param_count,
 )
 from gridcore.sim.placecells import PlaceCells
+from gridcore.sim.stepper import Stepper
 from gridcore.version import __version__
 
 __all__ = ["ALPHA", "BACKEND_NAMES", "PAPER", "Batch", "CounterNoise", "ForwardState", "ModelSpec", "ParamLayout",
-           "Params", "PlaceCells", "Regularization", "StreamResult", "available_backends", "get_backend",
+           "Params", "PlaceCells", "Regularization", "Stepper", "StreamResult", "available_backends", "get_backend",
            "init_params", "param_count", "reference", "__version__"]
