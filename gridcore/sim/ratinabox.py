@@ -13,10 +13,19 @@
 
 Both give a :class:`gridcore.sim.realpaths.PathRecording`, which
 :func:`gridcore.sim.realpaths.prepare` turns into network trials.
+
+- A trained network running online inside RatInABox: :func:`network_neurons`
+  makes a RatInABox ``Neurons`` object whose N neurons are the network's
+  units, stepped once per ``Neurons.update()`` from the ``Agent``'s last
+  move, so RatInABox's own plots (``plot_rate_map(method="history")``,
+  ``plot_rate_timeseries``) show gridcore units; :func:`run_neurons` builds
+  it from a trained run.
 """
 
 import contextlib
+import functools
 import importlib.util
+import math
 import os
 from importlib.metadata import PackageNotFoundError, version
 from numbers import Integral, Real
@@ -24,9 +33,12 @@ from numbers import Integral, Real
 import numpy as np
 
 from gridcore.sim.realpaths import make_path
+from gridcore.sim.stepper import Stepper
+from gridcore.sim.trajectories import encode, n_inputs
 from gridcore.util.checks import check_choice
 
-__all__ = ["DATASETS", "dataset_file", "load_dataset", "sargolini", "random_motion"]
+__all__ = ["DATASETS", "dataset_file", "load_dataset", "sargolini", "random_motion", "network_neurons",
+           "run_neurons", "neurons_class"]
 
 # The recordings shipped in RatInABox's data/ folder; boxes in metres.
 DATASETS = {
@@ -171,3 +183,116 @@ def random_motion(duration=600.0, seed=0, dt=0.02, size=1.0, **agent_params):
                            "agent_params": {k: (v.tolist() if isinstance(v, np.ndarray) else v)
                                             for k, v in agent.params.items()},
                            "ratinabox_version": _version()})
+
+
+# ---- a trained network as RatInABox neurons
+
+
+@functools.cache
+def neurons_class():
+    """The RatInABox ``Neurons`` subclass of :func:`network_neurons` (made on first use:
+    importing RatInABox takes seconds and loads pyplot)."""
+    _package_dir()
+    import ratinabox
+    from ratinabox.Neurons import Neurons
+
+    ratinabox.verbose = False
+
+    class GridcoreNeurons(Neurons):
+        """The units of a gridcore network, stepped online by a RatInABox ``Agent``.
+
+        Each ``update()`` (call it after ``Agent.update()``) takes the agent's
+        last move, ``Agent.measured_velocity * Agent.dt`` (m), converts it to
+        the network's units (``units_per_metre``) and input encoding
+        (speed per step, heading), takes one step of the network and sets
+        ``firingrate`` to the N rates of the new state. ``estimate`` is the
+        position the network reports, in the Environment's coordinates (m).
+        Rates depend on the path, not on the position alone: there is no
+        ground-truth rate map, so plot with ``plot_rate_map(method="history")``.
+        """
+
+        default_params = {"name": "gridcore"}
+
+        def __init__(self, Agent, stepper, encoding, units_per_metre, params=None):
+            self.stepper = stepper
+            self.encoding = encoding
+            self.units_per_metre = float(units_per_metre)
+            extent = np.asarray(Agent.Environment.extent, dtype=np.float64)
+            self.origin = 0.5 * (extent[0::2] + extent[1::2])    # the arena's centre, in m
+            super().__init__(Agent, {"n": stepper.params.n_units, **(params or {})})
+            self.reset()
+
+        def to_arena(self, pos):
+            """Environment positions (m), (..., 2) -> arena units, centred on the arena."""
+            return (np.asarray(pos, dtype=np.float64) - self.origin) * self.units_per_metre
+
+        def reset(self):
+            """Start the network from the agent's position (encoded initial state) or the
+            arena centre (x_0 = 0: move the agent there for its estimates to hold)."""
+            start = self.to_arena(self.Agent.pos) if self.stepper.spec.initial_state == "encoded" else None
+            self.stepper.reset(start=start)
+            self.firingrate = self.stepper.u.copy()
+            self.estimate = self.stepper.position / self.units_per_metre + self.origin
+
+        def get_state(self, evaluate_at="agent", **kwargs):
+            """One network step from the agent's last move; the rates (N, 1) of the new state."""
+            if evaluate_at != "agent":
+                raise ValueError(
+                    f"evaluate_at={evaluate_at!r}: a gridcore network's rates depend on the path, not on the "
+                    "position alone; only evaluate_at='agent' exists (rate maps: method='history')")
+            move = np.asarray(self.Agent.measured_velocity, dtype=np.float64) * self.Agent.dt
+            move = move * self.units_per_metre
+            inputs = encode(math.hypot(move[0], move[1]), math.atan2(move[1], move[0]), self.encoding)
+            self.stepper.step(inputs)
+            self.estimate = self.stepper.position / self.units_per_metre + self.origin
+            return self.stepper.u.reshape(-1, 1).copy()
+
+    return GridcoreNeurons
+
+
+def network_neurons(agent, stepper, encoding="speed-angle", arena_size=2.0, units_per_metre=None, **params):
+    """A RatInABox ``Neurons`` of a network's units, driven by ``agent`` (see :func:`neurons_class`).
+
+    Parameters
+    ----------
+    agent : ratinabox.Agent.Agent
+        Moves in a 2-D Environment; call ``agent.update()`` then ``neurons.update()`` each step.
+    stepper : Stepper
+        The network (``Stepper.from_run(run)`` for a trained run).
+    encoding : str
+        The network's input encoding (the run's ``settings.task.encoding``).
+    arena_size : float
+        Side of the network's (equal-area) square arena, arena units.
+    units_per_metre : float or None
+        Arena units per metre; None maps the Environment's width onto ``arena_size``.
+    **params
+        RatInABox ``Neurons`` parameters (``name``, ``save_history``, ...).
+
+    Returns
+    -------
+    GridcoreNeurons (a ``ratinabox.Neurons.Neurons``) with ``n = N``; started
+    from the agent's position (encoded initial state) or the arena centre.
+    """
+    if not isinstance(stepper, Stepper):
+        raise TypeError(f"stepper must be a gridcore.Stepper, got {type(stepper).__name__}")
+    if n_inputs(encoding) != stepper.params.n_in:
+        raise ValueError(f"encoding {encoding!r} has {n_inputs(encoding)} inputs but the network has "
+                         f"n_in = {stepper.params.n_in}")
+    if agent.Environment.dimensionality != "2D":
+        raise ValueError("the agent must move in a 2D Environment")
+    if units_per_metre is None:
+        extent = agent.Environment.extent
+        units_per_metre = arena_size / (extent[1] - extent[0])
+    if isinstance(units_per_metre, bool) or not isinstance(units_per_metre, Real) \
+            or not 0 < units_per_metre < np.inf:
+        raise ValueError(f"units_per_metre must be a positive finite number, got {units_per_metre!r}")
+    return neurons_class()(agent, stepper, encoding, units_per_metre, params)
+
+
+def run_neurons(agent, run, **kwargs):
+    """:func:`network_neurons` of a trained run (``gridcore.train.rundir.load_run``): its network,
+    place cells, input encoding and arena size; ``kwargs`` as for :func:`network_neurons`."""
+    task = run.settings.task
+    kwargs.setdefault("encoding", task.encoding)
+    kwargs.setdefault("arena_size", task.arena_size)
+    return network_neurons(agent, Stepper.from_run(run), **kwargs)
