@@ -13,6 +13,8 @@
   does for the real maps.
 """
 
+import dataclasses
+
 import numpy as np
 import pytest
 from harness import (
@@ -49,14 +51,16 @@ def test_trajectories(benchmark, size):
     np.testing.assert_array_equal(result.positions, simulate(ARENA, size.m, size.t, seed=0).positions)
 
 
-def test_minibatch(benchmark, paper_run):
-    """Trajectories plus the noise xi (M T N normal draws): what each iteration draws."""
+@pytest.mark.parametrize("noise_source", ["counter", "array"])
+def test_minibatch(benchmark, paper_run, noise_source):
+    """Trajectories plus the noise: a CounterNoise (drawn in the kernels) or the (M, T, N) array."""
     cfg, arena, *_ = paper_run
+    task = dataclasses.replace(cfg.task, noise_source=noise_source)
     n, m, t = cfg.network.n_units, cfg.optimizer.n_trials, cfg.task.n_steps
-    record(benchmark, f"minibatch M={m} T={t}", kernel="minibatch",
+    record(benchmark, f"minibatch M={m} T={t} noise={noise_source}", kernel="minibatch",
            backend="Numba + NumPy", threads=1, n=n, m=m, t=t)
-    batch, _ = time_call(benchmark, lambda: make_batch(cfg.task, arena, np.random.default_rng(1), m, n), rounds=7)
-    assert batch.noise.shape == (m, t, n)
+    batch, _ = time_call(benchmark, lambda: make_batch(task, arena, np.random.default_rng(1), m, n), rounds=7)
+    assert (batch.noise.shape == (m, t, n)) if noise_source == "array" else (batch.noise.std == task.noise_std)
 
 
 @pytest.fixture(scope="module")

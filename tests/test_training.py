@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import threadpoolctl
 
-from gridcore import PAPER, ModelSpec, Params, Regularization
+from gridcore import PAPER, CounterNoise, ModelSpec, Params, Regularization
 from gridcore.cli.train import main
 from gridcore.sim.arenas import make_arena
 from gridcore.train import loop as training
@@ -314,6 +314,8 @@ def test_committed_configs_load_with_the_same_settings(path):
     assert (new.pop("lam_rec"), new.pop("lam_rec_from")) == (0.0, 0) and "lam_rec" not in old
     # Written before HF could evaluate steps on the curvature trials: HF as it was.
     assert new["hf"].pop("evaluate_on") == "gradient" and "evaluate_on" not in old["hf"]
+    # Written before the counter-based noise: the (M, T, N) arrays they trained with.
+    assert new.pop("noise_source") == "array" and "noise_source" not in old
     assert new == {k: v for k, v in old.items() if k != "alpha"}
     # The flat format with a "model" dict (written since) reads the same.
     current = {**{k: v for k, v in old.items() if k != "alpha"}, "model": {"alpha": old["alpha"]}}
@@ -326,7 +328,12 @@ def test_each_stage_gets_its_part():
     cfg = make_config("quick", n_units=5, n_steps=7, noise_std=0.5, encoding="speed-cos-sin")
     arena = make_arena(cfg.task.arena, cfg.task.arena_size)
     batch, traj = make_batch(cfg.task, arena, np.random.default_rng(0), 3, cfg.network.n_units)
-    assert batch.inputs.shape == (3, 7, 3) and batch.noise.shape == (3, 7, 5)
+    assert batch.inputs.shape == (3, 7, 3) and isinstance(batch.noise, CounterNoise)
+    assert batch.noise.std == 0.5 and batch.noise.array(3, 7, 5).shape == (3, 7, 5)
+    again, _ = make_batch(cfg.task, arena, np.random.default_rng(0), 3, cfg.network.n_units)
+    assert again.noise == batch.noise                                   # the seed comes from the generator
+    old = dataclasses.replace(cfg.task, noise_source="array")           # runs made before the counter
+    assert make_batch(old, arena, np.random.default_rng(0), 3, 5)[0].noise.shape == (3, 7, 5)
     assert eval_batch(cfg, arena).inputs.shape == (cfg.output.eval_trials, 7, 3)
     off = ScheduleSettings(l2=False, metabolic=False)
     assert start_schedule(off, {"E": 1.0, "R_L2": 1.0, "R_FR": 1.0}) == Regularization(0.0, 0.0)
@@ -352,6 +359,7 @@ def test_each_stage_gets_its_part():
     ({"backend": "gpu"}, "unknown backend 'gpu'; allowed: 'auto', 'numpy'"),
     ({"rec_init": "zeros"}, "unknown rec_init 'zeros'; allowed: 'orthogonal', 'gaussian'"),
     ({"noise_std": -0.1}, "noise_std must be finite and >= 0"),
+    ({"noise_source": "philox"}, "unknown noise_source 'philox'; allowed: 'counter', 'array'"),
     ({"l2": "yes"}, "l2 must be true or false"),
     ({"fr_max_ratio": float("inf")}, "fr_max_ratio must be finite and >= 0"),
     ({"model": {"alpha": 2}}, r"alpha \(dt/tau\) must be in \(0, 1\]"),

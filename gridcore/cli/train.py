@@ -21,7 +21,7 @@ from gridcore.model.params import REC_INITS
 from gridcore.model.spec import INITIAL_STATES, NONLINEARITIES, READOUTS
 from gridcore.sim.arenas import ARENA_NAMES
 from gridcore.sim.trajectories import ENCODINGS, MOTION_MODELS
-from gridcore.train.config import BACKENDS, OPTIMIZERS, PLACE_CELL_SETTINGS, PRESETS, make_config
+from gridcore.train.config import BACKENDS, NOISE_SOURCES, OPTIMIZERS, PLACE_CELL_SETTINGS, PRESETS, make_config
 from gridcore.train.hf import HFError
 from gridcore.train.loop import train
 from gridcore.train.rundir import RunDir
@@ -70,6 +70,9 @@ def build_parser():
     o.add_argument("--seed", type=int)
     o.add_argument("--encoding", choices=tuple(ENCODINGS))
     o.add_argument("--noise-std", type=float)
+    o.add_argument("--noise-source", choices=NOISE_SOURCES,
+                   help="counter: noise computed in the kernels from a seed (no array; default); "
+                        "array: an (M, T, N) array drawn in NumPy (runs made before the counter)")
     o.add_argument("--rec-init", choices=REC_INITS)
     o.add_argument("--arena-size", type=float, help="side of the equal-area square (arena units)")
     o.add_argument("--motion-model", choices=tuple(MOTION_MODELS),
@@ -108,8 +111,8 @@ def build_parser():
 def overrides_from_args(args):
     """Config overrides, by flat setting name, for the options actually given on the command line."""
     names = ("arena", "n_units", "n_trials", "n_steps", "curvature_trials", "iterations", "optimizer",
-             "backend", "threads", "seed", "encoding", "noise_std", "rec_init", "arena_size", "motion_model",
-             "eval_every", "checkpoint_every", "snapshot_every", "snapshot_at")
+             "backend", "threads", "seed", "encoding", "noise_std", "noise_source", "rec_init", "arena_size",
+             "motion_model", "eval_every", "checkpoint_every", "snapshot_every", "snapshot_at")
     out = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     if args.motion:
         out["motion"] = dict(args.motion)

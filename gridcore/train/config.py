@@ -47,10 +47,11 @@ from gridcore.util.checks import check_choice, check_nonneg_float, check_positiv
 from gridcore.util.fileio import atomic_write_json
 
 __all__ = ["RunConfig", "NetworkSettings", "TaskSettings", "OptimizerSettings", "ScheduleSettings",
-           "OutputSettings", "ComputeSettings", "DEFAULTS", "PRESETS", "OPTIMIZERS", "BACKENDS",
+           "OutputSettings", "ComputeSettings", "DEFAULTS", "PRESETS", "OPTIMIZERS", "BACKENDS", "NOISE_SOURCES",
            "PAPER_REC_INIT", "PLACE_CELL_SETTINGS", "RESUME_MAY_CHANGE", "make_config"]
 
 OPTIMIZERS = ("hf", "adam")
+NOISE_SOURCES = ("counter", "array")
 BACKENDS = ("auto",) + BACKEND_NAMES
 # The paper's initialisation per arena (Sec. 2.3); the circle is ours.
 PAPER_REC_INIT = {"square": "orthogonal", "triangle": "orthogonal", "hexagon": "gaussian",
@@ -172,6 +173,12 @@ class TaskSettings:
         T, Euler steps per trial.
     noise_std : float >= 0
         Standard deviation of ``xi_t``, per unit and step (0: no noise).
+    noise_source : {"counter", "array"}
+        How a minibatch's noise is drawn: ``"counter"`` (default) a
+        :class:`gridcore.CounterNoise` that the kernels evaluate in place
+        (no (M, T, N) array; docs/math.md section 8), its seed drawn from
+        the batch's generator; ``"array"`` an (M, T, N) NumPy array from
+        that generator (runs configured before the counter existed).
     motion_model : {"paper", "smooth"}
         How the simulated animal moves (:func:`gridcore.sim.trajectories.simulate`):
         the paper's model (default) or smooth foraging (metres and seconds).
@@ -190,6 +197,7 @@ class TaskSettings:
     motion: Mapping = field(default_factory=_FrozenDict)
     n_steps: int = 500
     noise_std: float = 0.1
+    noise_source: str = "counter"
     motion_model: str = "paper"
     place_cells: Mapping = field(default_factory=_FrozenDict)
 
@@ -208,6 +216,7 @@ class TaskSettings:
         object.__setattr__(self, "motion", _FrozenDict(self.motion))
         object.__setattr__(self, "n_steps", check_positive_int("n_steps", self.n_steps))
         object.__setattr__(self, "noise_std", check_nonneg_float("noise_std", self.noise_std))
+        check_choice("noise_source", self.noise_source, NOISE_SOURCES)
         object.__setattr__(self, "place_cells", _FrozenDict(self._check_place_cells()))
 
     def _check_place_cells(self):
@@ -392,7 +401,7 @@ _FLAT = {
     "place_cells": ("task", "place_cells"), "n_units": ("network", "n_units"),
     "n_trials": ("optimizer", "n_trials"), "n_steps": ("task", "n_steps"),
     "curvature_trials": ("optimizer", "curvature_trials"), "model": (None, "model"),
-    "noise_std": ("task", "noise_std"), "rec_init": ("network", "rec_init"),
+    "noise_std": ("task", "noise_std"), "noise_source": ("task", "noise_source"), "rec_init": ("network", "rec_init"),
     "optimizer": ("optimizer", "name"), "iterations": ("optimizer", "iterations"), "seed": (None, "seed"),
     "backend": ("compute", "backend"), "threads": ("compute", "threads"),
     "l2": ("schedule", "l2"), "l2_decay": ("schedule", "l2_decay"), "l2_min": ("schedule", "l2_min"),
@@ -405,7 +414,7 @@ _FLAT = {
 }
 _DICT_SETTINGS = ("motion", "place_cells", "model", "hf", "adam")  # overrides merge into the current dict
 # Settings added since the first config.json files, with the value that reproduces those runs.
-_ADDED = {"motion_model": "paper", "place_cells": {}, "lam_rec": 0.0, "lam_rec_from": 0}
+_ADDED = {"motion_model": "paper", "place_cells": {}, "lam_rec": 0.0, "lam_rec_from": 0, "noise_source": "array"}
 _HF_ADDED = {"evaluate_on": "gradient"}  # the same for the fields of the hf block
 
 

@@ -27,6 +27,7 @@ import numpy as np
 from gridcore.backends import blas_limits, get_backend
 from gridcore.model import objective
 from gridcore.model.batch import Batch, Regularization
+from gridcore.model.noise import CounterNoise
 from gridcore.model.params import Params, init_params
 from gridcore.model.spec import PAPER
 from gridcore.sim.arenas import make_arena
@@ -65,7 +66,8 @@ def make_batch(task, arena, rng, n_trials, n_units, spec=PAPER, place_cells=None
     n_trials : int
         M, trials in the batch.
     n_units : int
-        N, units of the network (the noise has one value per unit and step).
+        N, units of the network (the noise has one value per unit and step;
+        ``task.noise_source`` says whether it is an array or a CounterNoise).
     spec : ModelSpec
         The model: its readout sets the targets, its initial state the start codes.
     place_cells : PlaceCells or None
@@ -88,7 +90,9 @@ def make_batch(task, arena, rng, n_trials, n_units, spec=PAPER, place_cells=None
     traj = simulate(arena, n_trials, task.n_steps, rng, encoding=task.encoding,
                     motion_model=task.motion_model, **task.motion)
     noise = None
-    if task.noise_std > 0:
+    if task.noise_std > 0 and task.noise_source == "counter":
+        noise = CounterNoise(seed=int(rng.integers(2**63)), std=task.noise_std)
+    elif task.noise_std > 0:
         noise = rng.standard_normal((n_trials, task.n_steps, n_units)) * task.noise_std
     targets = place_cells.encode(traj.positions) if spec.readout == "place-cells" else traj.positions
     codes = place_cells.encode(traj.start) if spec.initial_state == "encoded" else None
