@@ -11,7 +11,8 @@ PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "gridcore"
 LAYERS = ["util", "model", "backends", "sim", "train", "analysis", "report", "sweep", "cli"]
 # Top-level modules: the version sits with util; the entry points and the
 # package facade (__init__) sit on top.
-TOP_LEVEL = {"version": "util", "analyze": "cli", "reproduce": "cli", "__main__": "cli", "__init__": "cli"}
+TOP_LEVEL = {"version": "util", "analyze": "cli", "reproduce": "cli", "info": "cli", "export": "cli",
+             "__main__": "cli", "__init__": "cli", "workflow": "cli"}
 
 
 def layer_of(module):

@@ -1,12 +1,14 @@
-"""``python -m gridcore info``: what a bug report needs to know about this installation.
+"""``gridcore info``: what a bug report needs to know about this installation.
 
 Versions, the CPU, the environment variables that change threading or BLAS,
 the BLAS NumPy uses (as built and as loaded), and every compute backend: built
 or not, and how it runs (threads, OpenMP, Numba's threading layer and cache).
 """
 
+import argparse
 import ctypes
 import importlib.metadata
+import json
 import os
 import platform
 
@@ -21,7 +23,7 @@ PACKAGES = ("numpy", "scipy", "numba", "llvmlite", "cffi")
 
 
 def collect():
-    """Everything ``python -m gridcore info`` prints, as a JSON-ready dict."""
+    """Everything ``gridcore info`` prints, as a JSON-ready dict."""
     available = available_backends()
     return {
         "gridcore": __version__,
@@ -109,3 +111,13 @@ def _backend(name):
         return {"status": f"not built: {err}"}
     # The NumPy reference has no info(): its BLAS is reported under numpy_blas.
     return {"status": "ok", **(backend.info() if hasattr(backend, "info") else {})}
+
+
+def main(argv=None):
+    """Print the report for ``argv`` (default: ``sys.argv[1:]``: ``[--json]``); returns 0."""
+    p = argparse.ArgumentParser(prog="gridcore info", description=__doc__.split("\n")[0])
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    as_json = p.parse_args(argv).json
+    report = collect()
+    print(json.dumps(report, indent=2) if as_json else render(report))
+    return 0
