@@ -398,6 +398,12 @@ def test_record_trajectories_matches_record():
     rng = np.random.default_rng(5)
     traj = simulate("square", 3, 30, rng)
     c = record_trajectories(p, b, traj, rng, noise_std=0.1)
-    for k in ("activity", "outputs", "positions", "speed", "heading", "boundary"):
+    for k in ("rates", "outputs", "positions", "speed", "heading", "boundary"):
         assert np.array_equal(getattr(a, k), getattr(c, k)), k
     assert (c.n_trials, c.n_steps) == (3, 30) and c.activity.shape == (90, 5)
+    assert c.rates.shape == (3, 30, 5) and c.positions.shape == (3, 30, 2) and c.speed.shape == (3, 30)
+    np.testing.assert_array_equal(c.activity[30:60], c.rates[1])
+    later = c.from_step(10)
+    assert later.rates.shape == (3, 20, 5) and np.array_equal(later.positions, traj.positions[:, 10:])
+    with pytest.raises(ValueError, match="start must be an int in"):
+        c.from_step(30)

@@ -107,9 +107,10 @@ def test_recording_with_the_encoded_state_is_one_forward_pass_from_wenc_c(backen
     ref = NUMPY.forward(params, traj.inputs, noise, x0=x0, spec=SPEC)
     assert not np.allclose(x0, 0.0)
     tol = dict(rtol=1e-12, atol=1e-12) if backend == "numpy" else dict(rtol=1e-9, atol=1e-10)
+    np.testing.assert_allclose(rec.rates, ref.u, **tol)
     np.testing.assert_allclose(rec.activity, ref.u.reshape(m * t, -1), **tol)
-    np.testing.assert_allclose(rec.outputs, pc.decode(ref.y).reshape(m * t, 2), atol=1e-12)
-    assert rec.outputs.shape == (m * t, 2) and rec.positions.shape == (m * t, 2)
+    np.testing.assert_allclose(rec.outputs, pc.decode(ref.y), atol=1e-12)
+    assert rec.outputs.shape == (m, t, 2) and rec.positions.shape == (m, t, 2)
     # The same with the first state given explicitly, and not the same from x_0 = 0.
     same = be.forward(params, traj.inputs, noise, spec=SPEC, start_codes=pc.encode(traj.start))
     np.testing.assert_allclose(same.u, ref.u, **tol)
@@ -130,7 +131,7 @@ def test_development_runs_every_trial_slice_from_its_start_code():
                               place_cells=pc)
     rec = record_trajectories(params, NUMPY, traj, 0, spec=SPEC, place_cells=pc)
     acc = RateMapAccumulator(traj.arena, 5, 10)
-    acc.add(rec.activity.reshape(5, 25, 10), traj.positions)
+    acc.add(rec.rates, traj.positions)
     np.testing.assert_allclose(maps[0], acc.maps(), rtol=1e-12, atol=1e-12)
 
 
@@ -139,7 +140,7 @@ def test_record_simulates_the_given_motion_model():
     a = record(_network(SPEC), NUMPY, "square", 2, 30, seed=3, spec=SPEC, motion={"dt": 0.05},
                motion_model="smooth", place_cells=pc)
     traj = simulate("square", 2, 30, np.random.default_rng(3), motion_model="smooth", dt=0.05)
-    np.testing.assert_array_equal(a.positions, traj.positions.reshape(-1, 2))
+    np.testing.assert_array_equal(a.positions, traj.positions)
     assert np.all(a.speed > 0)                   # smooth foraging never stands still
 
 

@@ -107,6 +107,41 @@ def test_same_seed_same_numbers(runs, analysed, tmp_path):
         assert a == b, key
 
 
+def test_units_csv_is_the_unit_table_and_coverage_is_warned(analysed):
+    pd = pytest.importorskip("pandas")
+    out, m = analysed
+    table = pd.read_csv(out / "units.csv", keep_default_na=False, na_values=[""])
+    units = m["celltypes"]["units"]
+    assert list(table["unit"]) == list(range(12)) and list(table["type"]) == units["spatial_type"]
+    for k in ("grid60", "border", "spatial_information", "speed_selectivity", "direction_selectivity"):
+        want = np.array([np.nan if v is None else v for v in units["scores"][k]])
+        np.testing.assert_allclose(table[k], want, rtol=1e-12, equal_nan=True)
+        want = np.array([np.nan if v is None else v for v in units["thresholds"][k]])
+        np.testing.assert_allclose(table[f"{k}_threshold"], want, rtol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(table["plane"], [np.nan if v is None else v for v in
+                                                m["celltypes"]["ramps"]["plane"]], rtol=1e-12, equal_nan=True)
+    # 20 trials of 40 steps visit few of the 64 bins: the warning is in metrics.json and names the path.
+    cov = m["celltypes"]["settings"]["coverage"]
+    assert 0 < cov < 0.8 and m["celltypes"]["settings"]["coverage_warning"]
+    assert [w for w in m["warnings"] if w.startswith("held-out trials: the path visits")]
+    assert m["settings"]["physical_scale"]["metres_per_unit"] == 0.5
+
+
+def test_figure_formats_on_request(runs, tmp_path, capsys):
+    copy = tmp_path / "ref"
+    shutil.copytree(runs / "ref", copy)
+    shutil.rmtree(copy / "analysis")
+    assert main([str(copy), *SMALL[:-1], "--figure-format", "svg", "pdf"]) == 0
+    assert "warning: held-out trials: the path visits" in capsys.readouterr().err
+    files = os.listdir(copy / "analysis")
+    assert "ratemaps.svg" in files and "ratemaps.pdf" in files and "ratemaps.png" not in files
+    with open(copy / "analysis" / "metrics.json") as fh:
+        assert json.load(fh)["figures"]["ratemaps"]["file"] == "ratemaps.svg"
+    with pytest.raises(SystemExit):
+        main([str(copy), "--figure-format", "jpg"])
+    assert "invalid choice: 'jpg'" in capsys.readouterr().err
+
+
 def test_missing_final_is_a_clear_error(runs, tmp_path, capsys):
     broken = tmp_path / "unfinished"
     shutil.copytree(runs / "ref", broken)

@@ -149,6 +149,25 @@ def test_periodic_maps_are_grids_and_bands_not_ramps_or_fields():
     assert -0.55 < np.nanmin(p[:10]) < -0.25 and np.nanmax(p[5:15]) > 0.15
 
 
+def test_grid_score_is_nan_exactly_when_the_centre_field_fills_the_autocorrelogram():
+    # A map rising towards one corner (as many trained units' ramps do): its
+    # autocorrelogram falls monotonically and stays above 0.2 out to n bins, so
+    # the centre field leaves no annulus to score. Grids, bands, blobs and
+    # straight ramps leave one and get a number.
+    b = spatial_bins(SQUARE, 20)
+    x, y = b.centres[..., 0], b.centres[..., 1]
+    corner = np.where(b.inside, (x + 1) * (y + 1), np.nan)
+    maps = np.array([corner, hex_grid(b, 0.7), square_grid(b, 0.9), plane_waves(b, 0.8, [25.0], [0.4]),
+                     blob(b, (0.2, -0.1), 0.6), ramp(b, 20, 2.0), ramp(b, 45, 0.5)])
+    n = min(b.shape)
+    for symmetry in (60, 90):
+        g, d = grid_score(maps, symmetry, return_details=True)
+        np.testing.assert_array_equal(np.isnan(g), d["inner_radius"] == n)
+        assert np.isnan(g[0]) and np.isfinite(g[1:]).all()
+    assert np.nanmin(radial_profile(autocorrelogram(corner[None]))[0, :n]) > 0.2
+    assert np.isfinite(grid_score(maps[:1], 60, method="mean")[0])
+
+
 def test_grid_score_degenerate_and_bad_arguments():
     with pytest.raises(ValueError, match="give maps or acorr"):
         periodic()

@@ -41,11 +41,13 @@ Labels (``CellTypes.labels``):
    nulls, then the spatial type and the speed and direction labels.
 """
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from gridcore.analysis.design import design_matrix
+from gridcore.analysis.ratemaps import coverage_warning
 from gridcore.analysis.scores import CONVENTIONS, TANH_OFFSET, periodic
 from gridcore.analysis.shuffles import (
     SCORE_NAMES,
@@ -206,6 +208,15 @@ def classify(activity, positions, speed, heading, arena, bins=20, *, n_shuffles=
     Returns
     -------
     CellTypes
+        Its ``settings`` record ``coverage``, the fraction of the arena's
+        bins the path visits, and ``coverage_warning``.
+
+    Warns
+    -----
+    UserWarning
+        When the path visits fewer than
+        :data:`gridcore.analysis.ratemaps.MIN_COVERAGE` of the arena's bins
+        (the text is ``settings["coverage_warning"]``, else None).
     """
     act, pos, spd, hd = _flatten(activity, positions, speed, heading)
     n = act.shape[0]
@@ -236,9 +247,14 @@ def classify(activity, positions, speed, heading, arena, bins=20, *, n_shuffles=
     labels = label_units(real, thresholds, z, maps)
 
     binning, speed_edges, n_speed = design.binning, design.speed_edges, design.n_speed
+    coverage = binning.coverage(design.spatial_counts)
+    warning = coverage_warning(coverage, bins)
+    if warning is not None:
+        warnings.warn(warning, stacklevel=2)
     settings = {
         "arena": arena.to_dict(), "bins": int(bins), "bin_size": binning.bin_size,
         "map_shape": list(binning.shape), "smooth_sigma_bins": smooth,
+        "coverage": coverage, "coverage_warning": warning,
         "n_samples": int(n), "n_shuffles": n_shuffles,
         "seed": seed if isinstance(seed, (int, np.integer)) else None,
         "shift": "circular shift of each unit's activity along the concatenated path, "

@@ -63,8 +63,7 @@ def path_statistics(traj, start=0, dt=None, near=0.1, bins=20):
         n_turns += len(d)
     wall = arena.wall_distance(p.reshape(-1, 2)) / arena.inradius
     binning = spatial_bins(arena, check_positive_int("bins", bins))
-    visited = np.zeros(binning.n_bins, bool)
-    visited[binning.flat_index(p.reshape(-1, 2))] = True
+    counts = np.bincount(binning.flat_index(p.reshape(-1, 2)), minlength=binning.n_bins)
     mean = float(s.mean())
     b = traj.boundary[:, start:]
     out = {
@@ -83,7 +82,7 @@ def path_statistics(traj, start=0, dt=None, near=0.1, bins=20):
         "boundary_per_1000_steps": float(1000.0 * b.mean()),
         "boundary_per_unit_length": float(b.sum() / length) if length > 0 else None,
         "path_length": length,
-        "coverage": float(visited[binning.inside.ravel()].mean()),
+        "coverage": binning.coverage(counts),
         "coverage_bins": int(bins),
     }
     if dt is not None:

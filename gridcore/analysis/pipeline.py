@@ -49,6 +49,7 @@ from gridcore.analysis.compare import compare_runs, run_summary
 from gridcore.analysis.development import EMBEDDINGS, development, select_stages
 from gridcore.analysis.jsonready import finite_median, floats
 from gridcore.analysis.pathstats import path_statistics
+from gridcore.analysis.physical import physical_scale
 from gridcore.analysis.ratemaps import map_correlation
 from gridcore.analysis.recording import output_positions, record_trajectories, run_chunks, trial_start_codes
 from gridcore.analysis.scores import CONVENTIONS as SCORE_CONVENTIONS
@@ -81,7 +82,7 @@ __all__ = [
     "DEFAULTS", "QUICK", "STREAMS", "CONVENTIONS", "AnalysisSettings", "Analysis", "Steps", "subseed",
     "analyze_run", "held_out_recording", "record_and_classify", "celltypes_section", "tuning_step",
     "error_correction_step", "development_step", "stability_step", "compare_step", "load_real_path",
-    "realpath_motion", "cut_trials", "real_path_step", "assemble_metrics",
+    "coverage_warnings", "run_name", "realpath_motion", "cut_trials", "real_path_step", "assemble_metrics",
 ]
 
 # Defaults of the full analysis (the paper's sizes) and of quick.
@@ -369,8 +370,7 @@ def analyze_run(run_dir, compare=(), backend="auto", threads=None, settings=None
         f"recording {s.n_trials} trials x {s.n_steps} steps and classifying units "
         f"({s.shuffles} shuffles)", record_and_classify, run, be, s.seed, s.n_trials, s.n_steps,
         test_noise, s.bins, s.shuffles)
-    shape = (rec.n_trials, rec.n_steps)
-    outputs, positions = rec.outputs.reshape(*shape, 2), rec.positions.reshape(*shape, 2)
+    outputs, positions = rec.outputs, rec.positions
     tuning, curves = steps.run("tuning", "tuning curves and selectivities", tuning_step, rec, types)
     ec = steps.run("error_correction", "error around boundary interactions", error_correction_step, rec)
     del rec
@@ -382,9 +382,32 @@ def analyze_run(run_dir, compare=(), backend="auto", threads=None, settings=None
         path_section, path_types, path_traces = real_path_step(run, be, real, s, test_noise, steps)
     metrics = assemble_metrics(run, others, be, s, stages, test_noise, probe, track, types, tuning, dev,
                                ec, stab, comparison, path_section)
+    scored = [("held-out trials", types), *((f"comparison run {o.path}", t) for o, t in zip(others, cmp_types)),
+              *((f"{name} path", t) for name, t in (path_types or {}).items())]
+    metrics["warnings"] = coverage_warnings(scored)
+    for w in metrics["warnings"]:
+        steps.say(f"warning: {w}")
     return Analysis(run=run, others=others, bins=s.bins, metrics=metrics, outputs=outputs,
                     positions=positions, types=types, curves=curves, development=dev,
                     compared_types=cmp_types, path_types=path_types, path_traces=path_traces)
+
+
+def coverage_warnings(scored):
+    """The coverage warnings of the paths units were classified on (``metrics["warnings"]``).
+
+    Parameters
+    ----------
+    scored : sequence of (str, CellTypes)
+        What was scored (e.g. ``"held-out trials"``) and its unit types.
+
+    Returns
+    -------
+    list of str
+        ``"what: warning"`` for each path that visits fewer than
+        :data:`gridcore.analysis.ratemaps.MIN_COVERAGE` of the arena's bins.
+    """
+    return [f"{name}: {t.settings['coverage_warning']}" for name, t in scored
+            if t.settings.get("coverage_warning")]
 
 
 def held_out_recording(run, backend, seed, n_trials, n_steps, noise_std):
@@ -437,15 +460,13 @@ def record_and_classify(run, backend, seed, n_trials, n_steps, noise_std, bins, 
     types : CellTypes
     """
     traj, rec = held_out_recording(run, backend, seed, n_trials, n_steps, noise_std)
-    shape = (rec.n_trials, rec.n_steps, 2)
-    track = tracking(rec.outputs.reshape(shape), rec.positions.reshape(shape))
+    track = tracking(rec.outputs, rec.positions)
     # The baseline starts where the network is told it starts: at its start
     # position under the encoded initial state, else at the centre.
     start = traj.start if run.spec.initial_state == "encoded" else None
-    track["heading_baseline_normalised_error"] = heading_baseline(
-        rec.speed.reshape(shape[:2]), rec.heading.reshape(shape[:2]), rec.positions.reshape(shape), run.arena,
-        start)
-    types = classify(rec.activity, rec.positions, rec.speed, rec.heading, run.arena, bins,
+    track["heading_baseline_normalised_error"] = heading_baseline(rec.speed, rec.heading, rec.positions,
+                                                                  run.arena, start)
+    types = classify(rec.rates, rec.positions, rec.speed, rec.heading, run.arena, bins,
                      n_shuffles=shuffles, seed=subseed(seed, "shuffles"))
     return traj, rec, track, types
 
@@ -486,7 +507,7 @@ def tuning_step(rec, types):
     curves : dict of arrays
         :func:`gridcore.analysis.unitsummary.tuning_curves` (for the figures).
     """
-    curves = tuning_curves(rec.activity, rec.speed, rec.heading)
+    curves = tuning_curves(rec.activity, rec.speed.ravel(), rec.heading.ravel())
     section = {"examples": pick_examples(types), "summary": tuning_summary(types, curves["speed_r2"]),
                "heading_wrap": heading_wrap(curves["direction_curves"]), **curves_to_json(curves)}
     return section, curves
@@ -503,9 +524,8 @@ def error_correction_step(rec):
     -------
     dict from :func:`gridcore.analysis.tracking.error_correction`
     """
-    shape = (rec.n_trials, rec.n_steps)
-    err = np.sum((rec.outputs.reshape(*shape, 2) - rec.positions.reshape(*shape, 2)) ** 2, axis=2)
-    return error_correction(err, rec.boundary.reshape(shape))
+    err = np.sum((rec.outputs - rec.positions) ** 2, axis=2)
+    return error_correction(err, rec.boundary)
 
 
 def development_step(run, stages, backend, traj, noise_std, settings, types, steps):
@@ -574,8 +594,8 @@ def stability_step(run, backend, settings, noise_std, steps):
                      progress=long_progress, motion_model=task.motion_model, place_cells=run.place_cells)
 
 
-def _label(path):
-    """A run's name in comparisons: its directory's name."""
+def run_name(path):
+    """A run's name in comparisons and titles: its directory's name (``runs/square-quick`` -> ``square-quick``)."""
     return os.path.basename(os.path.normpath(path))
 
 
@@ -605,14 +625,14 @@ def compare_step(run, others, backend, settings, noise_std, track, types, steps)
     if not others:
         return None, []
     s = settings
-    summaries = [run_summary(_label(run.path), run.settings.to_dict(), track, types)]
+    summaries = [run_summary(run_name(run.path), run.settings.to_dict(), track, types)]
     cmp_types = []
     for other in others:
         o_noise = other.settings.task.noise_std if noise_std is None else noise_std
         _, _, o_track, o_types = steps.run(
             f"compare:{other.path}", f"comparison run {other.path}", record_and_classify, other, backend,
             s.seed, s.n_trials, s.n_steps, o_noise, s.bins, s.shuffles)
-        summaries.append(run_summary(_label(other.path), other.settings.to_dict(), o_track, o_types))
+        summaries.append(run_summary(run_name(other.path), other.settings.to_dict(), o_track, o_types))
         cmp_types.append(o_types)
     return compare_runs(summaries), cmp_types
 
@@ -720,24 +740,6 @@ def cut_trials(traj, n_steps):
                         motion=info, motion_model=traj.motion_model)
 
 
-def _run_path(run, backend, traj, start, noise_std, seed):
-    """Stream the network along a one-trial path.
-
-    Returns its rates (T - start, N) and reported positions (T - start, 2) from step ``start`` on.
-    """
-    n = traj.inputs.shape[1] - start
-    activity = np.empty((n, run.params.n_units))
-    outputs = np.empty((n, 2))
-    codes = trial_start_codes(run.spec, run.place_cells, traj.start)
-    for lo, hi, res in run_chunks(run.params, backend, traj.inputs, noise_std, seed, run.spec,
-                                  start_codes=codes):
-        a = max(lo, start)
-        if hi > a:
-            activity[a - start:hi - start] = res.u[0, a - lo:]
-            outputs[a - start:hi - start] = output_positions(res.y[0, a - lo:], run.spec, run.place_cells)
-    return activity, outputs
-
-
 def _trial_tracking(run, backend, traj, noise_std, seed):
     """C1 tracking on trials after their lead-in (``traj.motion["lead_in_steps"]``, 0 if absent)."""
     codes = trial_start_codes(run.spec, run.place_cells, traj.start)
@@ -790,9 +792,10 @@ def real_path_step(run, backend, real, settings, noise_std, steps):
     trace = max(2, min(n, int(round(PATH_TRACE_S / dt))))
     out, types, traces = {}, {}, {}
     for name, traj, start in (("real", real, lead), ("simulated", sim, 0)):
-        act, y = steps.run(f"path:{name}", f"network along the {name} path ({n:,} steps)", _run_path,
-                           run, backend, traj, start, noise_std, subseed(seed, "path_noise"))
-        pos = traj.positions[0, start:]
+        rec = steps.run(f"path:{name}", f"network along the {name} path ({n:,} steps)", record_trajectories,
+                        run.params, backend, traj, subseed(seed, "path_noise"), noise_std, run.spec,
+                        run.place_cells).from_step(start)
+        act, y, pos = rec.rates[0], rec.outputs[0], rec.positions[0]
         track = tracking(y[None], pos[None])
         del track["squared_error_by_step"], track["example_trials"]   # one long trial: see over_time
         over_time = stability(np.sum((y - pos) ** 2, axis=1)[None], pos[None], block)
@@ -875,6 +878,7 @@ def assemble_metrics(run, others, backend, settings, stages, test_noise, probe, 
             "stages": stages, "embedding": s.embedding,
             "compare": [o.path for o in others], "trajectory": s.trajectory,
             "trajectory_dt": s.trajectory_dt, "trajectory_duration": s.trajectory_duration,
+            "physical_scale": physical_scale(run.settings.task).to_dict(),
         },
         "conventions": {**CONVENTIONS, "scores": types.settings["conventions"]},
         "tracking": track,

@@ -44,11 +44,18 @@ __all__ = [
     "arena_key",
     "map_correlation",
     "MIN_OVERLAP",
+    "MIN_COVERAGE",
+    "coverage_warning",
 ]
 
 # Autocorrelogram lags whose overlap (bins valid in both copies) is smaller
 # than this are NaN: a Pearson r over fewer bins is dominated by noise.
 MIN_OVERLAP = 20  # bins
+
+# Scores of maps from a path that visits fewer of the arena's bins than this
+# fraction come with a warning: border scores need the walls, autocorrelograms
+# their overlaps (75 of 400 bins gave scores silently before).
+MIN_COVERAGE = 0.8
 
 # Positions may stick out of the bounding box by this much (relative to its
 # size) from round-off; they go to the edge bin. Farther out is an error.
@@ -94,6 +101,21 @@ class SpatialBins:
         """Total number of bins, ``H * W``."""
         return self.shape[0] * self.shape[1]
 
+    def coverage(self, counts):
+        """Fraction of the bins inside the arena that hold at least one sample.
+
+        Parameters
+        ----------
+        counts : array_like, shape (H W,) or (H, W)
+            Samples per bin (e.g. ``RateMapAccumulator.counts``).
+
+        Returns
+        -------
+        float in [0, 1]
+        """
+        c = np.asarray(counts).reshape(self.shape)
+        return float(np.mean(c[self.inside] > 0))
+
     def flat_index(self, positions):
         """Flat bin index ``i * W + j`` of each position.
 
@@ -123,6 +145,30 @@ class SpatialBins:
         # Clipping only moves round-off strays (and points exactly on the far
         # edge) into the edge bins.
         return np.clip(i, 0, h - 1) * w + np.clip(j, 0, w - 1)
+
+
+def coverage_warning(fraction, bins, what="the path"):
+    """The warning for a path that covers too little of the arena, or None.
+
+    Parameters
+    ----------
+    fraction : float
+        :meth:`SpatialBins.coverage` of the path.
+    bins : int
+        Bins along the longer side (said in the text).
+    what : str
+        What visited the bins, for the text.
+
+    Returns
+    -------
+    str or None
+        None when ``fraction >= MIN_COVERAGE``.
+    """
+    if fraction >= MIN_COVERAGE:
+        return None
+    return (f"{what} visits {100 * fraction:.0f}% of the arena's bins ({bins} along the longer side), "
+            f"below {100 * MIN_COVERAGE:.0f}%: rate maps are mostly empty and their scores (border, "
+            f"grid, band, spatial information) mean little")
 
 
 def arena_key(arena):

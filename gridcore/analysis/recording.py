@@ -3,7 +3,8 @@
 Two modes:
 
 - :func:`record` runs a minibatch of test trials and keeps unit activity with
-  position, heading, speed and boundary flags for every step (memory
+  position, heading, speed and boundary flags for every step, with trial
+  and time axes (a :class:`Recording`; memory
   ``M T N`` doubles: 200 MB for the paper's 500 x 500 trials of 100 units);
   :func:`record_trajectories` does the same on given trajectories, so that
   several networks can be compared on the very same trials;
@@ -21,41 +22,104 @@ code of its start position (:func:`trial_start_codes`); a run's place cells
 are ``run.place_cells``.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from gridcore.analysis.ratemaps import rate_maps
 from gridcore.model.spec import PAPER
+from gridcore.sim.arenas import Arena
 from gridcore.sim.placecells import PlaceCells, outputs_to_positions
 from gridcore.sim.trajectories import simulate
 from gridcore.util.checks import check_nonneg_float, check_positive_int
 
 
-@dataclass
+@dataclass(frozen=True, eq=False)
 class Recording:
-    """Network activity along test trials, flattened over trials and steps (S = M T samples).
+    """Network activity along M test trials of T steps, with the path variables of every step.
 
     Attributes
     ----------
-    activity : (S, N) rates u_t
-    outputs : (S, 2) the network's estimate of the position (arena units): y_t
-        for the x, y readout, the decoded logits for the place-cell readout
-        (:func:`output_positions`)
-    positions : (S, 2) true positions p_t (arena units)
-    speed : (S,) speed of the move after t (arena units per step)
-    heading : (S,) heading of that move (rad, [-pi, pi))
-    boundary : (S,) bool, wall re-sample at that step
-    n_trials, n_steps : int, M and T (reshape to (M, T, ...) to recover trials)
+    rates : ndarray, shape (M, T, N)
+        Unit rates u_t (tanh units: in [-1, 1]).
+    outputs : ndarray, shape (M, T, 2)
+        The network's estimate of the position (arena units): y_t for the
+        x, y readout, the decoded logits for the place-cell readout
+        (:func:`output_positions`).
+    positions : ndarray, shape (M, T, 2)
+        True positions p_t (arena units).
+    speed : ndarray, shape (M, T)
+        Speed of the move after t (arena units per step).
+    heading : ndarray, shape (M, T)
+        Heading of that move (rad, [-pi, pi)).
+    boundary : ndarray of bool, shape (M, T)
+        Boundary interaction (wall re-sample) at that step.
+    arena : Arena
+        The arena of the trials.
     """
 
-    activity: np.ndarray
+    rates: np.ndarray
     outputs: np.ndarray
     positions: np.ndarray
     speed: np.ndarray
     heading: np.ndarray
     boundary: np.ndarray
-    n_trials: int
-    n_steps: int
+    arena: Arena
+
+    @property
+    def n_trials(self):
+        """M, the number of trials."""
+        return self.rates.shape[0]
+
+    @property
+    def n_steps(self):
+        """T, the steps per trial."""
+        return self.rates.shape[1]
+
+    @property
+    def activity(self):
+        """The rates with trials concatenated into one path: a view of shape (M T, N)."""
+        return self.rates.reshape(-1, self.rates.shape[2])
+
+    def from_step(self, start):
+        """The recording from step ``start`` of every trial on (e.g. after a real path's lead-in).
+
+        Parameters
+        ----------
+        start : int
+            In [0, T).
+
+        Returns
+        -------
+        Recording
+            Views of steps ``start..T-1``.
+        """
+        if isinstance(start, bool) or not isinstance(start, (int, np.integer)) or not 0 <= start < self.n_steps:
+            raise ValueError(f"start must be an int in [0, {self.n_steps}) (the steps of a trial), got {start!r}")
+        return replace(self, **{k: getattr(self, k)[:, start:] for k in _STEP_FIELDS})
+
+    def rate_maps(self, bins=20, smooth=None):
+        """Mean rate of every unit per spatial bin, over all trials and steps.
+
+        Parameters
+        ----------
+        bins : int
+            Bins along the longer side of the arena's bounding box
+            (:func:`gridcore.analysis.ratemaps.spatial_bins`).
+        smooth : float or None
+            Gaussian smoothing sigma (bins); the analysis classifies maps
+            smoothed with 1.0.
+
+        Returns
+        -------
+        ndarray, shape (N, H, W)
+            ``maps[u, i, j]``: unit u, row i (y, from the bottom), column j
+            (x); NaN where unvisited or outside the arena.
+        """
+        return rate_maps(self.rates, self.positions, self.arena, bins, smooth)
+
+
+_STEP_FIELDS = ("rates", "outputs", "positions", "speed", "heading", "boundary")
 
 
 # Outputs held at once, in doubles: recordings of many trials under the
@@ -235,11 +299,8 @@ def record_trajectories(params, backend, traj, seed, noise_std=0.0, spec=PAPER, 
                                   start_codes=codes):
         activity[:, lo:hi] = res.u
         outputs[:, lo:hi] = output_positions(res.y, spec, place_cells)
-    s = n_trials * n_steps
-    return Recording(activity=activity.reshape(s, n), outputs=outputs.reshape(s, 2),
-                     positions=traj.positions.reshape(s, 2), speed=traj.speed.reshape(s),
-                     heading=traj.heading.reshape(s), boundary=traj.boundary.reshape(s),
-                     n_trials=n_trials, n_steps=n_steps)
+    return Recording(rates=activity, outputs=outputs, positions=traj.positions, speed=traj.speed,
+                     heading=traj.heading, boundary=traj.boundary, arena=traj.arena)
 
 
 def path_errors(params, backend, traj, noise_std, seed, spec=PAPER, chunk_steps=10_000, on_chunk=None,

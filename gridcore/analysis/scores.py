@@ -322,8 +322,13 @@ def grid_score(maps, symmetry=60, method="minmax", return_details=False, acorr=N
     Returns
     -------
     score : ndarray of float64, shape (n_units,)
-        In [-2, 2]; NaN when no annulus has enough valid pixels (e.g. a
-        constant map).
+        In [-2, 2]; NaN when no annulus has 20 valid pixels: under
+        ``"minmax"`` when the centre field fills the autocorrelogram
+        (``details["inner_radius"]`` = n: its radial mean stays above 0.2
+        and keeps falling out to n bins, as for a smooth ramp, so there is
+        no ring outside the central peak to compare), and under either
+        method for a map with too few valid bins or no variance (a constant
+        map).
     details : dict of ndarray, shape (n_units, ...)
         Only with ``return_details``. ``spacing`` (bins): median distance
         from the centre of the ``symmetry``-fold nearest autocorrelogram peaks

@@ -36,8 +36,8 @@ from gridcore.analysis.pipeline import (
     analyze_run,
 )
 from gridcore.backends import BACKEND_NAMES
-from gridcore.cli.common import int_list, nonneg_float, positive_int, run_main
-from gridcore.report.outputs import write_outputs
+from gridcore.cli.common import DefaultsHelpFormatter, int_list, nonneg_float, positive_int, run_main
+from gridcore.report.outputs import DPI, FIGURE_FORMATS, write_outputs
 
 
 class Progress:
@@ -52,7 +52,7 @@ class Progress:
         print(f"[{time.perf_counter() - self.start:7.1f} s] {text}", file=self.stream, flush=True)
 
 
-def analyze(run_dir, compare=(), backend="auto", threads=None, stream=sys.stderr, **settings):
+def analyze(run_dir, compare=(), backend="auto", threads=None, stream=sys.stderr, formats=("png",), **settings):
     """Run every analysis on ``run_dir`` and write ``run_dir/analysis/``.
 
     Parameters
@@ -66,6 +66,8 @@ def analyze(run_dir, compare=(), backend="auto", threads=None, stream=sys.stderr
     threads : int or None
     stream : file or None
         Where the progress lines go.
+    formats : sequence of {"png", "pdf", "svg"}
+        Files of each figure (PNG at 200 dpi; PDF and SVG vector).
     **settings
         Keyword arguments of :meth:`gridcore.analysis.pipeline.AnalysisSettings.make`:
         ``seed``, ``quick``, ``n_trials``, ``n_steps``, ``long_steps``,
@@ -80,7 +82,7 @@ def analyze(run_dir, compare=(), backend="auto", threads=None, stream=sys.stderr
     """
     steps = Steps(None if stream is None else Progress(stream))
     analysis = analyze_run(run_dir, compare, backend, threads, AnalysisSettings.make(**settings), steps)
-    out_dir, metrics = write_outputs(analysis, steps)
+    out_dir, metrics = write_outputs(analysis, steps, formats)
     steps.say(f"wrote {out_dir}/metrics.json, report.html and {len(metrics['figures'])} figures "
               f"(total {metrics['timings_s']['total']:.1f} s)")
     return metrics
@@ -89,11 +91,11 @@ def analyze(run_dir, compare=(), backend="auto", threads=None, stream=sys.stderr
 def build_parser():
     """The argument parser of ``python -m gridcore.analyze``."""
     p = argparse.ArgumentParser(prog="python -m gridcore.analyze", description=__doc__.split("\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=DefaultsHelpFormatter)
     p.add_argument("run_dir", help="a finished training run (config.json, final.npz)")
     p.add_argument("--compare", nargs="+", default=[], metavar="OTHER_RUN",
                    help="other runs shown side by side (ablations)")
-    p.add_argument("--backend", choices=("auto",) + BACKEND_NAMES, default="auto")
+    p.add_argument("--backend", choices=("auto",) + BACKEND_NAMES, default="auto", help="compute backend")
     p.add_argument("--threads", type=positive_int, default=None, help="threads (default: all cores)")
     p.add_argument("--seed", type=int, default=0, help="seed of every random draw of the analysis")
     p.add_argument("--quick", action="store_true",
@@ -129,6 +131,9 @@ def build_parser():
     p.add_argument("--trajectory-duration", type=nonneg_float, default=None, metavar="SECONDS",
                    help=f"seconds of that path used (default: all of a recording; "
                         f"{RATINABOX_DURATION:g} s of RatInABox motion)")
+    p.add_argument("--figure-format", nargs="+", choices=FIGURE_FORMATS, default=["png"], metavar="FORMAT",
+                   help=f"files of each figure, any of {', '.join(FIGURE_FORMATS)} (PNG at {DPI} dpi; PDF and "
+                        "SVG are vector)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     return p
 
@@ -143,7 +148,8 @@ def main(argv=None):
                 long_paths=args.long_paths, block_steps=args.block_steps, shuffles=args.shuffles,
                 bins=args.bins, quick=args.quick, noise_std=args.noise_std, stages=args.stages,
                 embedding=args.embedding, trajectory=args.trajectory, trajectory_dt=args.trajectory_dt,
-                trajectory_duration=args.trajectory_duration, stream=None if args.quiet else sys.stderr)
+                trajectory_duration=args.trajectory_duration, stream=None if args.quiet else sys.stderr,
+                formats=args.figure_format)
         return os.path.join(args.run_dir, "analysis", "report.html")
 
     return run_main("gridcore.analyze", work)

@@ -32,6 +32,7 @@ from gridcore.backends import get_backend
 from gridcore.cli.analyze import analyze
 from gridcore.cli.common import positive_int, run_main
 from gridcore.report import figures
+from gridcore.report.outputs import save_figure
 from gridcore.sweep import Point, run_sweep
 from gridcore.train.config import make_config
 from gridcore.train.rundir import RunDir, load_run
@@ -272,7 +273,7 @@ def pilot(out, results=RESULTS, backend="c", threads=None, stream=sys.stderr, sw
                       # In half-sides of the arena, so the 10x-unit run compares.
                       "rest_output": s["median_rest_output"] / (cfg.task.arena_size / 2)}
     atomic_write_json(os.path.join(results, "pilot.json"), rows)
-    figures.pilot_figure(rows, os.path.join(results, "pilot.png"))
+    save_figure(figures.pilot_figure(rows), os.path.join(results, "pilot"))
     lines = ["| run (quick preset) | what changes | held-out error | step gain | output at rest / half side |",
              "|---|---|---|---|---|"]
     lines += [f"| {n} | {_describe(PILOT_RUNS[n])} | {r['nerr']:.3f} | {r['gain']:.3g} | "

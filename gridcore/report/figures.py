@@ -1,15 +1,18 @@
-"""Figures of the paper's analyses, as PNG files (matplotlib, Agg; no pyplot state).
+"""Figures of the paper's analyses (matplotlib Figures, no pyplot state; nothing is written here).
 
 Each function takes results of the analyses (:mod:`gridcore.analysis.tracking`,
 :mod:`gridcore.analysis.unitsummary`, :mod:`gridcore.analysis.development`,
 :mod:`gridcore.analysis.compare`, and the :class:`gridcore.analysis.celltypes.CellTypes`
-of the network) and writes one PNG (all of one analysis: :func:`gridcore.report.outputs.draw_figures`):
+of the network), draws into the Figure given as ``fig=`` (or the Axes given as
+``ax=`` for one-panel figures; a new Figure if neither) and returns the Figure.
+:func:`gridcore.report.outputs.save_figure` writes one as PNG (200 dpi), PDF
+or SVG; :func:`gridcore.report.outputs.draw_figures` draws all of an analysis.
 
 =========================  ==============================================  ==========
 function                   what it shows                                   paper
 =========================  ==============================================  ==========
 :func:`tracking_figure`    true path (black) and network estimate (red)    Fig. 1c
-:func:`ratemap_panel`      rate maps of all units with their type labels   Fig. 2, 5
+:func:`ratemap_panel`      rate maps of units with their type labels       Fig. 2, 5
 :func:`tuning_examples`    map, direction and speed tuning of examples     Fig. 3
 :func:`selectivity_figure` speed vs direction vs spatial selectivity       App. D
 :func:`development_figure` t-SNE of units over training stages             Fig. 4
@@ -21,51 +24,91 @@ function                   what it shows                                   paper
 :func:`pilot_figure`       gain, error and rest output of pilot runs        -
 =========================  ==============================================  ==========
 
-Rate maps use viridis (low blue, high yellow, as in the paper), each scaled
-to its own range, ``origin="lower"`` (y up), unvisited bins and the outside
-of the arena white.
+``physical=`` (a :class:`gridcore.analysis.physical.PhysicalScale`) labels
+lengths in metres, times in seconds and speeds in m/s; without it they are
+in arena units and steps. ``title=`` names the run at the top.
+
+Rate maps use viridis (low blue, high yellow, as in the paper),
+``origin="lower"`` (y up), unvisited bins and the outside of the arena
+white, and a colour bar that says the scale: one range shared by all maps
+(``colour_scale="shared"``) or each map scaled to its own (``"unit"``).
 """
 
 import math
 
 import matplotlib
 import numpy as np
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from gridcore.analysis.ratemaps import spatial_bins
 from gridcore.sim.arenas import Circle
 
-__all__ = ["TYPE_COLOURS", "tracking_figure", "ratemap_panel", "tuning_examples",
+__all__ = ["TYPE_COLOURS", "COLOUR_SCALES", "tracking_figure", "ratemap_panel", "tuning_examples",
            "selectivity_figure", "development_figure", "error_correction_figure",
            "stability_figure", "comparison_figure", "path_figure", "probe_figure", "pilot_figure"]
 
 TYPE_COLOURS = {"grid": "#d62728", "border": "#1f77b4", "band": "#2ca02c",
                 "irregular": "#555555", "none": "#aaaaaa"}
-_DPI = 110
+COLOUR_SCALES = ("shared", "unit")
 _CMAP = matplotlib.colormaps["viridis"].with_extremes(bad="white")
 
 
-def _save(fig, path):
-    fig.savefig(path, dpi=_DPI)
-    return path
+def _figure(fig, size):
+    """``fig`` if given (checked), else a new Figure of ``size`` inches."""
+    if fig is None:
+        return Figure(figsize=size)
+    if not isinstance(fig, Figure):
+        raise TypeError(f"fig must be a matplotlib Figure (e.g. plt.figure()), got {fig!r}")
+    return fig
 
 
-def _outline(ax, arena, **kw):
-    """Draw the arena's walls."""
+def _axes(ax, size):
+    """(Figure, Axes): ``ax`` and its figure if given (checked), else a new one-panel Figure."""
+    if ax is None:
+        fig = Figure(figsize=size)
+        return fig, fig.add_subplot(1, 1, 1)
+    if not isinstance(ax, Axes):
+        raise TypeError(f"ax must be a matplotlib Axes (e.g. plt.subplots()[1]), got {ax!r}")
+    return ax.figure, ax
+
+
+def _title(fig, title, text, **kw):
+    """Figure title: the run's name (``title``), then ``text``."""
+    fig.suptitle(" - ".join(t for t in (title, text) if t), **{"fontsize": 9, **kw})
+
+
+def _length(physical):
+    """(factor, unit) turning arena units into the units shown."""
+    return (1.0, "arena units") if physical is None else (physical.metres_per_unit, "m")
+
+
+def _time(physical):
+    """(factor, unit) turning steps into the units shown."""
+    return (1.0, "steps") if physical is None else (physical.seconds_per_step, "s")
+
+
+def _speed(physical):
+    """(factor, unit) turning arena units per step into the units shown."""
+    return (1.0, "arena units/step") if physical is None else (physical.speed_per_unit_step, "m/s")
+
+
+def _outline(ax, arena, scale=1.0, **kw):
+    """Draw the arena's walls, lengths times ``scale``."""
     style = {"color": "0.4", "lw": 0.6, **kw}
     if isinstance(arena, Circle):
         t = np.linspace(0, 2 * np.pi, 181)
-        ax.plot(arena.radius * np.cos(t), arena.radius * np.sin(t), **style)
+        ax.plot(scale * arena.radius * np.cos(t), scale * arena.radius * np.sin(t), **style)
     else:
-        v = np.vstack([arena.vertices, arena.vertices[:1]])
+        v = scale * np.vstack([arena.vertices, arena.vertices[:1]])
         ax.plot(v[:, 0], v[:, 1], **style)
 
 
-def _map(ax, m, binning, outline=True):
-    """One rate map scaled to its own range (flat or empty maps drawn flat)."""
-    ok = np.isfinite(m)
-    lo, hi = (np.min(m[ok]), np.max(m[ok])) if ok.any() else (0.0, 1.0)
-    ax.imshow(m, origin="lower", cmap=_CMAP, vmin=lo, vmax=hi if hi > lo else lo + 1e-12,
+def _map(ax, m, binning, outline=True, vmin=None, vmax=None):
+    """One rate map, on [vmin, vmax] or scaled to its own range (flat or empty maps drawn flat)."""
+    if vmin is None or vmax is None:
+        vmin, vmax = _range(m[None])
+    ax.imshow(m, origin="lower", cmap=_CMAP, vmin=vmin, vmax=vmax if vmax > vmin else vmin + 1e-12,
               extent=(binning.x_edges[0], binning.x_edges[-1], binning.y_edges[0], binning.y_edges[-1]),
               interpolation="nearest")
     if outline:
@@ -77,8 +120,16 @@ def _map(ax, m, binning, outline=True):
         s.set_visible(False)
 
 
+def _range(maps):
+    """(min, max) over the finite values of ``maps`` ((0, 1) if there are none)."""
+    ok = np.isfinite(maps)
+    return (float(np.min(maps[ok])), float(np.max(maps[ok]))) if ok.any() else (0.0, 1.0)
+
+
 def _type_text(types, u):
     """Short label of unit u: type (with grid symmetry), then S/D for speed/direction tuning."""
+    if types is None:
+        return f"unit {u}"
     t = str(types.spatial_type[u])
     if t == "grid":
         t += str(int(types.grid_symmetry[u]))
@@ -86,80 +137,145 @@ def _type_text(types, u):
     return f"{u}: {t}" + (f" {flags}" if flags else "")
 
 
-def _mosaic(fig, spec, maps, types, binning, fontsize=6):
-    """All units' maps in a near-square grid inside ``spec``; titles coloured by type."""
-    n = len(maps)
+def _type_colour(types, u):
+    return "k" if types is None else TYPE_COLOURS.get(str(types.spatial_type[u]), "k")
+
+
+def _mosaic(fig, spec, maps, types, binning, units=None, colour_scale="unit", fontsize=6):
+    """Maps of ``units`` (default all) in a near-square grid inside ``spec``, titles coloured by type.
+
+    Returns the (vmin, vmax) of a shared colour scale, or None for ``"unit"``.
+    """
+    units = range(len(maps)) if units is None else units
+    n = len(units)
     cols = math.ceil(math.sqrt(n))
     rows = math.ceil(n / cols)
     grid = spec.subgridspec(rows, cols, wspace=0.08, hspace=0.35)
-    for u in range(n):
-        ax = fig.add_subplot(grid[u // cols, u % cols])
-        _map(ax, maps[u], binning)
-        ax.set_title(_type_text(types, u), fontsize=fontsize, pad=1.5,
-                     color=TYPE_COLOURS.get(str(types.spatial_type[u]), "k"))
+    shared = _range(maps[list(units)]) if colour_scale == "shared" else (None, None)
+    for i, u in enumerate(units):
+        ax = fig.add_subplot(grid[i // cols, i % cols])
+        _map(ax, maps[u], binning, vmin=shared[0], vmax=shared[1])
+        ax.set_title(_type_text(types, u), fontsize=fontsize, pad=1.5, color=_type_colour(types, u))
+    return shared if colour_scale == "shared" else None
 
 
-def ratemap_panel(maps, types, arena, bins, path, title=None):
-    """Rate maps of all units in a grid of small panels, each titled with its type (Fig. 2, 5).
+def _map_colourbar(fig, cax, shared, label="mean activity u"):
+    """The colour bar of a mosaic: the shared range, or 'each map: its min to its max'."""
+    lo, hi = shared if shared is not None else (0.0, 1.0)
+    sm = matplotlib.cm.ScalarMappable(matplotlib.colors.Normalize(lo, hi if hi > lo else lo + 1e-12), _CMAP)
+    cb = fig.colorbar(sm, cax=cax, orientation="horizontal")
+    if shared is None:
+        cb.set_ticks([0, 1], labels=["each map's min", "its max"])
+        cb.set_label(f"{label}, each map scaled to its own range", fontsize=7)
+    else:
+        cb.set_label(f"{label} (same scale for every map)", fontsize=7)
+    cb.ax.tick_params(labelsize=6.5)
+    return cb
+
+
+def _box_text(arena, physical):
+    """The arena's bounding box in the shown units, e.g. 'box 1 m x 1 m'."""
+    f, unit = _length(physical)
+    xmin, ymin, xmax, ymax = arena.bounds
+    return f"box {f * (xmax - xmin):.3g} x {f * (ymax - ymin):.3g} {unit}"
+
+
+def ratemap_panel(maps, types, arena, bins, *, units=None, colour_scale="unit", physical=None, title=None,
+                  fig=None):
+    """Rate maps of units in a grid of small panels, each titled with its type, and a colour bar (Fig. 2, 5).
 
     Parameters
     ----------
     maps : ndarray, shape (N, H, W)
-        Rate maps (e.g. ``CellTypes.maps``, smoothed as classified).
-    types : CellTypes
+        Rate maps (e.g. ``CellTypes.maps``, smoothed as classified, or
+        ``Recording.rate_maps()``).
+    types : CellTypes or None
+        Titles ``unit: type`` coloured by type; None: ``unit u``.
     arena : Arena
     bins : int
         Spatial bins the maps were made with.
-    path : str
-        PNG to write.
+    units : sequence of int, optional
+        The units shown, in order (default all).
+    colour_scale : {"unit", "shared"}
+        Each map scaled to its own range, or one range for all shown maps.
+    physical : PhysicalScale, optional
+        States the box in metres.
     title : str, optional
+        The run's name.
+    fig : Figure, optional
+
+    Returns
+    -------
+    Figure
     """
-    n = len(maps)
+    if colour_scale not in COLOUR_SCALES:
+        raise ValueError(f"colour_scale must be one of {COLOUR_SCALES}, got {colour_scale!r}")
+    units = list(range(len(maps))) if units is None else [int(u) for u in units]
+    bad = [u for u in units if not 0 <= u < len(maps)]
+    if bad or not units:
+        raise ValueError(f"units must be a non-empty list of unit numbers in [0, {len(maps)}), got {units}")
+    n = len(units)
     cols = math.ceil(math.sqrt(n))
     rows = math.ceil(n / cols)
-    fig = Figure(figsize=(1.05 * cols + 0.3, 1.12 * rows + 0.9))
-    gs = fig.add_gridspec(1, 1, left=0.01, right=0.99, bottom=0.01, top=1 - 0.75 / fig.get_figheight())
-    _mosaic(fig, gs[0], maps, types, spatial_bins(arena, bins))
-    counts = types.counts()
-    fig.suptitle((title + "\n" if title else "") + ", ".join(
-        f"{k} {counts[k]}" for k in ("grid", "border", "band", "irregular", "none", "speed", "direction")),
-        fontsize=9)
-    return _save(fig, path)
+    fig = _figure(fig, (max(1.05 * cols + 0.3, 3.2), 1.12 * rows + 1.3))
+    height = fig.get_figheight()
+    gs = fig.add_gridspec(1, 1, left=0.01, right=0.99, bottom=0.75 / height, top=1 - 0.75 / height)
+    shared = _mosaic(fig, gs[0], maps, types, spatial_bins(arena, bins), units, colour_scale)
+    _map_colourbar(fig, fig.add_axes((0.25, 0.3 / height, 0.5, 0.12 / height)), shared)
+    text = f"rate maps ({_box_text(arena, physical)})"
+    if types is not None and len(units) == len(maps):
+        counts = types.counts()
+        text += "\n" + ", ".join(f"{k} {counts[k]}" for k in ("grid", "border", "band", "irregular", "none",
+                                                                "speed", "direction"))
+    _title(fig, title, text)
+    return fig
 
 
-def tracking_figure(outputs, positions, arena, trials, path, nerr=None):
+def tracking_figure(outputs, positions, arena, trials, nerr=None, *, physical=None, title=None, fig=None):
     """True path (black) and the network's estimate (red) for example trials (Fig. 1c).
 
     Parameters
     ----------
     outputs, positions : ndarray, shape (M, T, 2)
+        Arena units.
     arena : Arena
     trials : dict of str -> int
         Panel label -> trial index (e.g. ``tracking()["example_trials"]``).
-    path : str
     nerr : float, optional
         Normalised error over all trials, shown in the title.
+    physical : PhysicalScale, optional
+        Axes in metres.
+    title : str, optional
+        The run's name.
+    fig : Figure, optional
+
+    Returns
+    -------
+    Figure
     """
-    fig = Figure(figsize=(3.2 * len(trials), 3.5))
+    f, unit = _length(physical)
+    fig = _figure(fig, (3.2 * len(trials), 3.9))
     for i, (label, m) in enumerate(trials.items()):
         ax = fig.add_subplot(1, len(trials), i + 1)
-        _outline(ax, arena, color="0.6", lw=1.0)
-        ax.plot(positions[m, :, 0], positions[m, :, 1], color="k", lw=1.0, label="true path")
-        ax.plot(outputs[m, :, 0], outputs[m, :, 1], color="tab:red", lw=1.0, label="network")
-        ax.plot(*positions[m, 0], "o", color="k", ms=3)
-        e = np.mean(np.sum((outputs[m] - positions[m]) ** 2, axis=1))
-        ax.set_title(f"trial {m} ({label} error)\nmean sq. error {e:.3g}", fontsize=8)
+        _outline(ax, arena, color="0.6", lw=1.0, scale=f)
+        ax.plot(f * positions[m, :, 0], f * positions[m, :, 1], color="k", lw=1.0, label="true path")
+        ax.plot(f * outputs[m, :, 0], f * outputs[m, :, 1], color="tab:red", lw=1.0, label="network")
+        ax.plot(*(f * positions[m, 0]), "o", color="k", ms=3)
+        e = np.mean(np.sum((outputs[m] - positions[m]) ** 2, axis=1)) * f * f
+        ax.set_title(f"trial {m} ({label} error)\nmean sq. error {e:.3g} {unit}$^2$", fontsize=8)
         ax.set_aspect("equal")
-        ax.set_axis_off()
-        if i == 0:
-            ax.legend(fontsize=7, loc="upper left", frameon=False)
-    if nerr is not None:
-        fig.suptitle(f"held-out normalised error {nerr:.3f} (MSE / best-constant MSE)", fontsize=9)
-    fig.tight_layout(rect=(0, 0, 1, 0.93))
-    return _save(fig, path)
+        ax.set_xlabel(f"x ({unit})", fontsize=7.5)
+        ax.set_ylabel(f"y ({unit})" if i == 0 else "", fontsize=7.5)
+        ax.tick_params(labelsize=6.5)
+    fig.legend(*fig.axes[0].get_legend_handles_labels(), loc="upper center", bbox_to_anchor=(0.5, 0.935),
+               ncol=2, fontsize=7.5, frameon=False)
+    text = None if nerr is None else f"held-out normalised error {nerr:.3f} (MSE / best-constant MSE)"
+    _title(fig, title, text)
+    fig.tight_layout(rect=(0, 0, 1, 0.9))
+    return fig
 
 
-def tuning_examples(examples, maps, curves, types, arena, bins, path):
+def tuning_examples(examples, maps, curves, types, arena, bins, *, physical=None, title=None, fig=None):
     """Spatial map, head-direction and speed tuning of example units (Fig. 3).
 
     Parameters
@@ -170,21 +286,30 @@ def tuning_examples(examples, maps, curves, types, arena, bins, path):
     types : CellTypes
     arena : Arena
     bins : int
-    path : str
+    physical : PhysicalScale, optional
+        Speeds in m/s.
+    title : str, optional
+        The run's name.
+    fig : Figure, optional
+
+    Returns
+    -------
+    Figure
     """
     binning = spatial_bins(arena, bins)
+    fs, sunit = _speed(physical)
     per_row = 3
     rows = max(1, math.ceil(len(examples) / per_row))
-    fig = Figure(figsize=(3.4 * per_row, 1.45 * rows + 0.6))
-    gs = fig.add_gridspec(rows, per_row, left=0.02, right=0.99, bottom=0.12 / rows,
-                          top=1 - 0.45 / fig.get_figheight(),
-                          wspace=0.12, hspace=0.55)
+    fig = _figure(fig, (3.6 * per_row, 1.6 * rows + 0.9))
+    height = fig.get_figheight()
+    gs = fig.add_gridspec(rows, per_row, left=0.02, right=0.99, bottom=0.45 / height, top=1 - 0.55 / height,
+                          wspace=0.15, hspace=0.6)
     deg = np.rad2deg(curves["directions"]) % 360
     order = np.argsort(deg)
     sc = types.scores
     for i, ex in enumerate(examples):
         u = ex["unit"]
-        sub = gs[i // per_row, i % per_row].subgridspec(1, 3, wspace=0.45, width_ratios=[1, 1.1, 1.1])
+        sub = gs[i // per_row, i % per_row].subgridspec(1, 3, wspace=0.55, width_ratios=[1, 1.1, 1.1])
         ax = fig.add_subplot(sub[0])
         _map(ax, maps[u], binning)
         ax.set_title(f"{'abcdefghijklmnop'[i] if i < 16 else i}) {_type_text(types, u)}", fontsize=7,
@@ -193,37 +318,48 @@ def tuning_examples(examples, maps, curves, types, arena, bins, path):
         ax.plot(deg[order], curves["direction_curves"][u][order], color="k", lw=0.9)
         ax.set_xticks([0, 180, 360])
         ax.set_title(f"dir {sc['direction_selectivity'][u]:.2f}", fontsize=6.5)
+        ax.set_ylabel("activity u", fontsize=6, labelpad=1)
         ax = fig.add_subplot(sub[2])
-        ax.plot(curves["speeds"], curves["speed_curves"][u], ".-", color="k", lw=0.9, ms=2)
-        ax.set_title(f"speed {sc['speed_selectivity'][u]:.2f}", fontsize=6.5)
+        ax.plot(fs * np.asarray(curves["speeds"]), curves["speed_curves"][u], ".-", color="k", lw=0.9, ms=2)
+        ax.set_title(f"speed {sc['speed_selectivity'][u] / fs:.2g} per {sunit}", fontsize=6.5)
         for a in fig.axes[-2:]:
             a.tick_params(labelsize=5.5, length=2, pad=1)
             a.locator_params(axis="y", nbins=3)
-        if i // per_row == rows - 1:
+        if i // per_row == rows - 1 or i + per_row >= len(examples):
             fig.axes[-2].set_xlabel("heading (deg)", fontsize=6, labelpad=1)
-            fig.axes[-1].set_xlabel("speed (units/step)", fontsize=6, labelpad=1)
-    fig.suptitle("spatial map | direction tuning (selectivity = max - min) | speed tuning "
-                 "(selectivity = |slope|)", fontsize=8)
-    return _save(fig, path)
+            fig.axes[-1].set_xlabel(f"speed ({sunit})", fontsize=6, labelpad=1)
+    _title(fig, title, "rate map (own range, yellow high) | activity vs heading (selectivity = max - min) | "
+                       "activity vs speed (selectivity = |slope|)", fontsize=8)
+    return fig
 
 
-def selectivity_figure(sel, spatial_type, path):
+def selectivity_figure(sel, spatial_type, *, physical=None, title=None, fig=None):
     """Speed vs direction vs spatial selectivity of every unit, coloured by type (App. D).
 
     Parameters
     ----------
     sel : dict from :func:`gridcore.analysis.unitsummary.selectivity`
     spatial_type : array of str, shape (N,)
-    path : str
+    physical : PhysicalScale, optional
+        Speed selectivity per m/s.
+    title : str, optional
+        The run's name.
+    fig : Figure, optional
+
+    Returns
+    -------
+    Figure
     """
+    fs, sunit = _speed(physical)
     pairs = (("direction", "speed"), ("spatial", "speed"), ("spatial", "direction"))
-    names = {"speed": "speed selectivity (|slope|)", "direction": "direction selectivity (max - min)",
+    names = {"speed": f"speed selectivity (|slope|, per {sunit})", "direction": "direction selectivity (max - min)",
              "spatial": "spatial selectivity (lifetime sparseness)"}
-    fig = Figure(figsize=(11, 3.6))
+    factor = {"speed": 1.0 / fs, "direction": 1.0, "spatial": 1.0}
+    fig = _figure(fig, (11, 3.9))
     st = np.asarray(spatial_type)
     for i, (x, y) in enumerate(pairs):
         ax = fig.add_subplot(1, 3, i + 1)
-        xs, ys = np.array(sel[x], dtype=float), np.array(sel[y], dtype=float)
+        xs, ys = factor[x] * np.array(sel[x], dtype=float), factor[y] * np.array(sel[y], dtype=float)
         for t, c in TYPE_COLOURS.items():
             m = st == t
             if m.any():
@@ -233,10 +369,11 @@ def selectivity_figure(sel, spatial_type, path):
         ax.set_xlabel(names[x], fontsize=8)
         ax.set_ylabel(names[y], fontsize=8)
         ax.tick_params(labelsize=7)
-        if i == 0:
-            ax.legend(fontsize=7, frameon=False)
-    fig.tight_layout()
-    return _save(fig, path)
+    fig.legend(*fig.axes[0].get_legend_handles_labels(), loc="lower center", ncol=5, fontsize=7.5,
+               frameon=False, title="spatial type (units)", title_fontsize=7.5)
+    _title(fig, title, "selectivity of every unit")
+    fig.tight_layout(rect=(0, 0.1, 1, 0.95))
+    return fig
 
 
 def _stage_colours(n):
@@ -244,7 +381,7 @@ def _stage_colours(n):
     return matplotlib.colormaps["viridis"](np.linspace(0.2, 0.95, n))
 
 
-def development_figure(dev, types, arena, bins, path, n_maps=4):
+def development_figure(dev, types, arena, bins, n_maps=4, *, title=None, fig=None):
     """Units over training stages in the 2-D embedding, border and grid units traced (Fig. 4).
 
     Parameters
@@ -253,17 +390,23 @@ def development_figure(dev, types, arena, bins, path, n_maps=4):
     types : CellTypes of the final network
     arena : Arena
     bins : int
-    path : str
     n_maps : int
         Highlighted units whose late-stage maps are shown under each panel.
+    title : str, optional
+        The run's name.
+    fig : Figure, optional
+
+    Returns
+    -------
+    Figure
     """
     coords = np.asarray(dev["coords"])                    # (S, N, 2)
     stages = dev["stages"]
     colours = _stage_colours(len(stages))
     names = ["early", "intermediate", "late"] if len(stages) == 3 else [f"stage {i}" for i in range(len(stages))]
     binning = spatial_bins(arena, bins)
-    fig = Figure(figsize=(12, 5.6))
-    gs = fig.add_gridspec(2, 3, height_ratios=[3.2, 1], left=0.05, right=0.98, top=0.9, bottom=0.08,
+    fig = _figure(fig, (12, 6.2))
+    gs = fig.add_gridspec(2, 3, height_ratios=[3.2, 1], left=0.05, right=0.98, top=0.86, bottom=0.05,
                           hspace=0.3, wspace=0.28)
     travel = np.array(dev["travel_correlation"], dtype=float)
     for col, kind in enumerate(("border", "grid")):
@@ -279,7 +422,8 @@ def development_figure(dev, types, arena, bins, path, n_maps=4):
         ax.set_xticks([])
         ax.set_yticks([])
         if col == 0:
-            ax.legend(fontsize=7, loc="best", frameon=False)
+            fig.legend(*ax.get_legend_handles_labels(), fontsize=7.5, loc="upper center", bbox_to_anchor=(0.36, 0.95),
+                       ncol=len(stages), frameon=False, title="training stage", title_fontsize=7.5)
         shown = units[np.argsort(travel[units])][:n_maps] if kind == "border" else \
             units[np.argsort(-travel[units])][:n_maps]
         sub = gs[1, col].subgridspec(1, n_maps, wspace=0.1)
@@ -300,93 +444,129 @@ def development_figure(dev, types, arena, bins, path, n_maps=4):
     ax.set_title("c) distance travelled per unit (bar: median)", fontsize=9)
     ax.tick_params(labelsize=7)
     emb = dev["embedding"]
-    fig.suptitle(f"development: {emb['method']} embedding of unit responses (distance 1 - correlation)"
-                 + (f"  [{emb['note']}]" if emb["note"] else ""), fontsize=9)
-    return _save(fig, path)
+    _title(fig, title, f"development: {emb['method']} embedding of unit responses (distance 1 - correlation)"
+           + (f"  [{emb['note']}]" if emb["note"] else ""))
+    return fig
 
 
-def error_correction_figure(ec, path):
+def error_correction_figure(ec, *, physical=None, title=None, fig=None):
     """Error aligned to the first boundary interaction, by later interactions (Fig. 6a).
 
     Parameters
     ----------
     ec : dict from :func:`gridcore.analysis.tracking.error_correction`
-    path : str
+    physical : PhysicalScale, optional
+        Times in seconds, errors in m^2.
+    title : str, optional
+        The run's name.
+    fig : Figure, optional
+
+    Returns
+    -------
+    Figure
     """
-    fig = Figure(figsize=(10, 3.8))
+    fl, lunit = _length(physical)
+    ft, tunit = _time(physical)
+    err = f"squared error ({lunit}$^2$)"
+    fig = _figure(fig, (10, 4.6))
     ax = fig.add_subplot(1, 2, 1)
-    off = np.asarray(ec["offsets"])
+    off = ft * np.asarray(ec["offsets"])
     colours = matplotlib.colormaps["plasma"](np.linspace(0.1, 0.8, len(ec["groups"])))
     growth = ec["no_interaction"]
     if growth["aligned_mean"] is not None:
-        ax.plot(off, growth["aligned_mean"], color="tab:blue", lw=1.5,
+        ax.plot(off, fl * fl * np.asarray(growth["aligned_mean"], float), color="tab:blue", lw=1.5,
                 label=f"no boundary interaction ({growth['n_trials']} trials, at step {growth['t_ref']})")
     for g, c in zip(ec["groups"], colours):
         if g["mean"] is None:
             continue
         lo, hi = g["range"]
         name = f"{lo}" if lo == hi else f"{lo} to {hi}"
-        mean, sem = np.array(g["mean"], float), np.array(g["sem"], float)
+        mean, sem = fl * fl * np.array(g["mean"], float), fl * fl * np.array(g["sem"], float)
         ax.plot(off, mean, color=c, lw=1.5, label=f"{name} more ({g['n_trials']} trials)")
         ax.fill_between(off, mean - sem, mean + sem, color=c, alpha=0.2, lw=0)
     ax.axvline(0, color="0.6", lw=0.8, ls=":")
-    ax.set_xlabel("steps relative to the first boundary interaction", fontsize=8)
-    ax.set_ylabel("squared error (arena units$^2$)", fontsize=8)
-    ax.set_title(f"a) error correction (interactions in the next {ec['window']} steps; "
-                 f"{ec['n_aligned']} trials)", fontsize=8.5)
+    ax.set_xlabel(f"time relative to the first boundary interaction ({tunit})", fontsize=8)
+    ax.set_ylabel(err, fontsize=8)
+    ax.set_title(f"a) error correction ({ec['n_aligned']} trials)", fontsize=8.5)
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=6.5, frameon=False)
+        ax.legend(fontsize=6.5, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2,
+                  title=f"boundary interactions in the next {ec['window']} steps", title_fontsize=6.5)
     else:
         ax.text(0.5, 0.5, f"no trial has a full window of +-{ec['window']} steps around its first "
                 "interaction", ha="center", va="center", transform=ax.transAxes, fontsize=8)
     ax.tick_params(labelsize=7)
     ax = fig.add_subplot(1, 2, 2)
     if growth["mean_by_step"] is not None:
-        by = np.array(growth["mean_by_step"], float)
+        by = fl * fl * np.array(growth["mean_by_step"], float)
         t = np.arange(len(by))
-        ax.plot(t, by, color="tab:blue", lw=1.2, label="trials without interaction")
-        ax.plot(t, growth["intercept"] + growth["slope"] * t, color="k", lw=0.8, ls="--",
-                label=f"line: slope {growth['slope']:.2e}/step, R$^2$ {growth['r2']:.2f}")
-        ax.legend(fontsize=7, frameon=False)
+        ax.plot(ft * t, by, color="tab:blue", lw=1.2, label="trials without interaction")
+        ax.plot(ft * t, fl * fl * (growth["intercept"] + growth["slope"] * t), color="k", lw=0.8, ls="--",
+                label=f"line: slope {fl * fl * growth['slope'] / ft:.2e} {lunit}$^2$/{tunit}, "
+                      f"R$^2$ {growth['r2']:.2f}")
+        ax.legend(fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=1)
     else:
         ax.text(0.5, 0.5, "every trial had a boundary interaction", ha="center", va="center",
                 transform=ax.transAxes, fontsize=8)
-    ax.set_xlabel("step of the trial", fontsize=8)
-    ax.set_ylabel("squared error (arena units$^2$)", fontsize=8)
+    ax.set_xlabel(f"time in the trial ({tunit})", fontsize=8)
+    ax.set_ylabel(err, fontsize=8)
     ax.set_title(f"b) error growth without boundary interactions ({growth['n_trials']} trials)", fontsize=8.5)
     ax.tick_params(labelsize=7)
-    fig.tight_layout()
-    return _save(fig, path)
+    _title(fig, title, "error correction at walls")
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    return fig
 
 
-def stability_figure(st, path):
+def stability_figure(st, *, physical=None, title=None, ax=None):
     """Error per block of steps along long paths vs the best constant (Fig. 6b).
+
+    The line is the mean error per block; the band its sd over the block's
+    steps (the squared error of single steps is skewed and spread); the bars,
+    with several paths, the sd of the paths' block means.
 
     Parameters
     ----------
     st : dict from :func:`gridcore.analysis.tracking.stability` / ``long_path``
-    path : str
+    physical : PhysicalScale, optional
+        Time in hours, errors in m^2.
+    title : str, optional
+        The run's name.
+    ax : Axes, optional
+
+    Returns
+    -------
+    Figure
     """
-    fig = Figure(figsize=(6, 3.8))
-    ax = fig.add_subplot(1, 1, 1)
-    x = np.asarray(st["block_end"], float) - st["block_steps"] / 2
-    mean, sd = np.array(st["error_mean"], float), np.array(st["error_sd"], float)
-    ax.errorbar(x, mean, yerr=sd, fmt="o-", color="k", ms=3, lw=1, elinewidth=0.7, capsize=0,
-                label=f"network (mean and sd per {st['block_steps']} steps)")
-    ax.plot(x, st["constant_mean"], color="tab:red", lw=1.5, label="best constant output")
+    fl, lunit = _length(physical)
+    ft, tunit = _time(physical)
+    if physical is not None:
+        ft, tunit = ft / 3600.0, "h"
+    own = ax is None
+    fig, ax = _axes(ax, (6.4, 4.4))
+    x = ft * (np.asarray(st["block_end"], float) - st["block_steps"] / 2)
+    mean, sd = fl * fl * np.array(st["error_mean"], float), fl * fl * np.array(st["error_sd"], float)
+    ax.fill_between(x, np.maximum(mean - sd, 0), mean + sd, color="0.85", lw=0,
+                    label="sd over the block's steps")
+    if st["n_paths"] > 1:
+        ax.errorbar(x, mean, yerr=fl * fl * np.array(st["path_sd"], float), fmt="none", ecolor="k",
+                    elinewidth=0.6, capsize=0, label=f"sd over the {st['n_paths']} paths' block means")
+    ax.plot(x, mean, "o-", color="k", ms=2.5, lw=1, label=f"network: mean per {st['block_steps']:,} steps")
+    ax.plot(x, fl * fl * np.asarray(st["constant_mean"], float), color="tab:red", lw=1.5,
+            label="best constant output")
     ax.set_ylim(bottom=0)
-    ax.set_xlabel("step", fontsize=8)
-    ax.set_ylabel("squared error (arena units$^2$)", fontsize=8)
-    ax.set_title(f"{st['n_paths']} path(s) of {st['n_steps']:,} steps: error / constant = {st['ratio']:.3f}, "
-                 f"slope {st['slope_per_million_steps']:.2g} ± {st['slope_se']:.2g} per 10$^6$ steps",
-                 fontsize=8)
-    ax.legend(fontsize=7, frameon=True, framealpha=0.8, loc="lower right")
+    ax.set_xlabel(f"time on the path ({tunit})" if physical is not None else "step", fontsize=8)
+    ax.set_ylabel(f"squared error ({lunit}$^2$)", fontsize=8)
+    ax.set_title((f"{title}: " if title else "")
+                 + f"{st['n_paths']} path(s) of {st['n_steps']:,} steps: error / constant = {st['ratio']:.3f},\n"
+                 f"slope {fl * fl * st['slope_per_million_steps']:.2g} ± {fl * fl * st['slope_se']:.2g} "
+                 f"{lunit}$^2$ per 10$^6$ steps", fontsize=8)
+    ax.legend(fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     ax.tick_params(labelsize=7)
-    fig.tight_layout()
-    return _save(fig, path)
+    if own:
+        fig.tight_layout()
+    return fig
 
 
-def comparison_figure(comparison, maps, types, arenas, bins, path):
+def comparison_figure(comparison, maps, types, arenas, bins, *, title=None, fig=None):
     """Rate maps, unit types and scores of several runs side by side (C6: Fig. 5, App. A).
 
     Below the maps: the fraction of units of each type, then one panel per
@@ -401,7 +581,13 @@ def comparison_figure(comparison, maps, types, arenas, bins, path):
     types : list of CellTypes, one per run
     arenas : list of Arena, one per run
     bins : int
-    path : str
+    title : str, optional
+        What is compared.
+    fig : Figure, optional
+
+    Returns
+    -------
+    Figure
     """
     runs = comparison["runs"]
     k = len(runs)
@@ -409,13 +595,14 @@ def comparison_figure(comparison, maps, types, arenas, bins, path):
     # At most 4 runs' maps per row, so that many runs stay legible.
     cols = min(k, 4)
     rows = -(-k // cols)
-    height = 4.4 * rows + 2.8                                   # inches
-    fig = Figure(figsize=(max(4.2 * cols, 11.0), height))
-    gs = fig.add_gridspec(rows + 1, cols, height_ratios=[4.2] * rows + [1.8], left=0.04, right=0.98,
-                          top=1 - 0.75 / height, bottom=0.6 / height, hspace=0.3, wspace=0.12)
+    height = 4.4 * rows + 3.4                                   # inches
+    fig = _figure(fig, (max(4.2 * cols, 11.0), height))
+    top = 1 - (1.05 if title else 0.75) / height
+    gs = fig.add_gridspec(rows + 1, cols, height_ratios=[4.2] * rows + [1.8], left=0.05, right=0.98,
+                          top=top, bottom=1.1 / height, hspace=0.3, wspace=0.12)
     for i, (r, m, t, a) in enumerate(zip(runs, maps, types, arenas)):
         cell = gs[i // cols, i % cols]
-        _mosaic(fig, cell, m, t, spatial_bins(a, bins), fontsize=4.5)
+        _mosaic(fig, cell, m, t, spatial_bins(a, bins), fontsize=4)
         box = cell.get_position(fig)
         x, y = (box.x0 + box.x1) / 2, box.y1 + 0.7 / height
         diff = ", ".join(f"{key}={val[1]}" for key, val in r["differs"].items()) or "reference"
@@ -432,7 +619,8 @@ def comparison_figure(comparison, maps, types, arenas, bins, path):
     ax.set_xticks(range(len(kinds)))
     ax.set_xticklabels(kinds, fontsize=7)
     ax.set_ylabel("fraction of units", fontsize=8)
-    ax.legend(fontsize=6, frameon=False)
+    ax.set_ylim(0, 1.05)
+    ax.legend(fontsize=6, frameon=False, loc="upper left")
     ax.tick_params(labelsize=7)
     jitter = np.random.default_rng(0).uniform(-0.25, 0.25, size=max(len(t.spatial_type) for t in types))
     passes = [t.passes() for t in types]
@@ -446,16 +634,21 @@ def comparison_figure(comparison, maps, types, arenas, bins, path):
             ax.text(i, 1.0, f"{int(ok.sum())}", transform=ax.get_xaxis_transform(), ha="center",
                     va="bottom", fontsize=7)
         ax.set_xticks(range(k))
-        ax.set_xticklabels([""] * k)
+        ax.set_xticklabels([r["label"] for r in runs], rotation=30, ha="right", fontsize=6.5)
+        for tick, c in zip(ax.get_xticklabels(), colours):
+            tick.set_color(c)
         ax.set_xlim(-0.6, k - 0.4)
         ax.set_title(f"{score} score", fontsize=8, pad=10)
-        ax.tick_params(labelsize=7)
-    fig.text(0.99, 0.015, "scores: one dot per unit, filled where it beats its own shuffle null; "
-             "above: how many do", ha="right", fontsize=7)
-    return _save(fig, path)
+        ax.tick_params(axis="y", labelsize=7)
+    fig.text(0.99, 0.01, "maps: mean activity, each scaled to its own range (yellow high); scores: one dot per "
+             "unit, filled where it beats its own shuffle null; number above: how many do", ha="right",
+             va="bottom", fontsize=7)
+    if title:
+        _title(fig, title, None, y=1 - 0.15 / height, va="top")
+    return fig
 
 
-def path_figure(section, traces, arena, path):
+def path_figure(section, traces, arena, *, physical=None, title=None, fig=None):
     """The network along a real path and along simulated paths (``--trajectory``).
 
     a) squared error per block of real time along the whole real path and a
@@ -473,77 +666,104 @@ def path_figure(section, traces, arena, path):
         speed (T,))``: the first W steps' read-out and true positions (arena
         units) and every step's speed (arena units per step).
     arena : Arena
-    path : str
+    physical : PhysicalScale, optional
+        Errors in m^2, speeds in m/s (times are the path's seconds either way).
+    title : str, optional
+        The run's name.
+    fig : Figure, optional
+
+    Returns
+    -------
+    Figure
     """
+    fl, lunit = _length(physical)
+    fs, sunit = _speed(physical)
+    err = f"squared error ({lunit}$^2$)"
     colours = {"real": "tab:orange", "simulated": "tab:blue"}
-    fig = Figure(figsize=(11, 7))
-    gs = fig.add_gridspec(2, 3, width_ratios=[1.5, 1, 1], hspace=0.38, wspace=0.25)
+    fig = _figure(fig, (11, 7.4))
+    gs = fig.add_gridspec(2, 3, width_ratios=[1.5, 1, 1], hspace=0.42, wspace=0.25, top=0.9, bottom=0.08)
     ax = fig.add_subplot(gs[0, 0])
     for name in ("real", "simulated"):
         st = section[name]["over_time"]
         x = np.asarray(st["block_end_s"]) - 0.5 * section["block_s"]
         nerr = section[name]["tracking"]["normalised_error"]
-        ax.plot(x, st["error_mean"], "o-", ms=2.5, lw=1, color=colours[name],
+        ax.plot(x, fl * fl * np.asarray(st["error_mean"], float), "o-", ms=2.5, lw=1, color=colours[name],
                 label=f"{name} (normalised error {nerr:.3f})")
-        ax.plot(x, st["constant_mean"], "--", lw=1, color=colours[name])
+        ax.plot(x, fl * fl * np.asarray(st["constant_mean"], float), "--", lw=1, color=colours[name])
     ax.set_ylim(bottom=0)
     ax.set_xlabel("time on the path (s)", fontsize=8)
-    ax.set_ylabel("squared error (arena units$^2$)", fontsize=8)
+    ax.set_ylabel(err, fontsize=8)
     ax.set_title(f"a) one long trial: error per {section['block_s']:.3g} s; dashed: best constant",
                  fontsize=8.5)
-    ax.legend(fontsize=7, frameon=False)
+    ax.legend(fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
     ax.tick_params(labelsize=7)
     for k, name in enumerate(("real", "simulated")):
         y, p, _ = traces[name]
         ax = fig.add_subplot(gs[0, 1 + k])
-        _outline(ax, arena, color="0.6", lw=1.0)
-        ax.plot(p[:, 0], p[:, 1], color="k", lw=0.8, label="true path")
-        ax.plot(y[:, 0], y[:, 1], color="tab:red", lw=0.8, label="network")
+        _outline(ax, arena, color="0.6", lw=1.0, scale=fl)
+        ax.plot(fl * p[:, 0], fl * p[:, 1], color="k", lw=0.8, label="true path")
+        ax.plot(fl * y[:, 0], fl * y[:, 1], color="tab:red", lw=0.8, label="network")
         ax.set_title(f"{'bc'[k]}) {name} path, first {len(p) * section['dt_s']:.0f} s", fontsize=8.5)
         ax.set_aspect("equal")
-        ax.set_axis_off()
-        if k == 0:
-            ax.legend(fontsize=7, loc="upper left", frameon=False)
+        ax.set_xlabel(f"x ({lunit})", fontsize=7)
+        ax.set_ylabel(f"y ({lunit})", fontsize=7)
+        ax.tick_params(labelsize=6.5)
+        if k == 1:
+            fig.legend(*ax.get_legend_handles_labels(), fontsize=7.5, loc="upper center",
+                       bbox_to_anchor=(0.77, 0.955), ncol=2, frameon=False)
     ax = fig.add_subplot(gs[1, 0])
     for name in ("real", "simulated"):
         t = section[name]["trials"]
-        ax.plot(t["squared_error_by_step"], lw=1.2, color=colours[name],
+        by = fl * fl * np.asarray(t["squared_error_by_step"], float)
+        ax.plot(np.arange(len(by)) * section["dt_s"], by, lw=1.2, color=colours[name],
                 label=f"{name}: {t['n_trials']} trials, normalised error {t['normalised_error']:.3f}")
     ax.set_ylim(bottom=0)
-    ax.set_xlabel("step of the trial (after the lead-in)", fontsize=8)
-    ax.set_ylabel("squared error (arena units$^2$)", fontsize=8)
+    ax.set_xlabel("time in the trial, after the lead-in (s)", fontsize=8)
+    ax.set_ylabel(err, fontsize=8)
     ax.set_title("d) trials of the training length: mean error by step", fontsize=8.5)
     ax.legend(fontsize=7, frameon=False)
     ax.tick_params(labelsize=7)
     ax = fig.add_subplot(gs[1, 1:])
-    top = max(float(np.max(traces[n][2])) for n in traces)
+    top = fs * max(float(np.max(traces[n][2])) for n in traces)
     edges = np.linspace(0.0, top if top > 0 else 1.0, 61)
     for name in ("real", "simulated"):
-        s = traces[name][2]
+        s = fs * np.asarray(traces[name][2])
         st = section[name]["statistics"]
         ax.hist(s, bins=edges, weights=np.full(len(s), 1.0 / len(s)), histtype="step", lw=1.2,
-                color=colours[name], label=f"{name}: mean {st['speed']['mean']:.3g}, "
+                color=colours[name], label=f"{name}: mean {fs * st['speed']['mean']:.3g} {sunit}, "
                 f"{100 * st['fraction_zero_speed']:.0f}% zero, {100 * st['fraction_near_wall']:.0f}% "
                 "near a wall")
     ax.set_yscale("log")
-    ax.set_xlabel("speed (arena units per step)", fontsize=8)
+    ax.set_xlabel(f"speed ({sunit})", fontsize=8)
     ax.set_ylabel("fraction of steps", fontsize=8)
     ax.set_title("e) speed per step", fontsize=8.5)
     ax.legend(fontsize=7, frameon=False)
     ax.tick_params(labelsize=7)
-    return _save(fig, path)
+    _title(fig, title, f"the network on the {section['source']} path and on a simulated one")
+    return fig
 
 
-def probe_figure(probe, path):
+def probe_figure(probe, *, title=None, fig=None):
     """Step response (:func:`gridcore.analysis.probes.run_probe`): does the network integrate?
 
     a) Output displacement per unit step length for each heading (dots, one
     colour per speed) against an integrator's unit circle; b) the output
     after the same trial without the step, per heading; c) median gain and
     median output at rest over training.
+
+    Parameters
+    ----------
+    probe : dict from :func:`gridcore.analysis.probes.run_probe`
+    title : str, optional
+        The run's name.
+    fig : Figure, optional
+
+    Returns
+    -------
+    Figure
     """
     f = probe["final"]
-    fig = Figure(figsize=(11, 3.6))
+    fig = _figure(fig, (11, 4.4))
     hd = np.asarray(f["headings"])
     ax = fig.add_subplot(1, 3, 1, aspect="equal")
     t = np.linspace(0, 2 * np.pi, 200)
@@ -553,9 +773,9 @@ def probe_figure(probe, path):
         r = np.asarray(resp) / s
         ax.plot(r[:, 0], r[:, 1], ".", color=c, ms=4, label=f"step {s:.3g}")
     ax.set_title("a) output moved by one step / its length", fontsize=8.5)
-    ax.legend(fontsize=6.5, loc="upper right")
-    ax.set_xlabel("x", fontsize=8)
-    ax.set_ylabel("y", fontsize=8)
+    ax.legend(fontsize=6.5, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2, frameon=False)
+    ax.set_xlabel("x displacement / step length", fontsize=8)
+    ax.set_ylabel("y displacement / step length", fontsize=8)
 
     ax = fig.add_subplot(1, 3, 2)
     rest = np.asarray(f["rest_output"])
@@ -580,27 +800,29 @@ def probe_figure(probe, path):
     ax.set_xscale("log")
     ax.set_xlabel("training iteration (0 shown at 1)", fontsize=8)
     ax.set_title("c) over training", fontsize=8.5)
-    ax.legend(fontsize=6.5)
+    ax.legend(fontsize=6.5, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=1, frameon=False)
     for a in fig.axes:
         a.tick_params(labelsize=7)
-    fig.tight_layout()
-    return _save(fig, path)
+    _title(fig, title, "response to one moving step: does the network integrate?")
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
+    return fig
 
 
-def pilot_figure(rows, path):
+def pilot_figure(rows, *, fig=None):
     """One bar per pilot run (:func:`gridcore.cli.reproduce.pilot`): does it integrate, and how well?
 
     ``rows`` maps run names to dicts with ``gain`` (output moved per unit
     step, integrator 1), ``nerr`` (held-out normalised error) and
     ``rest_output`` (output after a trial at rest, in half-sides; an
-    integrator 0). The paper's run is the first row.
+    integrator 0). The paper's run is the first row. Returns the Figure
+    (drawn into ``fig`` if given).
     """
     names = list(rows)
     y = np.arange(len(names))[::-1]
     panels = [("gain", "a) step gain (integrator: 1)", 1.0),
               ("nerr", "b) held-out normalised error", None),
               ("rest_output", "c) output at rest / half side (integrator: 0)", 0.0)]
-    fig = Figure(figsize=(11, 0.35 * len(names) + 1.2))
+    fig = _figure(fig, (11, 0.35 * len(names) + 1.2))
     for i, (key, title, ideal) in enumerate(panels):
         ax = fig.add_subplot(1, 3, i + 1)
         vals = [rows[n][key] for n in names]
@@ -611,4 +833,4 @@ def pilot_figure(rows, path):
         ax.set_title(title, fontsize=8.5)
         ax.tick_params(axis="x", labelsize=7)
     fig.tight_layout()
-    return _save(fig, path)
+    return fig
