@@ -1,7 +1,8 @@
 """What surrounds the kernels in training and analysis, at the paper's size.
 
 - trajectory simulation (Numba, one thread) and the whole minibatch a
-  training iteration draws (trajectories plus the N-dimensional noise);
+  training iteration draws (trajectories plus the noise: a CounterNoise,
+  which draws nothing, or the (M, T, N) array of ``noise_source="array"``);
 - one full Hessian-free iteration, put together as ``gridcore.train.loop``
   does for a ``paper`` run's first iteration (gradient with per-trial
   squares on 500 trials, CG on Gauss-Newton products over 100 trials, CG
@@ -18,11 +19,13 @@ import dataclasses
 import numpy as np
 import pytest
 from harness import (
+    GRID,
     PAPER,
     assert_close,
     backend_info,
     blas_limit,
     load_backend,
+    quick,
     record,
     time_call,
 )
@@ -35,7 +38,7 @@ from gridcore.model.params import init_params
 from gridcore.sim.arenas import make_arena
 from gridcore.sim.trajectories import simulate
 from gridcore.train.config import make_config
-from gridcore.train.hf import HFState, hf_step
+from gridcore.train.hf import AdamState, HFState, adam_step, hf_step
 from gridcore.train.loop import ModelProblem, make_batch, start_schedule
 from gridcore.train.timing import Timings
 
@@ -117,6 +120,49 @@ def test_hf_iteration(benchmark, name, paper_run, reference_step):
     assert info["accepted"] and info["cg_iters"] == want_info["cg_iters"]
     # CG amplifies round-off a little: the step agrees to 1e-6, not to 1e-10.
     assert_close(theta - params.flat, want, rtol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def grid_run(request):
+    """The ``grid-cells`` preset at the positive control's benchmark size (``harness.GRID``: N = Np =
+    512, M = 200, T = 50; shrunk in smoke runs): config, arena, place cells, shape, initial parameters."""
+    size = GRID.shrunk() if quick(request.config) else GRID
+    cfg = make_config("grid-cells", n_units=size.n, n_trials=size.m, n_steps=size.t, curvature_trials=size.m,
+                      model={"n_place_cells": size.spec.n_place_cells})
+    params = init_params(*cfg.shape[:2], seed=np.random.SeedSequence(cfg.seed, spawn_key=(2,)),
+                         rec_init=cfg.network.rec_init, spec=cfg.model)
+    return cfg, make_arena(cfg.task.arena, cfg.task.arena_size), cfg.make_place_cells(), params
+
+
+@pytest.mark.parametrize("name", BACKEND_NAMES)
+def test_grid_training_step(benchmark, name, grid_run):
+    """One Adam iteration of the positive control as ``gridcore.train.loop`` makes it: the
+    minibatch (smooth paths, their place-cell code, the start codes) and the step on its gradient."""
+    cfg, arena, cells, params = grid_run
+    backend = load_backend(name, threads=2)
+    limit, blas = blas_limit(backend)
+    n, m, t = cfg.network.n_units, cfg.optimizer.n_trials, cfg.task.n_steps
+    record(benchmark, f"training step, grid-cells preset N={n} Np={cells.n_cells} M={m} T={t}",
+           kernel="grid_training_step", backend=name, threads=2, blas_threads=blas, n=n, m=m, t=t,
+           **backend_info(backend))
+    reg = Regularization(lam_rec=cfg.schedule.lam_rec)
+
+    def step(theta, state):
+        timings = Timings()
+        with timings.part("batch"):
+            batch, _ = make_batch(cfg.task, arena, np.random.default_rng(1), m, n, cfg.model, cells)
+        problem = ModelProblem(backend, cfg.shape, batch, reg, m, cfg.model, timings)
+        theta, info = adam_step(problem, theta, state, cfg.optimizer.adam)
+        return theta, {**info, **timings.record()}
+
+    with limit:
+        theta, info = time_call(benchmark, step, rounds=5,
+                                setup=lambda: (params.flat.copy(), AdamState.zeros(params.flat.size)))
+    benchmark.extra_info.update(time_s=info["time"], calls=info["calls"])
+    assert info["calls"] == {**info["calls"], "gradient": 1, "batch": 1}
+    # Adam's first step moves every parameter with a non-zero gradient by about lr.
+    moved = np.abs(theta - params.flat)
+    assert np.all(moved <= 1.01 * cfg.optimizer.adam.lr) and np.median(moved) > 0.5 * cfg.optimizer.adam.lr
 
 
 @pytest.fixture(scope="module")
