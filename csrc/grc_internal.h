@@ -133,4 +133,41 @@ typedef struct grc__kernels {
 const grc__kernels *grc__kernels_for(int isa);
 int grc__cpu_supports(int isa);
 
+/* ---- checks and packing shared by the entry points (gridcore.c, grc_step.c, grc_net.c) ---- */
+
+/* 1 if the first 8 bytes of obj (a workspace or stepper) equal `magic`. The
+ * read may touch a destroyed object's freed block on purpose (see
+ * GRC_EWORKSPACE), so AddressSanitizer is told not to report it. */
+int grc__is_live(const void *obj, uint64_t magic);
+
+/* GRC_ENONFINITE unless a[0..n) is finite (a NULL: not given, GRC_OK). */
+int grc__check_finite(const double *a, int64_t n);
+
+/* GRC_ENOISE unless the noise is valid (gridcore.h, grc_noise) for M trials
+ * (agents) of T steps: its global trial and step indices fit in int64. */
+int grc__check_noise(const grc_noise *z, int64_t M, int64_t T);
+
+/* Copy a checked noise into the problem. */
+void grc__set_noise(grc__prob *p, const grc_noise *z);
+
+/* A caller's array of n doubles (p NULL or n 0: not given). */
+typedef struct grc__span {
+    const void *p;
+    int64_t n;
+} grc__span;
+
+/* GRC_EOVERLAP if an output shares a byte with another output or with an
+ * input; O(outputs x arrays) comparisons of addresses, never of contents. */
+int grc__check_disjoint(const grc__span *out, int n_out, const grc__span *in, int n_in);
+
+/* Pack the forward weights of theta into the padded layout of p (p->N,
+ * p->Nin, p->Nout, p->Np, p->lay): BF (N, Np) = [Wrec' | Wout'] (Wout'
+ * only if with_wout), WinT (Nin, Np) and bias (Np), pads zeroed. */
+void grc__pack_forward(const grc__prob *p, const double *theta, double *BF, double *WinT, double *bias,
+                       int with_wout);
+
+/* WencT (Nc, Np): WencT[c, i] = Wenc[i, c] of the flat vector w (theta, or
+ * v in the GN product), so that c_m @ WencT = Wenc c_m (x_0, or dx_0). */
+void grc__pack_wenc(const grc__prob *p, const double *w, double *WencT);
+
 #endif /* GRC_INTERNAL_H */

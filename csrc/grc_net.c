@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "gridcore.h"
+#include "grc_internal.h"
 
 #define HEADER_BYTES 128
 static const unsigned char MAGIC[8] = {'G', 'R', 'C', 'N', 'E', 'T', '\r', '\n'};
@@ -149,9 +150,13 @@ int grc_net_decode(const grc_net *net, int64_t n_agents, const double *y, double
 {
     if (!net || !y || !pos)
         return GRC_ENULL;
-    if (n_agents < 1)
+    if (n_agents < 1 || n_agents > GRC_MAX_DIM)
         return GRC_ESHAPE;
     const int64_t no = net->shape.n_out, k = net->decoder_k;
+    const grc__span out[1] = {{pos, 2 * n_agents}}, in[1] = {{y, n_agents * no}};
+    int rc;
+    if ((rc = grc__check_disjoint(out, 1, in, 1)))
+        return rc;
     if (net->model.readout == GRC_READOUT_XY) {
         memcpy(pos, y, (size_t)(2 * n_agents) * sizeof(double));
         return GRC_OK;
@@ -201,8 +206,12 @@ int grc_net_place_code(const grc_net *net, int64_t n_agents, const double *pos, 
     if (!net || !pos || !code)
         return GRC_ENULL;
     const int64_t np = net->n_place_cells;
-    if (np < 1 || n_agents < 1)
+    if (np < 1 || n_agents < 1 || n_agents > GRC_MAX_DIM)
         return GRC_ESHAPE;
+    const grc__span out[1] = {{code, n_agents * np}}, in[1] = {{pos, 2 * n_agents}};
+    int rc;
+    if ((rc = grc__check_disjoint(out, 1, in, 1)))
+        return rc;
     for (int64_t b = 0; b < n_agents; b++) {
         double *c = code + b * np, zmin = INFINITY;
         for (int64_t i = 0; i < np; i++) {     /* d_i^2 */

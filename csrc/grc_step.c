@@ -154,46 +154,19 @@ static size_t layout(grc_stepper *st, char *base, int64_t nparts)
     return used;
 }
 
-/* The weights in the kernels' padded layout (grc_internal.h; zeroed memory):
- * BF = Wrec' alone (the forward pass also carries Wout' there, but the step
- * reads out the new state, through WoutT), WinT, b and WencT as the
- * forward pass packs them. */
+/* The weights in the kernels' padded layout, as the forward pass packs them
+ * (grc__pack_forward, grc__pack_wenc), except that BF holds Wrec' alone: the
+ * step reads out the new state through WoutT instead. */
 static void pack(grc_stepper *st, const double *theta)
 {
     grc__prob *p = &st->p;
-    const int64_t N = p->N, Nin = p->Nin, Nc = p->Nc, Np = p->Np;
-    const double *Wrec = theta + p->lay.off_wrec, *Win = theta + p->lay.off_win,
-                 *b = theta + p->lay.off_b, *Wout = theta + p->lay.off_wout,
-                 *Wenc = theta + p->lay.off_wenc;
-    double *BF = (double *)p->BF, *WinT = (double *)p->WinT, *bias = (double *)p->bias,
-           *WencT = (double *)p->WencT;
-    for (int64_t i = 0; i < N; i++) {
-        for (int64_t j = 0; j < N; j++)
-            BF[j * Np + i] = Wrec[i * N + j];
-        for (int64_t k = 0; k < Nin; k++)
-            WinT[k * Np + i] = Win[i * Nin + k];
-        for (int64_t c = 0; c < Nc; c++)
-            WencT[c * Np + i] = Wenc[i * Nc + c];
+    const double *Wout = theta + p->lay.off_wout;
+    grc__pack_forward(p, theta, (double *)p->BF, (double *)p->WinT, (double *)p->bias, 0);
+    if (p->Nc)
+        grc__pack_wenc(p, theta, (double *)p->WencT);
+    for (int64_t i = 0; i < p->N; i++)
         for (int64_t o = 0; o < p->Nout; o++)
-            st->WoutT[i * st->nyp + o] = Wout[o * N + i];
-        bias[i] = b[i];
-    }
-}
-
-/* GRC_ENONFINITE unless a[0..n) is finite: a NaN or inf makes a[i] * 0 NaN, which the sums
- * keep. Eight independent sums, so the pass runs at the adder's throughput, not its latency. */
-static int check_finite(const double *a, int64_t n)
-{
-    double s[8] = {0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int l = 0; l < 8; l++)
-            s[l] += a[i + l] * 0.0;
-    for (; i < n; i++)
-        s[0] += a[i] * 0.0;
-    for (int l = 1; l < 8; l++)
-        s[0] += s[l];
-    return s[0] == 0.0 ? GRC_OK : GRC_ENONFINITE;
+            st->WoutT[i * st->nyp + o] = Wout[o * p->N + i];
 }
 
 int grc_stepper_create(grc_shape shape, grc_model model, const double *theta, int threads, int isa,
@@ -214,7 +187,7 @@ int grc_stepper_create(grc_shape shape, grc_model model, const double *theta, in
     threads = grc_workspace_threads(ws);
     isa = grc_workspace_isa(ws);
     grc_workspace_destroy(ws);
-    if ((rc = grc_param_layout(shape, model, &lay)) || (rc = check_finite(theta, lay.size)))
+    if ((rc = grc_param_layout(shape, model, &lay)) || (rc = grc__check_finite(theta, lay.size)))
         return rc;
     grc_stepper *st = calloc(1, sizeof *st);
     if (!st)
@@ -251,7 +224,7 @@ int grc_stepper_create(grc_shape shape, grc_model model, const double *theta, in
 
 void grc_stepper_destroy(grc_stepper *st)
 {
-    if (st && st->magic == GRC__STEP_LIVE) {
+    if (st && grc__is_live(st, GRC__STEP_LIVE)) {
         *(volatile uint64_t *)&st->magic = 0;
         free(st->mem);
         free(st);
@@ -275,10 +248,11 @@ static int run(const grc_stepper *st, grc__prob *p, int64_t n, double *u, double
     return GRC_OK;
 }
 
-/* GRC_EWORKSPACE or GRC_ESHAPE unless st is live and 1 <= n <= its capacity. */
+/* GRC_EWORKSPACE or GRC_ESHAPE unless st is live and 1 <= n <= its capacity
+ * (so n times a row length cannot overflow). */
 static int check_call(const grc_stepper *st, int64_t n)
 {
-    if (st->magic != GRC__STEP_LIVE)
+    if (!grc__is_live(st, GRC__STEP_LIVE))
         return GRC_EWORKSPACE;
     return n >= 1 && n <= st->capacity ? GRC_OK : GRC_ESHAPE;
 }
@@ -286,10 +260,16 @@ static int check_call(const grc_stepper *st, int64_t n)
 int grc_stepper_start(grc_stepper *st, int64_t n_agents, const double *codes, double *x, double *u,
                       double *y)
 {
-    if (!st || !x || !u || !y || (st->p.Nc && !codes))
+    if (!st || !x || !u || !y)
         return GRC_ENULL;
     int rc;
-    if ((rc = check_call(st, n_agents)) || (st->p.Nc && (rc = check_finite(codes, n_agents * st->p.Nc))))
+    if ((rc = check_call(st, n_agents)))
+        return rc;
+    if (st->p.Nc && !codes)
+        return GRC_ENULL;
+    const int64_t B = n_agents, N = st->p.N, Nc = st->p.Nc;
+    const grc__span out[3] = {{x, B * N}, {u, B * N}, {y, B * st->p.Nout}}, in[1] = {{codes, B * Nc}};
+    if ((rc = grc__check_disjoint(out, 3, in, 1)) || (rc = grc__check_finite(codes, B * Nc)))
         return rc;
     grc__prob p = st->p;                       /* T = 0: x_0 only (eq. F0) */
     p.codes = st->p.Nc ? codes : NULL;
@@ -302,7 +282,11 @@ int grc_stepper_outputs(grc_stepper *st, int64_t n_agents, const double *x, doub
     if (!st || !x || !u || !y)
         return GRC_ENULL;
     int rc;
-    if ((rc = check_call(st, n_agents)) || (rc = check_finite(x, n_agents * st->p.N)))
+    if ((rc = check_call(st, n_agents)))
+        return rc;
+    const int64_t B = n_agents, N = st->p.N;
+    const grc__span out[2] = {{u, B * N}, {y, B * st->p.Nout}}, in[1] = {{x, B * N}};
+    if ((rc = grc__check_disjoint(out, 2, in, 1)) || (rc = grc__check_finite(x, B * N)))
         return rc;
     grc__prob p = st->p;                       /* T = 0 from x */
     p.x0 = x;
@@ -315,22 +299,18 @@ int grc_step(grc_stepper *st, int64_t n_agents, const double *inputs, grc_noise 
     if (!st || !inputs || !x || !u || !y)
         return GRC_ENULL;
     int rc;
-    if ((rc = check_call(st, n_agents)))
+    if ((rc = check_call(st, n_agents)) || (rc = grc__check_noise(&noise, n_agents, 1)))
         return rc;
-    /* as the kernels check noise (gridcore.c) */
-    if (!(isfinite(noise.std) && noise.std >= 0.0) || (noise.xi && noise.std > 0.0) || noise.trial0 < 0
-        || noise.step0 < 0)
-        return GRC_ENOISE;
-    if ((rc = check_finite(inputs, n_agents * st->p.Nin)) || (rc = check_finite(x, n_agents * st->p.N)))
+    const int64_t B = n_agents, N = st->p.N;
+    const grc__span out[3] = {{x, B * N}, {u, B * N}, {y, B * st->p.Nout}},   /* x: in and out */
+        in[2] = {{inputs, B * st->p.Nin}, {noise.xi, B * N}};
+    if ((rc = grc__check_disjoint(out, 3, in, 2)) || (rc = grc__check_finite(inputs, B * st->p.Nin))
+        || (rc = grc__check_finite(x, B * N)))
         return rc;
     grc__prob p = st->p;                       /* T = 1 from x, back into x (eq. F3) */
     p.T = 1;
     p.inputs = inputs;
-    p.noise = noise.xi;
-    p.noise_std = noise.std;
-    p.noise_seed = noise.seed;
-    p.noise_trial0 = noise.trial0;
-    p.noise_step0 = noise.step0;
+    grc__set_noise(&p, &noise);
     p.x0 = x;
     p.x_end = x;
     return run(st, &p, n_agents, u, y);

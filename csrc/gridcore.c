@@ -54,7 +54,8 @@ const char *grc_strerror(int status)
     case GRC_EALPHA: return "model.alpha (dt/tau) must be in (0, 1]";
     case GRC_EREG: return "reg.lam_l2, reg.lam_fr, reg.lam_rec and mu must be finite and >= 0";
     case GRC_ENOISE: return "noise.std must be finite and >= 0, not both noise.xi and noise.std > 0 "
-        "may be given, and noise.trial0 and noise.step0 must be >= 0";
+        "may be given, and noise.trial0 and noise.step0 must be >= 0 with noise.trial0 + n_trials and "
+        "noise.step0 + n_steps at most INT64_MAX";
     case GRC_ENONFINITE: return "theta, inputs, targets, codes, x0 or v holds NaN or an infinity";
     case GRC_EISA: return "instruction set unknown, not compiled in, or not supported by this CPU";
     case GRC_ETHREADS: return "threads must be in 0.." GRC__STR(GRC_MAX_THREADS)
@@ -62,8 +63,15 @@ const char *grc_strerror(int status)
     case GRC_EMODEL: return "unknown model code: model.nonlinearity must be a GRC_PHI_* code "
         "(0 = tanh, 1 = relu), model.readout a GRC_READOUT_* code (0 = xy, 1 = place cells) and "
         "model.initial_state a GRC_X0_* code (0 = zero, 1 = encoded)";
-    case GRC_EWORKSPACE: return "the workspace is not live: it was destroyed or did not come "
-        "from grc_workspace_create (detection is best effort: never use a destroyed workspace)";
+    case GRC_EWORKSPACE: return "the workspace or stepper is not live: it was destroyed or did not "
+        "come from grc_workspace_create or grc_stepper_create (detection is best effort: never use "
+        "a destroyed one)";
+    case GRC_EFORMAT: return "not a gridcore network file of a known format version: wrong magic, "
+        "version or header size, truncated or trailing bytes, or sizes and codes that do not fit "
+        "each other";
+    case GRC_EIO: return "the network file could not be opened or read";
+    case GRC_EOVERLAP: return "an output array overlaps another output or an input (only grc_forward's "
+        "x0 and x_end may be the same array)";
     default: return "unknown gridcore status code";
     }
 }
@@ -137,10 +145,18 @@ int grc_workspace_create(int threads, int isa, grc_workspace **out)
     return GRC_OK;
 }
 
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((no_sanitize_address))
+#endif
+int grc__is_live(const void *obj, uint64_t magic)
+{
+    return *(const uint64_t *)obj == magic;
+}
+
 /* GRC_OK if ws (not NULL) is live, else GRC_EWORKSPACE (best effort, see gridcore.h). */
 static int check_ws(const grc_workspace *ws)
 {
-    return ws->magic == GRC__WS_LIVE ? GRC_OK : GRC_EWORKSPACE;
+    return grc__is_live(ws, GRC__WS_LIVE) ? GRC_OK : GRC_EWORKSPACE;
 }
 
 void grc_workspace_destroy(grc_workspace *ws)
@@ -231,21 +247,44 @@ static int check_reg(const grc_reg *r)
     return GRC_OK;
 }
 
-/* GRC_ENONFINITE unless every a[i], i < n, is finite (a may be NULL: not given).
- * One pass of sums; NaN and inf survive them, and a sum that overflows from
- * large finite entries is settled entry by entry. */
-static int check_finite(const double *a, int64_t n)
+/* One pass: a[i] * 0 is 0 for finite a[i] (however large) and NaN for NaN or
+ * inf, and the sums keep a NaN. Eight independent sums, so the pass runs at
+ * the adder's throughput, not its latency. */
+int grc__check_finite(const double *a, int64_t n)
 {
     if (!a)
         return GRC_OK;
-    double s = 0.0;
-    for (int64_t i = 0; i < n; i++)
-        s += a[i];
-    if (isfinite(s))
-        return GRC_OK;
-    for (int64_t i = 0; i < n; i++)
-        if (!isfinite(a[i]))
-            return GRC_ENONFINITE;
+    double s[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int l = 0; l < 8; l++)
+            s[l] += a[i + l] * 0.0;
+    for (; i < n; i++)
+        s[0] += a[i] * 0.0;
+    for (int l = 1; l < 8; l++)
+        s[0] += s[l];
+    return s[0] == 0.0 ? GRC_OK : GRC_ENONFINITE;
+}
+
+/* 1 if a and b share a byte; unsigned differences, so no address overflows. */
+static int overlaps(const grc__span *a, const grc__span *b)
+{
+    if (!a->p || !b->p || a->n <= 0 || b->n <= 0)
+        return 0;
+    const uintptr_t x = (uintptr_t)a->p, y = (uintptr_t)b->p;
+    return x - y < (uintptr_t)b->n * sizeof(double) || y - x < (uintptr_t)a->n * sizeof(double);
+}
+
+int grc__check_disjoint(const grc__span *out, int n_out, const grc__span *in, int n_in)
+{
+    for (int i = 0; i < n_out; i++) {
+        for (int j = i + 1; j < n_out; j++)
+            if (overlaps(&out[i], &out[j]))
+                return GRC_EOVERLAP;
+        for (int j = 0; j < n_in; j++)
+            if (overlaps(&out[i], &in[j]))
+                return GRC_EOVERLAP;
+    }
     return GRC_OK;
 }
 
@@ -258,22 +297,33 @@ static int check_values(const grc__prob *p, const double *theta, const double *i
 {
     const int64_t MT = p->M * p->T;
     int rc;
-    if ((rc = check_finite(theta, p->lay.size)) || (rc = check_finite(inputs, MT * p->Nin))
-        || (rc = check_finite(targets, MT * p->Nout)) || (rc = check_finite(codes, p->M * p->Nc))
-        || (rc = check_finite(extra, n_extra)))
+    if ((rc = grc__check_finite(theta, p->lay.size)) || (rc = grc__check_finite(inputs, MT * p->Nin))
+        || (rc = grc__check_finite(targets, MT * p->Nout)) || (rc = grc__check_finite(codes, p->M * p->Nc))
+        || (rc = grc__check_finite(extra, n_extra)))
         return rc;
     return GRC_OK;
 }
 
-static int check_noise(const grc_noise *z)
+/* An (M, T, w) array of p, and an (M, w) one: spans for grc__check_disjoint. */
+static grc__span per_step(const grc__prob *p, const void *a, int64_t w)
 {
-    if (!(isfinite(z->std) && z->std >= 0.0) || (z->xi && z->std > 0.0) || z->trial0 < 0 || z->step0 < 0)
+    return (grc__span){a, p->M * p->T * w};
+}
+
+static grc__span per_trial(const grc__prob *p, const void *a, int64_t w)
+{
+    return (grc__span){a, p->M * w};
+}
+
+int grc__check_noise(const grc_noise *z, int64_t M, int64_t T)
+{
+    if (!(isfinite(z->std) && z->std >= 0.0) || (z->xi && z->std > 0.0) || z->trial0 < 0 || z->step0 < 0
+        || z->trial0 > INT64_MAX - M || z->step0 > INT64_MAX - T)
         return GRC_ENOISE;
     return GRC_OK;
 }
 
-/* The noise of a checked call into the problem. */
-static void set_noise(grc__prob *p, const grc_noise *z)
+void grc__set_noise(grc__prob *p, const grc_noise *z)
 {
     p->noise = z->xi;
     p->noise_std = z->std;
@@ -439,31 +489,30 @@ static void set_dims(grc__prob *p, const grc_shape *s, const grc_model *m, int64
     p->block = block;
 }
 
-/* BF (N, Np): [Wrec' | Wout'] so that u_t @ BF = [Wrec u_t | y_t] (eq. F1, F3). */
-static void pack_forward(const grc__prob *p, const double *restrict theta, grc__shared *sh)
+/* BF: with Wout', u_t @ BF = [Wrec u_t | y_t] (eq. F1, F3). */
+void grc__pack_forward(const grc__prob *p, const double *restrict theta, double *restrict BF,
+                       double *restrict WinT, double *restrict bias, int with_wout)
 {
-    const int64_t N = p->N, Nin = p->Nin, Np = p->Np;
+    const int64_t N = p->N, Nin = p->Nin, Np = p->Np, Nout = with_wout ? p->Nout : 0;
     const double *Wrec = theta + p->lay.off_wrec, *Win = theta + p->lay.off_win,
                  *b = theta + p->lay.off_b, *Wout = theta + p->lay.off_wout;
-    memset(sh->BF, 0, (size_t)(N * Np) * sizeof(double));
-    memset(sh->WinT, 0, (size_t)(Nin * Np) * sizeof(double));
-    memset(sh->bias, 0, (size_t)Np * sizeof(double));
+    memset(BF, 0, (size_t)(N * Np) * sizeof(double));
+    memset(WinT, 0, (size_t)(Nin * Np) * sizeof(double));
+    memset(bias, 0, (size_t)Np * sizeof(double));
     for (int64_t j = 0; j < N; j++) {
-        double *row = sh->BF + j * Np;
+        double *row = BF + j * Np;
         for (int64_t i = 0; i < N; i++)
             row[i] = Wrec[i * N + j];
-        for (int64_t o = 0; o < p->Nout; o++)
+        for (int64_t o = 0; o < Nout; o++)
             row[N + o] = Wout[o * N + j];
     }
     for (int64_t k = 0; k < Nin; k++)
         for (int64_t i = 0; i < N; i++)
-            sh->WinT[k * Np + i] = Win[i * Nin + k];
-    memcpy(sh->bias, b, (size_t)N * sizeof(double));
+            WinT[k * Np + i] = Win[i * Nin + k];
+    memcpy(bias, b, (size_t)N * sizeof(double));
 }
 
-/* WencT (Nc, Np): WencT[c, i] = Wenc[i, c] of the flat vector w (theta, or
- * v in the GN product), so that c_m @ WencT = Wenc c_m (x_0, or dx_0). */
-static void pack_wenc(const grc__prob *p, const double *restrict w, double *restrict WencT)
+void grc__pack_wenc(const grc__prob *p, const double *restrict w, double *restrict WencT)
 {
     const int64_t N = p->N, Nc = p->Nc, Np = p->Np;
     const double *Wenc = w + p->lay.off_wenc;
@@ -616,7 +665,7 @@ static int prepare(grc_workspace *ws, const grc_shape *shape, const grc_model *m
     c.base = ws->mem;
     c.used = 0;
     scratch_layout(&c, p, op, *nparts, sh, parts);
-    pack_forward(p, theta, sh);
+    grc__pack_forward(p, theta, sh->BF, sh->WinT, sh->bias, 1);
     p->BF = sh->BF;
     p->WinT = sh->WinT;
     p->bias = sh->bias;
@@ -678,7 +727,7 @@ int grc_noise_fill(grc_noise noise, grc_shape shape, double *out)
             return GRC_ESHAPE;
     if (mul_capped(dims[0] * dims[1], dims[2]) < 0)
         return GRC_ESHAPE;
-    if (noise.xi || check_noise(&noise))
+    if (noise.xi || grc__check_noise(&noise, shape.n_trials, shape.n_steps))
         return GRC_ENOISE;
     for (int64_t m = 0; m < dims[0]; m++)
         for (int64_t t = 0; t < dims[1]; t++) {
@@ -699,23 +748,29 @@ int grc_forward(grc_workspace *ws, grc_shape shape, grc_model model,
         || (model.initial_state == GRC_X0_ENCODED && !x0 && !codes))
         return GRC_ENULL;
     int rc = check_call(ws, &shape, &model);
-    if (rc || (rc = check_noise(&noise)))
+    if (rc || (rc = grc__check_noise(&noise, shape.n_trials, shape.n_steps)))
         return rc;
     grc__prob p = {0};
     grc__shared sh;
     grc__part *parts;
     int64_t nparts;
-    if ((rc = prepare(ws, &shape, &model, OP_FORWARD, &p, theta, &sh, &parts, &nparts))
+    if ((rc = prepare(ws, &shape, &model, OP_FORWARD, &p, theta, &sh, &parts, &nparts)))
+        return rc;
+    const grc__span out[3] = {per_step(&p, u, p.N), per_step(&p, y, p.Nout), per_trial(&p, x_end, p.N)};
+    const grc__span in[5] = {{theta, p.lay.size}, per_step(&p, inputs, p.Nin), per_step(&p, noise.xi, p.N),
+                             per_trial(&p, x0 ? NULL : codes, p.Nc),
+                             per_trial(&p, x0 == x_end ? NULL : x0, p.N)};   /* x0 may be x_end */
+    if ((rc = grc__check_disjoint(out, 3, in, 5))
         || (rc = check_values(&p, theta, inputs, NULL, x0 ? NULL : codes, x0, p.M * p.N)))
         return rc;
     p.inputs = inputs;
-    set_noise(&p, &noise);
+    grc__set_noise(&p, &noise);
     p.x0 = x0;
     p.u_out = u;
     p.y_out = y;
     p.x_end = x_end;
     if (p.Nc && !x0) {                                           /* x_0 = Wenc c_m */
-        pack_wenc(&p, theta, sh.WencT);
+        grc__pack_wenc(&p, theta, sh.WencT);
         p.WencT = sh.WencT;
         p.codes = codes;
     }
@@ -732,21 +787,26 @@ int grc_loss(grc_workspace *ws, grc_shape shape, grc_model model,
         || (model.initial_state == GRC_X0_ENCODED && !codes))
         return GRC_ENULL;
     int rc = check_call(ws, &shape, &model);
-    if (rc || (rc = check_reg(&reg)) || (rc = check_noise(&noise)))
+    if (rc || (rc = check_reg(&reg)) || (rc = grc__check_noise(&noise, shape.n_trials, shape.n_steps)))
         return rc;
     grc__prob p = {0};
     grc__shared sh;
     grc__part *parts;
     int64_t nparts;
-    if ((rc = prepare(ws, &shape, &model, OP_LOSS, &p, theta, &sh, &parts, &nparts))
+    if ((rc = prepare(ws, &shape, &model, OP_LOSS, &p, theta, &sh, &parts, &nparts)))
+        return rc;
+    const grc__span out[1] = {{terms, 5}};
+    const grc__span in[5] = {{theta, p.lay.size}, per_step(&p, inputs, p.Nin), per_step(&p, targets, p.Nout),
+                             per_step(&p, noise.xi, p.N), per_trial(&p, codes, p.Nc)};
+    if ((rc = grc__check_disjoint(out, 1, in, 5))
         || (rc = check_values(&p, theta, inputs, targets, codes, NULL, 0)))
         return rc;
     p.inputs = inputs;
     p.targets = targets;
-    set_noise(&p, &noise);
+    grc__set_noise(&p, &noise);
     p.want_loss = 1;
     if (p.Nc) {                                                  /* x_0 = Wenc c_m */
-        pack_wenc(&p, theta, sh.WencT);
+        grc__pack_wenc(&p, theta, sh.WencT);
         p.WencT = sh.WencT;
         p.codes = codes;
     }
@@ -765,14 +825,19 @@ int grc_gradient(grc_workspace *ws, grc_shape shape, grc_model model,
         || (model.initial_state == GRC_X0_ENCODED && !codes))
         return GRC_ENULL;
     int rc = check_call(ws, &shape, &model);
-    if (rc || (rc = check_reg(&reg)) || (rc = check_noise(&noise)))
+    if (rc || (rc = check_reg(&reg)) || (rc = grc__check_noise(&noise, shape.n_trials, shape.n_steps)))
         return rc;
     grc__prob p = {0};
     grc__shared sh;
     grc__part *parts;
     int64_t nparts;
     p.want_sq = sq != NULL;  /* scratch_layout() reads it */
-    if ((rc = prepare(ws, &shape, &model, OP_GRADIENT, &p, theta, &sh, &parts, &nparts))
+    if ((rc = prepare(ws, &shape, &model, OP_GRADIENT, &p, theta, &sh, &parts, &nparts)))
+        return rc;
+    const grc__span out[3] = {{terms, 5}, {grad, p.lay.size}, {sq, p.lay.size}};
+    const grc__span in[5] = {{theta, p.lay.size}, per_step(&p, inputs, p.Nin), per_step(&p, targets, p.Nout),
+                             per_step(&p, noise.xi, p.N), per_trial(&p, codes, p.Nc)};
+    if ((rc = grc__check_disjoint(out, 3, in, 5))
         || (rc = check_values(&p, theta, inputs, targets, codes, NULL, 0)))
         return rc;
     const double MT = (double)p.M * (double)p.T;
@@ -780,10 +845,10 @@ int grc_gradient(grc_workspace *ws, grc_shape shape, grc_model model,
     p.c_u = 2.0 * reg.lam_fr / (MT * (double)p.N);
     p.inputs = inputs;
     p.targets = targets;
-    set_noise(&p, &noise);
+    grc__set_noise(&p, &noise);
     p.want_loss = 1;
     if (p.Nc) {                                                  /* x_0 = Wenc c_m */
-        pack_wenc(&p, theta, sh.WencT);
+        grc__pack_wenc(&p, theta, sh.WencT);
         p.WencT = sh.WencT;
         p.codes = codes;
     }
@@ -830,7 +895,14 @@ int grc_gn_product(grc_workspace *ws, grc_shape shape, grc_model model,
     grc__shared sh;
     grc__part *parts;
     int64_t nparts;
-    if ((rc = prepare(ws, &shape, &model, OP_GN, &p, theta, &sh, &parts, &nparts))
+    if ((rc = prepare(ws, &shape, &model, OP_GN, &p, theta, &sh, &parts, &nparts)))
+        return rc;
+    const grc__span out[1] = {{gv, p.lay.size}};
+    const grc__span in[6] = {{theta, p.lay.size}, per_step(&p, inputs, p.Nin), per_trial(&p, codes, p.Nc),
+                             per_step(&p, u, p.N),
+                             per_step(&p, p.readout == GRC_READOUT_PLACE_CELLS ? y : NULL, p.Nout),
+                             {v, p.lay.size}};
+    if ((rc = grc__check_disjoint(out, 1, in, 6))
         || (rc = check_values(&p, theta, inputs, NULL, codes, v, p.lay.size)))
         return rc;
     const double MT = (double)p.M * (double)p.T;
@@ -840,7 +912,7 @@ int grc_gn_product(grc_workspace *ws, grc_shape shape, grc_model model,
     p.u_in = u;
     p.y_in = p.readout == GRC_READOUT_PLACE_CELLS ? y : NULL;
     if (p.Nc) {                                                  /* dx_0 = dWenc c_m */
-        pack_wenc(&p, v, sh.WencT);
+        grc__pack_wenc(&p, v, sh.WencT);
         p.WencT = sh.WencT;
         p.codes = codes;
     }

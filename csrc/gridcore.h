@@ -36,14 +36,25 @@
  * The model (alpha = dt/tau, phi, readout, x_0) travels in a grc_model, the
  * regularisation weights in a grc_reg.
  *
- * The caller's contract: every pointer argument points to an array of at
- * least the length given above for the call's shape and model (the C side
- * cannot check lengths: a short array is read or written out of bounds),
- * holding finite numbers, and arrays do not overlap except where a function
- * says so. A workspace is used only between its grc_workspace_create and its
- * grc_workspace_destroy (see GRC_EWORKSPACE: detecting a destroyed one is
- * best effort). The Python wrapper (gridcore/backends/c/backend.py) checks
- * all of this before calling.
+ * The caller's contract:
+ *   - Lengths: every pointer argument points to an array of at least the
+ *     length given above for the call's shape and model. The C side cannot
+ *     check it: a short array is read or written out of bounds.
+ *   - Values: theta, inputs, targets, codes, x0, v (and the stepper's
+ *     inputs, x, codes) are checked for NaN and inf (GRC_ENONFINITE); the
+ *     large arrays noise.xi, u and y are not (the check would cost a pass
+ *     over M*T*N numbers) and must be finite; place-cell targets must be
+ *     distributions.
+ *   - Aliasing: no output array may share memory with another output or
+ *     with an input (grc_forward's x0 may be x_end itself, and grc_step's x
+ *     is read and written in place). Every call compares the address ranges
+ *     its shape gives (a few comparisons, no pass over the data) and returns
+ *     GRC_EOVERLAP; inputs may share memory with each other.
+ *   - Workspaces and steppers are used only between their create and their
+ *     destroy (see GRC_EWORKSPACE: detecting a destroyed one is best effort).
+ * The Python wrappers (gridcore/backends/c/backend.py, gridcore/sim/stepper.py)
+ * check all of this before calling and hand C only arrays they allocated
+ * for the outputs.
  *
  * Threads and determinism: a workspace runs each call over `threads`
  * partitions of the trials (partition p owns the contiguous trials
@@ -86,7 +97,7 @@ extern "C" {
  * grc_stepper_create/_destroy, grc_stepper_start, grc_stepper_outputs,
  * grc_step) and exported networks (grc_net, grc_net_load, grc_net_free,
  * grc_net_decode, grc_net_place_code, GRC_NET_FORMAT_VERSION, GRC_ENC_*,
- * GRC_ARENA_*, GRC_EFORMAT, GRC_EIO). */
+ * GRC_ARENA_*, GRC_EFORMAT, GRC_EIO) and GRC_EOVERLAP came in 4 as additions. */
 #define GRC_ABI_VERSION 4
 
 #define GRC_OK 0
@@ -98,18 +109,23 @@ extern "C" {
 #define GRC_EISA -6        /* the requested instruction set is unknown or not supported by this CPU */
 #define GRC_ETHREADS -7    /* threads is negative or above GRC_MAX_THREADS */
 #define GRC_EMODEL -8      /* model.nonlinearity, model.readout or model.initial_state is not a known code */
-#define GRC_EWORKSPACE -9  /* the workspace is not a live one (destroyed, or not from grc_workspace_create) */
-#define GRC_ENOISE -10     /* noise.std is negative or not finite, both noise.xi and noise.std > 0 are given, or noise.trial0 or noise.step0 is negative */
+#define GRC_EWORKSPACE -9  /* the workspace or stepper is not a live one (destroyed, or not from grc_workspace_create / grc_stepper_create) */
+#define GRC_ENOISE -10     /* noise.std is negative or not finite, both noise.xi and noise.std > 0 are given, or noise.trial0 or noise.step0 is negative or so large that noise.trial0 + n_trials or noise.step0 + n_steps passes INT64_MAX */
 #define GRC_ENONFINITE -11 /* theta, inputs, targets, codes, x0 or v holds NaN or an infinity (checked in O(P + M T (Nin + Nout)); noise.xi, u and y are not checked: the caller's contract) */
 #define GRC_EFORMAT -12    /* not a gridcore network file: bad magic, unknown format version, truncated or trailing bytes, or sizes or codes that do not fit each other (grc_net_load) */
 #define GRC_EIO -13        /* the file could not be opened or read (grc_net_load) */
+#define GRC_EOVERLAP -14   /* an output array shares memory with another output or with an input (the one exception: grc_forward's x0 may be x_end itself) */
 
 /* Limits. GRC_MAX_THREADS caps the partitions (= OpenMP threads) of one
  * call: each partition holds its own partial gradient, so threads beyond the
  * cores add memory and reduction work and gain nothing, and asking OpenMP for
  * tens of thousands of threads makes libgomp abort the process ("Thread
  * creation failed") instead of returning an error. 256 is above the hardware
- * threads of common shared-memory machines. GRC_MAX_DIM caps each dimension
+ * threads of common shared-memory machines. It is a fixed number, not a
+ * multiple of this machine's cores, because the bits of a result depend on
+ * the thread count: a run made with k threads must be repeatable, if
+ * oversubscribed, on a smaller machine. A call never runs more partitions
+ * than it has trials (agents, for a stepper: one per 32). GRC_MAX_DIM caps each dimension
  * (so the product of two never overflows int64) and GRC_MAX_ELEMS each
  * array, input or scratch (2^56 doubles = 2^59 bytes, so byte counts and
  * sums of them never overflow either). */
@@ -202,7 +218,8 @@ typedef struct grc_reg {
  *   seed    the key of the counter-based noise.
  *   trial0, step0  global index (>= 0) of this call's trial 0 and step 0, so
  *           that a call on a later chunk of steps or a subset of trials
- *           continues the same noise.
+ *           continues the same noise; trial0 + n_trials and step0 + n_steps
+ *           must not pass INT64_MAX.
  * {0} (all zero) means no noise. */
 typedef struct grc_noise {
     const double *xi;
@@ -283,8 +300,9 @@ int grc_noise_fill(grc_noise noise, grc_shape shape, double *out);
  * undefined behaviour and the block may have been reused, so this is a
  * safety net, not a licence: never use a destroyed workspace), the model
  * (GRC_EALPHA, GRC_EMODEL), the shape (GRC_ESHAPE), the weights (GRC_EREG),
- * the noise (GRC_ENOISE), then (after allocating scratch: GRC_ENOMEM) the
- * values of the small arrays (GRC_ENONFINITE).
+ * the noise (GRC_ENOISE), then (after allocating scratch: GRC_ENOMEM)
+ * that no output overlaps another array (GRC_EOVERLAP) and the values of
+ * the small arrays (GRC_ENONFINITE).
  *
  * The readout (math.md sections 2 and 7). E is the error term of the loss:
  *   GRC_READOUT_XY:          E = mean (y - targets)^2 over M*T*Nout;
@@ -420,7 +438,10 @@ int grc_stepper_outputs(grc_stepper *st, int64_t n_agents, const double *x, doub
  *   x   in/out: [B*N] x_t in, x_{t+1} out.
  *   u      out: [B*N] u_{t+1}.   y out: [B*Nout] y_{t+1}.
  * Returns GRC_OK, GRC_ENULL, GRC_EWORKSPACE (not a live stepper), GRC_ESHAPE
- * (n_agents outside 1..capacity), GRC_ENOISE or GRC_ENONFINITE (inputs or x). */
+ * (n_agents outside 1..capacity), GRC_ENOISE, GRC_EOVERLAP (x, u, y, inputs
+ * and noise.xi must not share memory) or GRC_ENONFINITE (inputs or x).
+ * grc_stepper_start and grc_stepper_outputs check the same way (their
+ * outputs x, u, y against each other and codes or x). */
 int grc_step(grc_stepper *st, int64_t n_agents, const double *inputs, grc_noise noise, double *x,
              double *u, double *y);
 
@@ -476,11 +497,13 @@ void grc_net_free(grc_net *net);
 
 /* Positions (arena units) that the outputs y [B*Nout] of B agents report:
  * pos [B*2]; y itself under GRC_READOUT_XY, else the mean centre of the
- * decoder_k cells with the largest outputs (ties: the lower index). */
+ * decoder_k cells with the largest outputs (ties: the lower index).
+ * GRC_ESHAPE for B outside 1..GRC_MAX_DIM, GRC_EOVERLAP if pos overlaps y. */
 int grc_net_decode(const grc_net *net, int64_t n_agents, const double *y, double *pos);
 
 /* The place-cell code [B*Np] of positions pos [B*2] (gridcore.PlaceCells.encode):
- * the start codes of the encoded initial state. GRC_ESHAPE without place cells. */
+ * the start codes of the encoded initial state. GRC_ESHAPE without place
+ * cells or for B outside 1..GRC_MAX_DIM, GRC_EOVERLAP if code overlaps pos. */
 int grc_net_place_code(const grc_net *net, int64_t n_agents, const double *pos, double *code);
 
 /* GRC_CDEF_END */

@@ -354,16 +354,16 @@ class TestCArgumentChecks:
 
     def test_codes_are_required_under_the_encoded_initial_state(self):
         shape, model, theta, inputs, targets, codes, reg = self._encoded()
-        buf, terms = ffi.new("double[]", 4096), self.terms
+        (a, b, c_), terms = [ffi.new("double[]", 4096) for _ in range(3)], self.terms   # distinct: no overlap
         calls = {
             "forward": lambda c, x0: lib.grc_forward(self.ws, shape, model, theta, inputs, NO_NOISE, c, x0,
-                                                     buf, buf, buf),
+                                                     a, b, c_),
             "loss": lambda c, _: lib.grc_loss(self.ws, shape, model, theta, inputs, targets, NO_NOISE, c, reg,
                                               terms),
             "gradient": lambda c, _: lib.grc_gradient(self.ws, shape, model, theta, inputs, targets, NO_NOISE,
-                                                      c, reg, terms, buf, buf),
-            "gn_product": lambda c, _: lib.grc_gn_product(self.ws, shape, model, theta, inputs, c, buf,
-                                                          ffi.NULL, theta, reg, 0.1, buf),
+                                                      c, reg, terms, a, b),
+            "gn_product": lambda c, _: lib.grc_gn_product(self.ws, shape, model, theta, inputs, c, a,
+                                                          ffi.NULL, theta, reg, 0.1, b),
         }
         for name, call in calls.items():
             assert call(ffi.NULL, ffi.NULL) == lib.GRC_ENULL, name
@@ -376,15 +376,15 @@ class TestCArgumentChecks:
 
     def test_outputs_are_required_by_the_place_cell_gn_product(self):
         shape, model, theta, inputs, _, codes, reg = self._encoded(n_code=4, readout="place-cells")
-        buf = ffi.new("double[]", 4096)
+        buf, gv = ffi.new("double[]", 4096), ffi.new("double[]", 4096)
         y = ffi.new("double[]", 3 * 7 * 4)
         assert lib.grc_gn_product(self.ws, shape, model, theta, inputs, codes, buf, ffi.NULL, theta, reg, 0.1,
-                                  buf) == lib.GRC_ENULL
+                                  gv) == lib.GRC_ENULL
         assert lib.grc_gn_product(self.ws, shape, model, theta, inputs, codes, buf, y, theta, reg, 0.1,
-                                  buf) == lib.GRC_OK
+                                  gv) == lib.GRC_OK
         # the x, y readout does not read them: NULL is fine there
         assert lib.grc_gn_product(self.ws, self.shape, self.model, self.theta, self.inputs, ffi.NULL, buf,
-                                  ffi.NULL, self.theta, self.reg, 0.1, buf) == lib.GRC_OK
+                                  ffi.NULL, self.theta, self.reg, 0.1, gv) == lib.GRC_OK
 
     @pytest.mark.parametrize("n_code, initial_state", [
         (0, "encoded"), (-1, "encoded"), (-2**63, "encoded"), (2**31, "encoded"), (2**63 - 1, "encoded"),
@@ -494,18 +494,19 @@ _RAW_CALLS = textwrap.dedent("""
     out = ffi.new("grc_workspace **")
     assert lib.grc_workspace_create(2, lib.GRC_ISA_AUTO, out) == 0
     ws = out[0]
-    buf = ffi.new("double[]", 4096)          # small, valid, never NULL
+    buf = ffi.new("double[]", 4096)          # small, valid, never NULL: every input
+    o1, o2, o3 = (ffi.new("double[]", 4096) for _ in range(3))    # outputs: no overlap (GRC_EOVERLAP)
     terms, layout = ffi.new("double[5]"), ffi.new("grc_layout *")
     reg = {"lam_l2": 0.1, "lam_fr": 0.1, "lam_rec": 0.1}
     none = {"xi": ffi.NULL, "std": 0.0, "seed": 0, "trial0": 0, "step0": 0}   # cffi: give every field
     nz = {**none, "xi": buf}
     for i, (shape, model) in enumerate(json.loads(sys.argv[1])):
         print(i, end="\t", flush=True)  # names the case if the next call crashes
-        rcs = [lib.grc_forward(ws, shape, model, buf, buf, nz, buf, buf, buf, buf, buf),
-               lib.grc_forward(ws, shape, model, buf, buf, none, buf, ffi.NULL, ffi.NULL, buf, buf),
+        rcs = [lib.grc_forward(ws, shape, model, buf, buf, nz, buf, buf, o1, o2, o3),
+               lib.grc_forward(ws, shape, model, buf, buf, none, buf, ffi.NULL, ffi.NULL, o2, o3),
                lib.grc_loss(ws, shape, model, buf, buf, buf, nz, buf, reg, terms),
-               lib.grc_gradient(ws, shape, model, buf, buf, buf, nz, buf, reg, terms, buf, buf),
-               lib.grc_gn_product(ws, shape, model, buf, buf, buf, buf, buf, buf, reg, 0.1, buf),
+               lib.grc_gradient(ws, shape, model, buf, buf, buf, nz, buf, reg, terms, o1, o2),
+               lib.grc_gn_product(ws, shape, model, buf, buf, buf, buf, buf, buf, reg, 0.1, o1),
                lib.grc_param_layout(shape, model, layout)]
         print(json.dumps(rcs), flush=True)
 """)

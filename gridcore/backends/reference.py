@@ -22,6 +22,7 @@ from gridcore.model import objective
 from gridcore.model.batch import encoded_state
 from gridcore.model.noise import CounterNoise
 from gridcore.model.nonlinearity import dphi, phi
+from gridcore.util.checks import check_threads
 
 
 def _tm(a):
@@ -55,7 +56,7 @@ class ReferenceBackend(Backend):
     contiguous_state = False
 
     def __init__(self, threads=None):
-        self.threads = threads
+        self.threads = None if threads is None else check_threads(threads)
 
     def _run(self, params, inputs, noise, x0, spec, keep_u=True):
         """Euler forward pass (eq. F1-F3) on checked arguments; returns ``(x, u, y, x_end)``, (M, T, .)."""

@@ -24,10 +24,10 @@ from gridcore.model.nonlinearity import phi
 from gridcore.model.params import Params
 from gridcore.model.spec import PAPER, check_spec
 from gridcore.sim.placecells import outputs_to_positions
-from gridcore.util.checks import as_float_array, check_choice, check_positive_int
+from gridcore.util.checks import as_float_array, check_choice, check_positive_int, check_threads
 
 try:
-    from gridcore.backends.c.backend import ISAS, check_threads, model_struct
+    from gridcore.backends.c.backend import ISAS, model_struct
     from gridcore.backends.c.ccore import ffi, lib
 except ImportError as err:      # no C core built: the NumPy implementation runs
     ffi = lib = None
@@ -85,7 +85,7 @@ class Stepper:
         if backend == "c" and lib is None:
             raise ValueError(f"backend 'c' is not available: {C_MISSING}")
         self.backend = "c" if backend != "numpy" and lib is not None else "numpy"
-        self.threads = check_threads(threads) if self.backend == "c" else check_positive_int("threads", threads)
+        self.threads = check_threads(threads)
         if noise is not None and not isinstance(noise, CounterNoise):
             raise TypeError(f"noise must be a gridcore.CounterNoise or None, got {type(noise).__name__}")
         self.noise = noise if noise is not None and noise.std > 0 else None
@@ -194,6 +194,7 @@ class Stepper:
             inputs = as_float_array("inputs", inputs, want, finite=False)   # C checks finiteness
         if xi is not None:
             xi = as_float_array("xi", xi, self._x.shape[1:] if self._single else self._x.shape)
+        inputs, xi = self._unaliased(inputs), self._unaliased(xi)
         if self.backend == "c":
             self._step_c(inputs, xi)
         else:
@@ -216,6 +217,13 @@ class Stepper:
         return u, u @ self.params.Wout.T
 
     # ---- helpers
+
+    def _unaliased(self, a):
+        """``a``, or a copy of it if it shares memory with the agents' x, u or y (say
+        ``step(stepper.u)``), which the step overwrites: C would refuse it (GRC_EOVERLAP)."""
+        if a is not None and any(np.may_share_memory(a, b) for b in (self._x, self._u, self._y)):
+            return a.copy()
+        return a
 
     def _start_codes(self, start, codes):
         encoded = self.spec.initial_state == "encoded"

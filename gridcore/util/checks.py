@@ -64,6 +64,20 @@ def check_positive_int(name, value):
     return int(value)
 
 
+# Threads of any backend, at most: the C core's GRC_MAX_THREADS (tests/test_properties.py checks
+# they are equal). A fixed number, not a multiple of the cores: results depend on the thread count,
+# so a run made with k threads must be repeatable on a smaller machine.
+MAX_THREADS = 256
+
+
+def check_threads(value, limit=MAX_THREADS, why="MAX_THREADS, the C core's GRC_MAX_THREADS"):
+    """Return the thread count ``value`` as int, or raise ValueError naming ``threads``, the
+    allowed range 1..``limit`` (at most MAX_THREADS) and ``why`` that is the limit."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 1 <= value <= limit:
+        raise ValueError(f"threads must be an integer in 1..{limit} ({why}), got {value!r}")
+    return int(value)
+
+
 def check_nonneg_int(name, value):
     """Return ``value`` as int, or raise naming ``name`` unless it is an integer >= 0."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:

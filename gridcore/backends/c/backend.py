@@ -18,7 +18,6 @@ call, kept for its later calls, freed with the thread): one backend object
 can be shared by a thread pool.
 """
 
-import numbers
 import os
 import threading
 
@@ -28,6 +27,7 @@ from gridcore.backends.base import Backend
 from gridcore.backends.c.ccore import ffi, lib
 from gridcore.model.noise import CounterNoise
 from gridcore.model.spec import NONLINEARITIES
+from gridcore.util.checks import MAX_THREADS, check_threads
 
 ISAS = {"auto": lib.GRC_ISA_AUTO, "generic": lib.GRC_ISA_GENERIC,
         "avx2": lib.GRC_ISA_AVX2, "avx512": lib.GRC_ISA_AVX512}
@@ -37,8 +37,6 @@ ISAS = {"auto": lib.GRC_ISA_AUTO, "generic": lib.GRC_ISA_GENERIC,
 PHI_CODES = NONLINEARITIES              # the spec's own codes (ModelSpec.phi_code)
 READOUT_CODES = {"xy": 0, "place-cells": 1}         # GRC_READOUT_XY, GRC_READOUT_PLACE_CELLS
 INITIAL_STATE_CODES = {"zero": 0, "encoded": 1}     # GRC_X0_ZERO, GRC_X0_ENCODED
-
-MAX_THREADS = int(lib.GRC_MAX_THREADS)  # the C core's cap on threads per call
 
 
 def _check(status):
@@ -95,15 +93,6 @@ def noise_struct(noise):
         return {"xi": ffi.NULL, "std": noise.std, "seed": noise.seed, "trial0": noise.trial0,
                 "step0": noise.step0}
     return {"xi": _opt_ptr(noise), "std": 0.0, "seed": 0, "trial0": 0, "step0": 0}
-
-
-def check_threads(threads):
-    """Return ``threads`` as int, or raise ValueError naming it and the allowed range 1..MAX_THREADS."""
-    if isinstance(threads, bool) or not isinstance(threads, numbers.Integral) \
-            or not 1 <= threads <= MAX_THREADS:
-        raise ValueError(f"threads must be an integer in 1..{MAX_THREADS} (the C core's "
-                         f"GRC_MAX_THREADS), got {threads!r}")
-    return int(threads)
 
 
 class CBackend(Backend):

@@ -11,7 +11,6 @@ Numba threads; results are bit-identical for a fixed k. The kernels do their
 own matrix products (no BLAS), so no library's thread pool competes with them.
 """
 
-import numbers
 import threading
 
 import numba
@@ -24,6 +23,7 @@ from gridcore.backends.numba import kernels as nk
 from gridcore.model import noise as noise_mod
 from gridcore.model import objective
 from gridcore.model.batch import encoded_state
+from gridcore.util.checks import MAX_THREADS, check_threads
 
 _EMPTY = np.empty((0, 0, 0))  # stands for a missing (M, T, N) array: keeps one kernel signature
 _LAUNCH_LOCK = threading.Lock()
@@ -53,15 +53,13 @@ def _threading_layer():
 
 
 def _check_threads(threads):
-    """Thread count as int: None means all Numba threads; 0 or more than Numba has is refused."""
-    limit = numba.config.NUMBA_NUM_THREADS
+    """Thread count as int: None means all Numba threads (at most MAX_THREADS); 0 or more than Numba has is refused."""
+    limit = min(numba.config.NUMBA_NUM_THREADS, MAX_THREADS)
     if threads is None:
         return limit
-    if isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or not 1 <= threads <= limit:
-        raise ValueError(f"threads must be an integer from 1 to {limit} (NUMBA_NUM_THREADS, by default "
-                         f"the number of CPU cores; set that variable before starting Python to allow "
-                         f"more), got {threads!r}")
-    return int(threads)
+    return check_threads(threads, limit, f"NUMBA_NUM_THREADS, by default the number of CPU cores; set that "
+                                         f"variable before starting Python to allow more, up to MAX_THREADS = "
+                                         f"{MAX_THREADS}")
 
 
 def _kernel_array(a):
@@ -187,10 +185,15 @@ class NumbaBackend(Backend):
     def __init__(self, threads=None):
         self.threads = _check_threads(threads)
 
+    def _blocks(self, n_trials):
+        """Blocks of trials (= threads) of a call: no more than there are trials. Empty blocks
+        would only add zeros, so this changes no bits."""
+        return min(self.threads, n_trials)
+
     def _launch(self, kernel, *args):
-        """Run ``kernel`` on ``self.threads`` Numba threads."""
+        """Run ``kernel`` on as many Numba threads as it has blocks of trials (its last argument)."""
         previous = numba.get_num_threads()  # thread-local in Numba: safe from a thread pool
-        numba.set_num_threads(self.threads)
+        numba.set_num_threads(args[-1])
         try:
             if _serial_launches():
                 with _LAUNCH_LOCK:
@@ -207,14 +210,14 @@ class NumbaBackend(Backend):
         x_end = np.empty((m, n))
         x0 = np.zeros((m, n)) if x0 is None else _kernel_array(x0)
         self._launch(nk.forward_kernel, _forward_weights(params), _kernel_array(inputs), *_noise_args(noise),
-                     x0, spec.alpha, spec.phi_code, keep_u, u, y, x_end, self.threads)
+                     x0, spec.alpha, spec.phi_code, keep_u, u, y, x_end, self._blocks(m))
         return None, (u if keep_u else None), y, x_end
 
     def _loss(self, params, batch, reg, spec):
         sums = self._launch(nk.loss_kernel, _forward_weights(params), _kernel_array(batch.inputs),
                             *_noise_args(batch.noise), _initial_states(params, batch),
                             _kernel_array(batch.targets), spec.alpha, spec.phi_code, _readout_code(spec),
-                            self.threads)
+                            self._blocks(batch.n_trials))
         return objective.terms_from_sums(params, reg, sums[0], sums[1], batch.n_trials, batch.n_steps,
                                          spec.readout)
 
@@ -231,7 +234,7 @@ class NumbaBackend(Backend):
             _kernel_array(batch.targets), spec.alpha, spec.phi_code, _readout_code(spec),
             objective.error_scale(m, t_steps, n_out, spec.readout),
             objective.rate_scale(n, m, t_steps, reg.lam_fr), reg_grad[:pk], sq_grad, u, gx0,
-            _offsets(params.layout), self.threads)
+            _offsets(params.layout), self._blocks(m))
         if params.n_code:
             if sq_grad:
                 grad, sq = _with_wenc(grad, gx0, batch.start_codes, reg_grad[pk:], sq)
@@ -254,7 +257,7 @@ class NumbaBackend(Backend):
             spec.phi_code, _readout_code(spec), objective.error_scale(m, t_steps, n_out, spec.readout),
             objective.rate_scale(n, m, t_steps, reg.lam_fr + mu), reg_v[:pk],
             _scratch("du", (m, t_steps, n)), _scratch("e", (m, t_steps, n_out)), gx0, _offsets(params.layout),
-            self.threads)
+            self._blocks(m))
         return _with_wenc(gv, gx0, batch.start_codes, reg_v[pk:]) if params.n_code else gv
 
     def info(self):
