@@ -409,49 +409,8 @@ def test_load_run_gives_the_typed_config(tmp_path):
     assert run.shape == (6, 2, 2) and run.final_iteration == 1
 
 
-# ---------------------------------------------------------------- resume refusals (issue 23)
-
-def _files(path):
-    return {name: (path / name).read_bytes() for name in ("config.json", "final_metrics.json", "log.jsonl",
-                                                          "checkpoint.npz", "final.npz")}
-
-
-def test_resume_below_the_iterations_done_is_refused(tmp_path, capsys):
-    assert run_cli(tmp_path, "r", "--iterations", "3") == 0
-    before = _files(tmp_path / "r")
-    assert main(["--out", str(tmp_path / "r"), "--resume", "--iterations", "2", "--quiet"]) == 2
-    assert "has done 3 iterations, more than the 2 asked for; resume with iterations >= 3" in \
-        capsys.readouterr().err
-    assert _files(tmp_path / "r") == before                    # nothing rewritten
-    assert main(["--out", str(tmp_path / "r"), "--resume", "--iterations", "4", "--quiet"]) == 0
-
-
-def _edit_checkpoint(path, **arrays):
-    ck = dict(np.load(path))
-    ck.update(arrays)
-    np.savez(path, **ck)
-
-
-@pytest.mark.parametrize("iteration", [1000, -7])
-def test_checkpoint_past_the_run_is_refused(tmp_path, capsys, iteration):
-    assert run_cli(tmp_path, "r", "--iterations", "3") == 0
-    _edit_checkpoint(tmp_path / "r" / "checkpoint.npz", iteration=np.int64(iteration))
-    log_before = (tmp_path / "r" / "log.jsonl").read_bytes()
-    assert main(["--out", str(tmp_path / "r"), "--resume", "--iterations", "5000", "--quiet"]) == 2
-    assert f"corrupted checkpoint (iteration {iteration} is not one of the run's 0..3" in capsys.readouterr().err
-    assert (tmp_path / "r" / "log.jsonl").read_bytes() == log_before      # the log is not truncated
-
-
-def test_checkpoint_with_a_bad_warm_start_is_refused(tmp_path, capsys):
-    assert run_cli(tmp_path, "r", "--iterations", "2") == 0
-    _edit_checkpoint(tmp_path / "r" / "checkpoint.npz", hf_previous=np.zeros(7))
-    assert main(["--out", str(tmp_path / "r"), "--resume", "--iterations", "3", "--quiet"]) == 2
-    assert "hf_previous (the CG warm start) must be empty or" in capsys.readouterr().err
-    _edit_checkpoint(tmp_path / "r" / "checkpoint.npz", hf_previous=np.zeros(0), hf_damping=np.float64(-1))
-    assert main(["--out", str(tmp_path / "r"), "--resume", "--iterations", "3", "--quiet"]) == 2
-    assert "checkpoint.npz: corrupted checkpoint (hf_damping must be a finite number > 0" in \
-        capsys.readouterr().err
-
+# ---------------------------------------------------------------- resume (issue 23; the refusals are in
+# tests/test_cli_errors.py)
 
 def test_resume_drops_a_log_line_cut_short(tmp_path):
     common = ["--checkpoint-every", "1"]

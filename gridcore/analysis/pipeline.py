@@ -226,9 +226,10 @@ class AnalysisSettings:
             check_positive_int(k, getattr(self, k))
         check_positive_int("block_steps", self.block_steps)
         check_positive_int("bins", self.bins)
-        if self.long_steps < self.block_steps:
-            raise ValueError(f"long_steps ({self.long_steps}) must be at least one block "
-                             f"(block_steps = {self.block_steps})")
+        if self.long_steps < 2 * self.block_steps:  # the stability curve's slope needs two blocks
+            raise ValueError(f"long_steps ({self.long_steps}) must be at least two blocks of block_steps = "
+                             f"{self.block_steps} (the stability curve's slope needs two); give --long-steps "
+                             f">= {2 * self.block_steps} or a smaller --block-steps")
         check_choice("embedding", self.embedding, EMBEDDINGS)
         for name in ("trajectory_dt", "trajectory_duration"):
             v = getattr(self, name)

@@ -36,7 +36,7 @@ from gridcore.analysis.pipeline import (
     analyze_run,
 )
 from gridcore.backends import BACKEND_NAMES
-from gridcore.cli.common import int_list, nonneg_float, positive_int, run_main
+from gridcore.cli.common import DefaultsHelpFormatter, int_list, nonneg_float, positive_int, run_main
 from gridcore.report.outputs import DPI, FIGURE_FORMATS, write_outputs
 
 
@@ -91,11 +91,11 @@ def analyze(run_dir, compare=(), backend="auto", threads=None, stream=sys.stderr
 def build_parser():
     """The argument parser of ``python -m gridcore.analyze``."""
     p = argparse.ArgumentParser(prog="python -m gridcore.analyze", description=__doc__.split("\n")[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                formatter_class=DefaultsHelpFormatter)
     p.add_argument("run_dir", help="a finished training run (config.json, final.npz)")
     p.add_argument("--compare", nargs="+", default=[], metavar="OTHER_RUN",
                    help="other runs shown side by side (ablations)")
-    p.add_argument("--backend", choices=("auto",) + BACKEND_NAMES, default="auto")
+    p.add_argument("--backend", choices=("auto",) + BACKEND_NAMES, default="auto", help="compute backend")
     p.add_argument("--threads", type=positive_int, default=None, help="threads (default: all cores)")
     p.add_argument("--seed", type=int, default=0, help="seed of every random draw of the analysis")
     p.add_argument("--quick", action="store_true",

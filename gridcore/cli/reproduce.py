@@ -62,7 +62,16 @@ SNAPSHOT_EVERY = 250
 # C6: the ablations are shown beside the full model.
 COMPARE = {"square": ["square-no-metabolic", "square-no-noise", "square-speed-cos-sin", "square-velocity",
                       "square-units-x10", "square-no-l2"]}
-RESULTS = os.path.join("docs", "results")
+
+
+def _results_folder():
+    """``docs/results`` of the source tree this package runs from (an editable install), else of the current folder."""
+    tree = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    results = os.path.join(tree, "docs", "results")
+    return results if os.path.isdir(results) else os.path.join("docs", "results")
+
+
+RESULTS = _results_folder()
 # What a committed run keeps (the checkpoint holds optimiser state only).
 KEEP = ("config.json", "log.jsonl", "final.npz", "final_metrics.json", "snapshots")
 
@@ -152,17 +161,30 @@ def training_status(names, out=RESULTS):
     """Where each run's training stands, from its ``log.jsonl``: one dict per run name.
 
     Keys: ``iteration`` (last logged, 0 if not started), ``of`` (iterations
-    configured), ``finished``, ``nerr`` and ``nerr_iteration`` (the last
-    held-out evaluation), ``hours`` (summed iteration times).
+    in the run's ``config.json``, else :func:`run_config`'s), ``finished``,
+    ``nerr`` and ``nerr_iteration`` (the last held-out evaluation), ``hours``
+    (summed iteration times).
+
+    Raises
+    ------
+    FileNotFoundError
+        ``out`` is missing or holds none of the runs.
     """
+    if not os.path.isdir(out):
+        raise FileNotFoundError(f"{out}: no such folder; give --out the folder the runs were trained into "
+                                f"(default: {RESULTS})")
+    if not any(os.path.isdir(os.path.join(out, name)) for name in names):
+        raise FileNotFoundError(f"{out} holds none of the runs {', '.join(names)}; give --out the folder they "
+                                f"were trained into (default: {RESULTS})")
     rows = {}
     for name in names:
         path = os.path.join(out, name)
         run = RunDir(path)
         log = run.read_log() if os.path.exists(run.log) else []
         evals = [r for r in log if "nerr" in r]
+        cfg = run.read_config() if os.path.exists(run.config) else run_config(name)
         rows[name] = {"iteration": log[-1]["iteration"] if log else 0,
-                      "of": run_config(name).optimizer.iterations, "finished": _finished(path),
+                      "of": cfg.optimizer.iterations, "finished": _finished(path),
                       "nerr": evals[-1]["nerr"] if evals else None,
                       "nerr_iteration": evals[-1]["iteration"] if evals else None,
                       "hours": sum(r["seconds"] for r in log) / 3600.0}

@@ -21,10 +21,19 @@ from gridcore.model.params import REC_INITS
 from gridcore.model.spec import INITIAL_STATES, NONLINEARITIES, READOUTS
 from gridcore.sim.arenas import ARENA_NAMES
 from gridcore.sim.trajectories import ENCODINGS, MOTION_MODELS
-from gridcore.train.config import BACKENDS, NOISE_SOURCES, OPTIMIZERS, PLACE_CELL_SETTINGS, PRESETS, make_config
+from gridcore.train.config import (
+    BACKENDS,
+    DEFAULTS,
+    NOISE_SOURCES,
+    OPTIMIZERS,
+    PLACE_CELL_SETTINGS,
+    PRESETS,
+    make_config,
+)
 from gridcore.train.hf import HFError
 from gridcore.train.loop import train
 from gridcore.train.rundir import RunDir
+from gridcore.util.dirlock import DirectoryLocked
 
 # Setting names of every motion model, in order; the chosen model's are checked by the config.
 _MOTION_KEYS = tuple(dict.fromkeys(k for defaults in MOTION_MODELS.values() for k in defaults))
@@ -49,10 +58,33 @@ _place_cell_item = _key_value(tuple(PLACE_CELL_SETTINGS))
 _MODEL_OPTIONS = ("alpha", "nonlinearity", "readout", "initial_state", "n_place_cells")
 
 
+def presets_table():
+    """The presets' settings as help text: a line per setting some preset changes, a column per preset."""
+    def flat(settings):  # dict-valued settings (model, motion, adam, ...) one line per field
+        return {f"{k}.{f}" if isinstance(v, dict) else k: x for k, v in settings.items()
+                for f, x in (v.items() if isinstance(v, dict) else [(None, v)])}
+    presets, defaults = {n: flat(p) for n, p in PRESETS.items()}, flat(DEFAULTS)
+    keys = dict.fromkeys(k for p in presets.values() for k in p)
+    rows = [["setting", "default", *presets]] + [
+        [k, _shown(defaults[k]) if k in defaults else "model's",
+         *(_shown(p[k]) if k in p else "-" for p in presets.values())] for k in keys]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "presets (-: the default):\n" + "\n".join(
+        "  " + "  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows)
+
+
+def _shown(value):
+    """A setting's value as the table shows it (lists comma-separated, None as auto)."""
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value)) or "none"
+    return "auto" if value is None else str(value)
+
+
 def build_parser():
     """The ``python -m gridcore.train`` argument parser."""
     # No ArgumentDefaultsHelpFormatter: the overrides default to None ("the preset's value").
-    p = argparse.ArgumentParser(prog="python -m gridcore.train", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m gridcore.train", description=__doc__.split("\n")[0],
+                                epilog=presets_table(), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--arena", choices=ARENA_NAMES, default=None, help="arena shape (default: square)")
     p.add_argument("--preset", choices=tuple(PRESETS), default="quick", help="(default: quick)")
     p.add_argument("--out", default=None, help="run directory (default: runs/ARENA-PRESET)")
@@ -143,6 +175,13 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     overrides = overrides_from_args(args)
+    where = []  # the run directory, once known
+
+    def intact():
+        """What an OSError left of the run: its last checkpoint (written atomically)."""
+        done = RunDir(where[0]).checkpoint_iteration() if where else None
+        return None if done is None else (f"the checkpoint of iteration {done} in {where[0]} is intact: "
+                                          "continue with --resume once that is fixed")
 
     def work():
         if args.resume:
@@ -153,6 +192,7 @@ def main(argv=None):
             overrides.setdefault("arena", "square")
             cfg = make_config(args.preset, **overrides)
         out = args.out or os.path.join("runs", f"{cfg.task.arena}-{args.preset}")
+        where.append(out)
         opt = cfg.optimizer
         spec = cfg.model
         model = "" if spec.readout == "xy" and spec.initial_state == "zero" else \
@@ -164,7 +204,8 @@ def main(argv=None):
         return os.path.join(out, "final.npz")
 
     return run_main("gridcore.train", work,
-                    (ValueError, FileNotFoundError, FileExistsError, ImportError, HFError))
+                    (ValueError, FileNotFoundError, FileExistsError, ImportError, HFError, DirectoryLocked),
+                    os_hint=intact)
 
 
 if __name__ == "__main__":

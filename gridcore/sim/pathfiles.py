@@ -34,6 +34,7 @@ import csv
 import json
 import math
 import os
+import zipfile
 from numbers import Real
 
 import numpy as np
@@ -65,16 +66,25 @@ def _pick(names, available, file, what):
 def _read_csv(file):
     """Columns of a CSV path file as float arrays, and the gridcore metadata line (or {})."""
     meta = {}
-    with open(file, newline="") as fh:
-        lines = fh.read().splitlines()
+    try:
+        with open(file, newline="", encoding="utf-8") as fh:
+            lines = fh.read().splitlines()
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{file}: not UTF-8 text (byte {err.object[err.start]:#04x} at offset {err.start}); a "
+                         "CSV path file is UTF-8 text: convert it (e.g. iconv -f latin1 -t utf-8) or write an "
+                         ".npz") from None
     k = 0
     while k < len(lines) and (lines[k].startswith("#") or not lines[k].strip()):
         if lines[k].startswith("# " + _FORMAT):
             meta = json.loads(lines[k][len("# " + _FORMAT):])
         k += 1
     if k == len(lines):
-        raise ValueError(f"{file}: no header row (a CSV path file needs one naming its columns)")
-    rows = list(csv.reader(lines[k:]))
+        raise ValueError(f"{file}: no header row; a CSV path file needs a header naming its columns (t, x, y) "
+                         "and at least 2 rows of samples")
+    try:
+        rows = list(csv.reader(lines[k:]))
+    except csv.Error as err:
+        raise ValueError(f"{file}: not a CSV text file ({err})") from None
     header = [h.strip().lower() for h in rows[0]]
     if len(set(header)) != len(header):
         raise ValueError(f"{file}: repeated column names in the header {header}")
@@ -96,8 +106,18 @@ def _read_csv(file):
 
 def _read_npz(file):
     """Arrays of an .npz path file (positions split into x and y) and its gridcore metadata."""
-    with np.load(file, allow_pickle=False) as z:
-        arrays = {k.lower(): z[k] for k in z.files}
+    if not zipfile.is_zipfile(file):
+        raise ValueError(f"{file}: not an .npz file (not a zip archive of arrays; write it with numpy.savez)")
+    try:
+        with np.load(file, allow_pickle=False) as z:
+            arrays = {k.lower(): z[k] for k in z.files}
+    except ValueError as err:
+        if "allow_pickle" in str(err):
+            raise ValueError(f"{file}: holds Python objects (an object array), which are not read; save "
+                             "each column as an array of numbers") from None
+        raise ValueError(f"{file}: unreadable .npz file ({err})") from None
+    except (OSError, zipfile.BadZipFile, EOFError) as err:
+        raise ValueError(f"{file}: unreadable .npz file ({err})") from None
     meta = json.loads(str(arrays.pop(_FORMAT))) if _FORMAT in arrays else {}
     for key in ("pos", "positions"):
         if key in arrays and not {"x", "y"} & set(arrays):
@@ -110,7 +130,23 @@ def _read_npz(file):
             raise ValueError(f"{file}: {k!r} must be 1-D (one value per sample), got shape {a.shape}")
         if not (np.issubdtype(a.dtype, np.number) or a.dtype == bool):
             raise ValueError(f"{file}: {k!r} must hold numbers, got dtype {a.dtype}")
+    lengths = {k: len(a) for k, a in arrays.items()}
+    if len(set(lengths.values())) > 1:
+        raise ValueError(f"{file}: columns of different lengths ({', '.join(f'{k} {n}' for k, n in lengths.items())}"
+                         "); every column needs one value per sample")
     return {k: a.astype(np.float64) for k, a in arrays.items()}, meta
+
+
+def _check_positions(file, x, y):
+    """Refuse a path with fewer than 2 samples of finite x and y, or one that never moves."""
+    valid = np.isfinite(x) & np.isfinite(y)
+    if valid.sum() < 2:
+        raise ValueError(f"{file}: {int(valid.sum())} of {len(x)} samples have finite x and y; a path needs at "
+                         "least 2 (NaN or empty fields mark missing samples)")
+    xv, yv = x[valid], y[valid]
+    if np.ptp(xv) == 0 and np.ptp(yv) == 0:
+        raise ValueError(f"{file}: the position never changes (x = {xv[0]:g}, y = {yv[0]:g} in all "
+                         f"{len(xv)} valid samples); a path must move")
 
 
 def read_path(file, trial=None, units=None, box=None):
@@ -159,6 +195,7 @@ def read_path(file, trial=None, units=None, box=None):
             raise ValueError(f"{file}: trial={trial!r} given but the file has no 'trial' column")
         rows = np.ones(n, bool)
     pick = {k: v[rows] for k, v in cols.items()}
+    _check_positions(file, pick[xcol], pick[ycol])
     if meta and units is None:
         units = "arena"
     return make_path(pick[tcol], np.column_stack([pick[xcol], pick[ycol]]),

@@ -40,12 +40,15 @@ from gridcore.sim.trajectories import Trajectories, encode, motion_params
 from gridcore.util.checks import check_choice, check_positive_int
 
 __all__ = [
-    "DEFAULT_MAX_GAP", "BOUNDARY_REACH_REL", "PathRecording", "make_path", "resample",
+    "DEFAULT_MAX_GAP", "MAX_STEPS_PER_SAMPLE", "BOUNDARY_REACH_REL", "PathRecording", "make_path", "resample",
     "fit_to_arena", "motion_mean_speed", "matched_dt", "lead_in", "mark_boundary",
     "to_trajectories", "prepare", "split_trials",
 ]
 
 DEFAULT_MAX_GAP = 0.5   # s: longest stretch without valid samples that is interpolated
+# Network steps per recorded interval, at most: finer steps would be positions invented between
+# samples (a 2-sample path of 0.02 s became 294 steps of one straight line).
+MAX_STEPS_PER_SAMPLE = 10
 # Probe length of a boundary interaction, relative to the inradius: 0.075 is
 # the mean moving step of the default motion (Rayleigh mean 0.06 sqrt(pi/2),
 # arena units) in the default square (inradius 1).
@@ -586,6 +589,15 @@ def prepare(path, arena, encoding="speed-angle", *, dt=None, motion=None, durati
     if dt is None:
         dt = matched_dt(path, scale, motion, duration)
     grid = resample(path, dt, max_gap, duration)
+    used = len(_window(path, duration))
+    if len(grid.time) - 1 > MAX_STEPS_PER_SAMPLE * (used - 1):
+        span = grid.time[-1] - grid.time[0]
+        raise ValueError(
+            f"{path.source}: {used} valid samples over {span:.3g} s would make {len(grid.time) - 1} network "
+            f"steps of dt = {dt:.3g} s, more than {MAX_STEPS_PER_SAMPLE} per recorded interval (the positions "
+            f"in between would be invented); this dt needs a path of at least "
+            f"{math.ceil((len(grid.time) - 1) / MAX_STEPS_PER_SAMPLE) + 1} samples, or give a dt of at least "
+            f"{span / (MAX_STEPS_PER_SAMPLE * (used - 1)):.3g} s (--trajectory-dt)")
     pos = (grid.positions - centre) * scale
     outside = ~arena.contains(pos)
     if outside.any():

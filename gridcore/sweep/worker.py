@@ -6,9 +6,10 @@ Dask worker, in a worker of a cluster elsewhere, or in this process
 never raises for a run's own failure: bad settings or a diverged run are
 reported and the other runs go on.
 
-A task holds an exclusive lock on its run directory (``.sweep.lock``,
-``fcntl.flock``; the kernel drops it when the process dies), so two
-invocations never write one run at once: a second waits for the first.
+A task holds the exclusive lock of its run directory
+(:func:`gridcore.util.dirlock.dir_lock`, the lock training takes too; the
+kernel drops it when the process dies), so two invocations never write one
+run at once: a second waits for the first.
 
 Stopping (Ctrl-C of the sweep): training runs in a worker's thread, not its
 main thread, so no signal reaches it. :func:`stop_sweep` raises
@@ -19,7 +20,6 @@ as it does on Ctrl-C; tasks that start later return at once.
 """
 
 import ctypes
-import fcntl
 import json
 import os
 import signal
@@ -28,19 +28,17 @@ import threading
 import time
 from contextlib import contextmanager
 
-import numpy as np
-
 from gridcore.analysis.pipeline import AnalysisSettings, Steps, analyze_run
 from gridcore.report.outputs import write_outputs
 from gridcore.train.config import RESUME_MAY_CHANGE, RunConfig
 from gridcore.train.loop import train
 from gridcore.train.rundir import RunDir
+from gridcore.util.dirlock import dir_lock
 
 __all__ = ["NEW", "PARTIAL", "FINISHED", "run_state", "analysed", "train_point", "analyze_point", "stop_sweep",
            "running", "dask_setup"]
 
 NEW, PARTIAL, FINISHED = "new", "partial", "finished"
-LOCK_NAME = ".sweep.lock"
 
 _registry_lock = threading.Lock()
 _active = {}          # thread ident -> (sweep id, "train" or "analyze") of the task it runs
@@ -89,25 +87,12 @@ def analysed(path):
     return os.path.exists(report) and os.path.exists(final) and os.path.getmtime(report) >= os.path.getmtime(final)
 
 
-def _checkpoint_iteration(run):
-    """The iteration of the run's checkpoint (None without one or if unreadable: train() then says why)."""
-    try:
-        with np.load(run.checkpoint) as data:
-            return int(data["iteration"])
-    except (OSError, ValueError, KeyError):
-        return None
-
-
 @contextmanager
 def _run_lock(path):
     """Hold the exclusive lock of run directory ``path`` (created if needed), waiting for another holder."""
     os.makedirs(path, exist_ok=True)
-    with open(os.path.join(path, LOCK_NAME), "w") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    with dir_lock(path, wait=True):
+        yield
 
 
 @contextmanager
@@ -185,7 +170,7 @@ def train_point(path, config, sweep):
                     result["status"] = "skipped"
                 else:
                     if state == PARTIAL:
-                        result["resumed_from"] = _checkpoint_iteration(RunDir(path))
+                        result["resumed_from"] = RunDir(path).checkpoint_iteration()
                     train(cfg, path, resume=state == PARTIAL, stream=None)
                     result["status"] = "finished"
     except KeyboardInterrupt:

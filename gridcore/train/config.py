@@ -41,7 +41,7 @@ from gridcore.model.params import REC_INITS
 from gridcore.model.spec import PAPER, ModelSpec
 from gridcore.sim.arenas import ARENA_NAMES, make_arena
 from gridcore.sim.placecells import PLACE_CELL_DEFAULTS, PlaceCells
-from gridcore.sim.trajectories import ENCODINGS, MOTION_MODELS
+from gridcore.sim.trajectories import ENCODINGS, MOTION_MODELS, motion_params
 from gridcore.train.hf import AdamSettings, HFSettings
 from gridcore.util.checks import check_choice, check_nonneg_float, check_positive_int
 from gridcore.util.fileio import atomic_write_json
@@ -168,7 +168,10 @@ class TaskSettings:
     motion : dict
         Overrides of the motion model's settings
         (:data:`gridcore.sim.trajectories.MOTION_MODELS`); held read-only.
-        Unknown keys are refused here, values by the simulation.
+        Unknown keys and values out of range are refused
+        (:func:`gridcore.sim.trajectories.motion_params`), and so is a motion
+        that never leaves the centre (``p_zero_speed = 1`` with the paper's
+        model starting there): every target would be the same position.
     n_steps : int >= 1
         T, Euler steps per trial.
     noise_std : float >= 0
@@ -213,6 +216,14 @@ class TaskSettings:
         if unknown:
             raise ValueError(f"unknown motion settings {unknown}; allowed: {', '.join(allowed)} "
                              f"(the settings of motion_model {self.motion_model!r})")
+        try:  # values checked here, so that a bad one is refused before a run directory is made
+            full = motion_params(self.motion, self.motion_model)
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"motion: {err}") from None
+        if self.motion_model == "paper" and full["p_zero_speed"] == 1 and full["start"] == "centre":
+            raise ValueError("motion: p_zero_speed = 1 with start 'centre' keeps the animal at the centre, so "
+                             "every position is the same and there is nothing to path-integrate (the held-out "
+                             "error, relative to the best constant guess, is 0/0); use p_zero_speed < 1")
         object.__setattr__(self, "motion", _FrozenDict(self.motion))
         object.__setattr__(self, "n_steps", check_positive_int("n_steps", self.n_steps))
         object.__setattr__(self, "noise_std", check_nonneg_float("noise_std", self.noise_std))

@@ -137,7 +137,7 @@ class HFState:
         damping = np.asarray(arrays["hf_damping"])
         if damping.shape != () or not np.issubdtype(damping.dtype, np.floating) \
                 or not (np.isfinite(damping) and damping > 0):
-            raise ValueError(f"hf_damping must be a finite number > 0, got {damping!r}")
+            raise ValueError(f"hf_damping must be a finite number > 0, got {damping.tolist()!r}")
         prev = np.asarray(arrays["hf_previous"])
         if prev.size == 0:
             return cls(float(damping), None)
@@ -417,7 +417,7 @@ class AdamState:
             moments.append(a.astype(np.float64))
         t = np.asarray(arrays["adam_t"])
         if t.shape != () or not np.issubdtype(t.dtype, np.integer) or t < 0:
-            raise ValueError(f"adam_t must be an integer >= 0, got {t!r}")
+            raise ValueError(f"adam_t must be an integer >= 0, got {t.tolist()!r}")
         return cls(*moments, int(t))
 
 

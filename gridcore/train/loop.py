@@ -40,8 +40,10 @@ from gridcore.train.hf import (
     adam_step,
     hf_step,
 )
+from gridcore.train.memory import check_run_memory
 from gridcore.train.rundir import RunDir
 from gridcore.train.timing import Timings
+from gridcore.util.dirlock import dir_lock
 from gridcore.util.fileio import atomic_savez, atomic_write, atomic_write_json, load_npz
 from gridcore.version import __version__
 
@@ -259,28 +261,36 @@ def _load_checkpoint(run, layout, opt_cls, iterations):
         raise ValueError(f"{run.checkpoint}: parameter vector of shape {data['theta'].shape} does not "
                          f"match the run's (n_units, n_in, n_out) = {layout.shape}{code} "
                          f"({layout.size} parameters)")
+    fmt = data["format"]
+    if fmt.shape != () or not np.issubdtype(fmt.dtype, np.integer) or fmt != 1:
+        raise ValueError(f"{run.checkpoint}: field 'format' = {fmt.tolist()!r}, expected 1 (the only "
+                         "checkpoint format; is the file from another program?)")
     it = data["iteration"]
     if it.shape != () or not np.issubdtype(it.dtype, np.integer) or not 0 <= it <= iterations:
         shown = it.item() if it.shape == () else f"of shape {it.shape}"
-        raise ValueError(f"{run.checkpoint}: corrupted checkpoint (iteration {shown} is not one of the "
-                         f"run's 0..{iterations} in {run.config})")
+        raise ValueError(f"{run.checkpoint}: corrupted checkpoint (field 'iteration' = {shown}, not one of "
+                         f"the run's iterations 0..{iterations} in {run.config})")
     try:
         theta = _params(data["theta"], layout).flat.copy()
-        reg = Regularization(data["lam_l2"], data["lam_fr"], data.get("lam_rec", 0.0))
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"{run.checkpoint}: corrupted checkpoint (field 'theta': {err})") from None
+    try:
+        reg = Regularization(*(np.asarray(data.get(k, 0.0)).tolist() for k in ("lam_l2", "lam_fr", "lam_rec")))
         opt_state = opt_cls.from_arrays(data, theta.size)
     except (TypeError, ValueError) as err:
         raise ValueError(f"{run.checkpoint}: corrupted checkpoint ({err})") from None
     return int(it), theta, opt_state, reg
 
 
-def _truncate_log(path, iteration):
-    """Keep log lines of iterations <= ``iteration`` (a resumed run redoes the rest).
+def _kept_log_lines(path, iteration):
+    """The lines of log ``path`` of iterations <= ``iteration`` (a resumed run redoes the rest); [] if absent.
 
-    A last line cut short (a kill mid-write) is dropped; any other unreadable
+    Only reads: the caller writes them back once every check has passed. A
+    last line cut short (a kill mid-write) is dropped; any other unreadable
     line raises ValueError naming the file and line.
     """
     if not os.path.exists(path):
-        return
+        return []
     with open(path) as fh:
         raw = fh.readlines()
     lines = []
@@ -296,7 +306,60 @@ def _truncate_log(path, iteration):
             raise ValueError(f"{path}, line {number}: not a log record; repair or remove the line") from None
         if done <= iteration:
             lines.append(line)
-    atomic_write(path, lambda fh: fh.writelines(lines))
+    return lines
+
+
+def _resume_point(run, cfg, opt_cls):
+    """Everything a resume reads, checked before anything is written: ``(start, theta, opt_state, reg, log_lines)``.
+
+    Raises ValueError (naming the file and field) for a run made with other
+    settings, a corrupted checkpoint, one past ``cfg``'s iterations, or an
+    unreadable log line; FileNotFoundError without ``config.json`` or a checkpoint.
+    """
+    saved = run.read_config()
+    diff = saved.differing(cfg, ignore=RESUME_MAY_CHANGE)
+    if diff:
+        raise ValueError(f"{run.config}: the run was made with other settings ({', '.join(diff)}); "
+                         "resume with the same settings or start a new --out directory")
+    if not os.path.exists(run.checkpoint):
+        raise FileNotFoundError(f"{run.checkpoint}: no such file; the run was stopped before its first "
+                                f"checkpoint: start it afresh (without --resume)")
+    start, theta, opt_state, reg = _load_checkpoint(run, cfg.layout, opt_cls, saved.optimizer.iterations)
+    total = cfg.optimizer.iterations
+    if start > total:
+        raise ValueError(f"{run.path}: the run has done {start} iterations, more than the {total} "
+                         f"asked for; resume with iterations >= {start} (nothing was changed)")
+    return start, theta, opt_state, reg, _kept_log_lines(run.log, start)
+
+
+def _set_aside_final(run, iteration):
+    """Move a finished run's ``final.npz`` (and ``final_metrics.json``) to the snapshot of ``iteration``.
+
+    Called when the run is resumed past it, so that no file claims the run
+    ended there while training goes on; the parameters stay a snapshot.
+    """
+    if os.path.exists(run.final):
+        os.makedirs(run.snapshots, exist_ok=True)
+        os.replace(run.final, run.snapshot(iteration))
+    if os.path.exists(run.metrics):
+        os.replace(run.metrics, run.snapshot(iteration)[:-len(".npz")] + "_metrics.json")
+
+
+def _set_aside_orphans(run):
+    """Move a checkpoint and log left without ``config.json`` into ``orphaned-N/``; returns that folder.
+
+    (A run killed before its settings were saved, or whose ``config.json``
+    was removed: without the settings it cannot be resumed.)
+    """
+    k = 1
+    while os.path.exists(os.path.join(run.path, f"orphaned-{k}")):
+        k += 1
+    folder = os.path.join(run.path, f"orphaned-{k}")
+    os.makedirs(folder)
+    for path in (run.checkpoint, run.log):
+        if os.path.exists(path):
+            os.replace(path, os.path.join(folder, os.path.basename(path)))
+    return folder
 
 
 def _time_text(rec):
@@ -403,11 +466,16 @@ def train(cfg, out, resume=False, stream=sys.stderr):
     cfg : RunConfig
         From :func:`gridcore.train.config.make_config`.
     out : str or path-like
-        The run directory (created if needed).
+        The run directory (created if needed). Training holds its lock
+        (:func:`gridcore.util.dirlock.dir_lock`) throughout.
     resume : bool
         Continue the run in ``out`` up to ``cfg.optimizer.iterations`` in
         total. Its saved settings must equal ``cfg`` but for
-        :data:`gridcore.train.config.RESUME_MAY_CHANGE`.
+        :data:`gridcore.train.config.RESUME_MAY_CHANGE`. A finished run
+        resumed past its end has its ``final.npz`` and
+        ``final_metrics.json`` moved to the snapshot of that iteration
+        (``snapshots/iter_NNNNNN.npz``, ``..._metrics.json``); one asked
+        for the iterations it has done is left as it is.
     stream : file or None
         Where the per-iteration progress lines go (None: nowhere).
 
@@ -415,47 +483,67 @@ def train(cfg, out, resume=False, stream=sys.stderr):
     ------
     ValueError
         Resuming with other settings, with fewer iterations than already
-        done, or from a corrupted checkpoint (nothing in ``out`` is changed).
+        done, or from a corrupted checkpoint; a run too large for the
+        machine's memory (:func:`gridcore.train.memory.check_run_memory`);
+        ``out`` a file. Nothing in ``out`` is changed.
     FileExistsError
         ``out`` holds a run and ``resume`` is false.
+    DirectoryLocked
+        Another process trains in ``out``.
     """
     if not isinstance(cfg, RunConfig):
         raise TypeError(f"cfg must be a RunConfig (see gridcore.train.config.make_config), got {type(cfg).__name__}")
     run = RunDir(out)
+    if os.path.exists(run.path) and not os.path.isdir(run.path):
+        raise ValueError(f"{run.path} is a file, not a run directory; choose another --out")
+    task, spec = cfg.task, cfg.model
+    if spec.initial_state == "encoded" and task.start == "centre":
+        log.warning("initial_state 'encoded' with trials that all start at the centre: every trial has the "
+                    "same start code; --motion start=uniform lets them start anywhere")
+    opt_cls = HFState if cfg.optimizer.name == "hf" else AdamState
+    backend = get_backend(cfg.compute.backend, cfg.compute.threads)
+    check_run_memory(cfg, backend.name, backend.threads)
+    # Every check before the first file is touched (the lock file included); again under the lock,
+    # where another process can no longer change the run.
+    if resume:
+        _resume_point(run, cfg, opt_cls)
+    elif os.path.exists(run.config) and (os.path.exists(run.checkpoint) or os.path.exists(run.log)):
+        raise FileExistsError(f"{run.path} already holds a run; use --resume to continue it or choose another --out")
+    os.makedirs(run.path, exist_ok=True)
+    with dir_lock(run.path):
+        point = _resume_point(run, cfg, opt_cls) if resume else None
+        if point is not None and point[0] == cfg.optimizer.iterations and os.path.exists(run.final):
+            log.info("%s has done its %d iterations already; nothing to do (nothing written)", run.path, point[0])
+            return Params.load(run.final, spec, *cfg.shape)
+        return _train(run, cfg, backend, point, stream)
+
+
+def _train(run, cfg, backend, point, stream):
+    """:func:`train` in the locked run directory, from ``point`` (:func:`_resume_point`) or afresh (None)."""
     task, opt, out_settings, spec = cfg.task, cfg.optimizer, cfg.output, cfg.model
     arena = make_arena(task.arena, task.arena_size)
     place_cells = cfg.make_place_cells(arena)
     shape, layout = cfg.shape, cfg.layout
-    if spec.initial_state == "encoded" and task.start == "centre":
-        log.warning("initial_state 'encoded' with trials that all start at the centre: every trial has the "
-                    "same start code; --motion start=uniform lets them start anywhere")
-    opt_cls = HFState if opt.name == "hf" else AdamState
     total = opt.iterations
-    backend = get_backend(cfg.compute.backend, cfg.compute.threads)
-    if resume:
-        saved = run.read_config()
-        diff = saved.differing(cfg, ignore=RESUME_MAY_CHANGE)
-        if diff:
-            raise ValueError(f"{run.config}: the run was made with other settings ({', '.join(diff)}); "
-                             "resume with the same settings or start a new --out directory")
-        start, theta, opt_state, reg = _load_checkpoint(run, layout, opt_cls, saved.optimizer.iterations)
-        if start > total:
-            raise ValueError(f"{run.path}: the run has done {start} iterations, more than the {total} "
-                             f"asked for; resume with iterations >= {start}")
-        _truncate_log(run.log, start)
+    if point is not None:
+        start, theta, opt_state, reg, log_lines = point
+        if start < total:
+            _set_aside_final(run, start)
+        if os.path.exists(run.log):
+            atomic_write(run.log, lambda fh: fh.writelines(log_lines))
         cfg.save(run.config)
         log.info("resuming %s after iteration %d", run.path, start)
     else:
-        if os.path.exists(run.checkpoint) or os.path.exists(run.log):
-            raise FileExistsError(f"{run.path} already holds a run; use --resume to continue it "
-                                  "or choose another --out")
+        if not os.path.exists(run.config) and (os.path.exists(run.checkpoint) or os.path.exists(run.log)):
+            log.warning("%s holds a checkpoint or log but no config.json (the run's settings), so it cannot be "
+                        "resumed: moved them to %s and starting afresh", run.path, _set_aside_orphans(run))
         os.makedirs(run.snapshots, exist_ok=True)
         cfg.save(run.config)  # first: a run killed from here on can be resumed
         start = 0
         params = init_params(*shape[:2], seed=np.random.SeedSequence(cfg.seed, spawn_key=(2,)),
                              rec_init=cfg.network.rec_init, spec=spec)
         theta = params.flat.copy()
-        opt_state = HFState(opt.hf.damping) if opt_cls is HFState else AdamState.zeros(theta.size)
+        opt_state = HFState(opt.hf.damping) if opt.name == "hf" else AdamState.zeros(theta.size)
         # The schedule starts from the initial network on its own batch (stream 0, index 0).
         first = make_batch(task, arena, _seed_rng(cfg.seed, 0, 0), opt.n_trials, cfg.network.n_units, spec,
                            place_cells)[0]

@@ -16,6 +16,8 @@ import os
 import re
 from dataclasses import dataclass
 
+import numpy as np
+
 from gridcore.model.params import Params
 from gridcore.model.spec import ModelSpec
 from gridcore.sim.arenas import Arena, make_arena
@@ -50,19 +52,33 @@ class RunDir:
         with open(self.log) as fh:
             return [json.loads(line) for line in fh if line.strip()]
 
+    def checkpoint_iteration(self):
+        """The iteration of ``checkpoint.npz``, or None without a readable one (resuming then says why)."""
+        try:
+            with np.load(self.checkpoint) as data:
+                return int(data["iteration"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
     def read_config(self):
         """The run's :class:`RunConfig` from ``config.json``.
 
         Raises
         ------
         FileNotFoundError
-            No ``config.json`` (the message asks whether this is a run directory).
+            No ``config.json`` (the message asks whether this is a run
+            directory, or, beside a checkpoint, says to start afresh).
         ValueError
             An unreadable or invalid file (the message names it and the reason).
         """
         try:
             return RunConfig.load(self.config)
         except FileNotFoundError:
+            if os.path.exists(self.checkpoint):
+                raise FileNotFoundError(
+                    f"{self.config}: no such file beside {self.checkpoint}: the run's settings were never saved "
+                    "(it was killed first) or were removed, so it cannot be resumed; start it afresh without "
+                    "--resume (its checkpoint and log are then kept in an orphaned-N folder)") from None
             raise FileNotFoundError(f"{self.config}: no such file; is {self.path} a gridcore run directory?") from None
 
 

@@ -2,30 +2,49 @@
 
 import json
 import os
-import tempfile
+import secrets
 import zipfile
 
 import numpy as np
+
+
+def _create_temporary(folder):
+    """A new file ``folder/.tmp-XXXXXXXX`` opened for writing: ``(fd, path)``.
+
+    Created with mode 0666 less the umask, as ``open`` would (``mkstemp``
+    gives 0600 whatever the umask, and the rename keeps it).
+    """
+    while True:
+        tmp = os.path.join(folder, f".tmp-{secrets.token_hex(4)}")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
+        except FileExistsError:
+            continue
 
 
 def atomic_write(path, write, mode="w"):
     """Call ``write(fh)`` on a temporary file in the same folder, then rename it over ``path``.
 
     A reader never sees a half-written file, and an interrupted write leaves
-    the previous file intact.
+    the previous file intact. The file gets the permissions ``open`` would
+    give it (0666 less the umask). An OSError (a full disk, a read-only
+    folder) names ``path``, not the temporary file.
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-")
+    tmp = None
     try:
+        fd, tmp = _create_temporary(folder)
         with os.fdopen(fd, mode) as fh:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+    except BaseException as err:
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(err, OSError) and err.errno is not None:
+            raise OSError(err.errno, err.strerror, path) from None  # the subclass of errno, e.g. PermissionError
         raise
 
 
