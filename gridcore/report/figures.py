@@ -88,6 +88,12 @@ def _time(physical):
     return (1.0, "steps") if physical is None else (physical.seconds_per_step, "s")
 
 
+def _squared_error(physical):
+    """(factor, unit, axis label) for squared errors (arena units^2 -> the units shown)."""
+    f, unit = _length(physical)
+    return f * f, f"{unit}$^2$", f"squared error ({unit}$^2$)"
+
+
 def _speed(physical):
     """(factor, unit) turning arena units per step into the units shown."""
     return (1.0, "arena units/step") if physical is None else (physical.speed_per_unit_step, "m/s")
@@ -465,23 +471,22 @@ def error_correction_figure(ec, *, physical=None, title=None, fig=None):
     -------
     Figure
     """
-    fl, lunit = _length(physical)
+    fe, eunit, err = _squared_error(physical)
     ft, tunit = _time(physical)
-    err = f"squared error ({lunit}$^2$)"
     fig = _figure(fig, (10, 4.6))
     ax = fig.add_subplot(1, 2, 1)
     off = ft * np.asarray(ec["offsets"])
     colours = matplotlib.colormaps["plasma"](np.linspace(0.1, 0.8, len(ec["groups"])))
     growth = ec["no_interaction"]
     if growth["aligned_mean"] is not None:
-        ax.plot(off, fl * fl * np.asarray(growth["aligned_mean"], float), color="tab:blue", lw=1.5,
+        ax.plot(off, fe * np.asarray(growth["aligned_mean"], float), color="tab:blue", lw=1.5,
                 label=f"no boundary interaction ({growth['n_trials']} trials, at step {growth['t_ref']})")
     for g, c in zip(ec["groups"], colours):
         if g["mean"] is None:
             continue
         lo, hi = g["range"]
         name = f"{lo}" if lo == hi else f"{lo} to {hi}"
-        mean, sem = fl * fl * np.array(g["mean"], float), fl * fl * np.array(g["sem"], float)
+        mean, sem = fe * np.array(g["mean"], float), fe * np.array(g["sem"], float)
         ax.plot(off, mean, color=c, lw=1.5, label=f"{name} more ({g['n_trials']} trials)")
         ax.fill_between(off, mean - sem, mean + sem, color=c, alpha=0.2, lw=0)
     ax.axvline(0, color="0.6", lw=0.8, ls=":")
@@ -497,11 +502,11 @@ def error_correction_figure(ec, *, physical=None, title=None, fig=None):
     ax.tick_params(labelsize=7)
     ax = fig.add_subplot(1, 2, 2)
     if growth["mean_by_step"] is not None:
-        by = fl * fl * np.array(growth["mean_by_step"], float)
+        by = fe * np.array(growth["mean_by_step"], float)
         t = np.arange(len(by))
         ax.plot(ft * t, by, color="tab:blue", lw=1.2, label="trials without interaction")
-        ax.plot(ft * t, fl * fl * (growth["intercept"] + growth["slope"] * t), color="k", lw=0.8, ls="--",
-                label=f"line: slope {fl * fl * growth['slope'] / ft:.2e} {lunit}$^2$/{tunit}, "
+        ax.plot(ft * t, fe * (growth["intercept"] + growth["slope"] * t), color="k", lw=0.8, ls="--",
+                label=f"line: slope {fe * growth['slope'] / ft:.2e} {eunit}/{tunit}, "
                       f"R$^2$ {growth['r2']:.2f}")
         ax.legend(fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=1)
     else:
@@ -536,29 +541,29 @@ def stability_figure(st, *, physical=None, title=None, ax=None):
     -------
     Figure
     """
-    fl, lunit = _length(physical)
+    fe, eunit, err = _squared_error(physical)
     ft, tunit = _time(physical)
     if physical is not None:
         ft, tunit = ft / 3600.0, "h"
     own = ax is None
     fig, ax = _axes(ax, (6.4, 4.4))
     x = ft * (np.asarray(st["block_end"], float) - st["block_steps"] / 2)
-    mean, sd = fl * fl * np.array(st["error_mean"], float), fl * fl * np.array(st["error_sd"], float)
+    mean, sd = fe * np.array(st["error_mean"], float), fe * np.array(st["error_sd"], float)
     ax.fill_between(x, np.maximum(mean - sd, 0), mean + sd, color="0.85", lw=0,
                     label="sd over the block's steps")
     if st["n_paths"] > 1:
-        ax.errorbar(x, mean, yerr=fl * fl * np.array(st["path_sd"], float), fmt="none", ecolor="k",
+        ax.errorbar(x, mean, yerr=fe * np.array(st["path_sd"], float), fmt="none", ecolor="k",
                     elinewidth=0.6, capsize=0, label=f"sd over the {st['n_paths']} paths' block means")
     ax.plot(x, mean, "o-", color="k", ms=2.5, lw=1, label=f"network: mean per {st['block_steps']:,} steps")
-    ax.plot(x, fl * fl * np.asarray(st["constant_mean"], float), color="tab:red", lw=1.5,
+    ax.plot(x, fe * np.asarray(st["constant_mean"], float), color="tab:red", lw=1.5,
             label="best constant output")
     ax.set_ylim(bottom=0)
     ax.set_xlabel(f"time on the path ({tunit})" if physical is not None else "step", fontsize=8)
-    ax.set_ylabel(f"squared error ({lunit}$^2$)", fontsize=8)
+    ax.set_ylabel(err, fontsize=8)
     ax.set_title((f"{title}: " if title else "")
                  + f"{st['n_paths']} path(s) of {st['n_steps']:,} steps: error / constant = {st['ratio']:.3f},\n"
-                 f"slope {fl * fl * st['slope_per_million_steps']:.2g} ± {fl * fl * st['slope_se']:.2g} "
-                 f"{lunit}$^2$ per 10$^6$ steps", fontsize=8)
+                 f"slope {fe * st['slope_per_million_steps']:.2g} ± {fe * st['slope_se']:.2g} "
+                 f"{eunit} per 10$^6$ steps", fontsize=8)
     ax.legend(fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     ax.tick_params(labelsize=7)
     if own:
@@ -677,8 +682,8 @@ def path_figure(section, traces, arena, *, physical=None, title=None, fig=None):
     Figure
     """
     fl, lunit = _length(physical)
+    fe, _, err = _squared_error(physical)
     fs, sunit = _speed(physical)
-    err = f"squared error ({lunit}$^2$)"
     colours = {"real": "tab:orange", "simulated": "tab:blue"}
     fig = _figure(fig, (11, 7.4))
     gs = fig.add_gridspec(2, 3, width_ratios=[1.5, 1, 1], hspace=0.42, wspace=0.25, top=0.9, bottom=0.08)
@@ -687,9 +692,9 @@ def path_figure(section, traces, arena, *, physical=None, title=None, fig=None):
         st = section[name]["over_time"]
         x = np.asarray(st["block_end_s"]) - 0.5 * section["block_s"]
         nerr = section[name]["tracking"]["normalised_error"]
-        ax.plot(x, fl * fl * np.asarray(st["error_mean"], float), "o-", ms=2.5, lw=1, color=colours[name],
+        ax.plot(x, fe * np.asarray(st["error_mean"], float), "o-", ms=2.5, lw=1, color=colours[name],
                 label=f"{name} (normalised error {nerr:.3f})")
-        ax.plot(x, fl * fl * np.asarray(st["constant_mean"], float), "--", lw=1, color=colours[name])
+        ax.plot(x, fe * np.asarray(st["constant_mean"], float), "--", lw=1, color=colours[name])
     ax.set_ylim(bottom=0)
     ax.set_xlabel("time on the path (s)", fontsize=8)
     ax.set_ylabel(err, fontsize=8)
@@ -714,7 +719,7 @@ def path_figure(section, traces, arena, *, physical=None, title=None, fig=None):
     ax = fig.add_subplot(gs[1, 0])
     for name in ("real", "simulated"):
         t = section[name]["trials"]
-        by = fl * fl * np.asarray(t["squared_error_by_step"], float)
+        by = fe * np.asarray(t["squared_error_by_step"], float)
         ax.plot(np.arange(len(by)) * section["dt_s"], by, lw=1.2, color=colours[name],
                 label=f"{name}: {t['n_trials']} trials, normalised error {t['normalised_error']:.3f}")
     ax.set_ylim(bottom=0)
