@@ -56,6 +56,7 @@ from gridcore.analysis.scores import CONVENTIONS as SCORE_CONVENTIONS
 from gridcore.analysis.tracking import (
     error_correction,
     heading_baseline,
+    held_out_tracking,
     long_path,
     stability,
     tracking,
@@ -74,6 +75,7 @@ from gridcore.analysis.unitsummary import (
 from gridcore.backends import get_backend
 from gridcore.sim import pathfiles, realpaths
 from gridcore.sim.trajectories import SMOOTH_MOTION_DEFAULTS, Trajectories, simulate
+from gridcore.train.heldout import speed_use
 from gridcore.train.rundir import load_run
 from gridcore.util.checks import check_choice, check_nonneg_float, check_positive_int
 from gridcore.version import __version__
@@ -106,7 +108,8 @@ CONVENTIONS = {
     "best_constant_error": "mean |p_t - c|^2 with c the mean position over all trials and steps "
                            "(the best constant output)",
     "normalised_error": "mean squared error / that of the best constant output "
-                        "(gridcore.train.loop.normalised_error)",
+                        "(gridcore.train.heldout.normalised_error); tracking: on the run's held-out "
+                        "trials (config eval_trials, final_metrics.json's nerr_heldout)",
     "error_correction": "trials aligned at their first boundary interaction t0 (full window "
                         "t0 - W .. t0 + W inside the trial), grouped by the number of boundary "
                         "interactions in steps t0 + 1 .. t0 + W; drop = mean error over offsets "
@@ -364,20 +367,24 @@ def analyze_run(run_dir, compare=(), backend="auto", threads=None, settings=None
               f"{task.motion_model} motion, {spec.nonlinearity} units, {spec.readout} readout, "
               f"{spec.initial_state} initial state; backend {be.name}, threads {be.threads}")
 
-    # One recording serves C1-C4 and C7.
     probe = steps.run("probe", "step response (does the network integrate?)", probes.run_probe, run, be)
-    traj, rec, track, types = steps.run(
+    # C1 on the run's own held-out trials: the error of final_metrics.json, one per run.
+    track, outputs, positions = steps.run("tracking", "held-out error and the heading-only integrator's",
+                                          held_out_tracking, run, be)
+    track["speed_use"] = speed_use(track["normalised_error"], track["heading_baseline_normalised_error"],
+                                   probes.step_gain(probe["final"]["summary"]))
+    # One recording serves C2-C4, C7 and the comparison (its tracking is on these shared trials).
+    traj, rec, shared_track, types = steps.run(
         "recording_and_celltypes",
         f"recording {s.n_trials} trials x {s.n_steps} steps and classifying units "
         f"({s.shuffles} shuffles)", record_and_classify, run, be, s.seed, s.n_trials, s.n_steps,
         test_noise, s.bins, s.shuffles)
-    outputs, positions = rec.outputs, rec.positions
     tuning, curves = steps.run("tuning", "tuning curves and selectivities", tuning_step, rec, types)
     ec = steps.run("error_correction", "error around boundary interactions", error_correction_step, rec)
     del rec
     dev = development_step(run, stages, be, traj, test_noise, s, types, steps)
     stab = stability_step(run, be, s, test_noise, steps)
-    comparison, cmp_types = compare_step(run, others, be, s, settings.noise_std, track, types, steps)
+    comparison, cmp_types = compare_step(run, others, be, s, settings.noise_std, shared_track, types, steps)
     path_section = path_types = path_traces = None
     if real is not None:
         path_section, path_types, path_traces = real_path_step(run, be, real, s, test_noise, steps)

@@ -159,3 +159,14 @@ def run_probe(run, backend):
     over.append({"iteration": run.final_iteration, **final["summary"]})
     return {"final": {k: v.tolist() if isinstance(v, np.ndarray) else v for k, v in final.items()},
             "over_training": over}
+
+
+def step_gain(summary):
+    """The median gain at the middle probe speed (the run's median moving step; integrator: 1).
+
+    Parameters
+    ----------
+    summary : dict
+        ``step_response(...)["summary"]`` (or ``run_probe(...)["final"]["summary"]``).
+    """
+    return summary["median_gain"][len(summary["speeds"]) // 2]

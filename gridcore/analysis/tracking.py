@@ -4,8 +4,9 @@ Computations only (figures: :mod:`gridcore.report.figures`; the pipeline
 that runs them: :mod:`gridcore.analysis.pipeline`).
 
 - C1 :func:`tracking`: squared error on held-out trials against the best
-  constant output; :func:`heading_baseline`, the error of an integrator
-  that ignores speed, as a reference.
+  constant output; :func:`held_out_tracking` on the run's own held-out
+  trials, with :func:`heading_baseline` (from :mod:`gridcore.train.heldout`),
+  the error of an integrator that ignores speed, as a reference.
 - C7 :func:`error_correction`: error aligned to the first boundary
   interaction, grouped by the interactions that follow.
 - C8 :func:`stability` and :func:`long_path`: error per block of steps on
@@ -24,11 +25,12 @@ from gridcore.analysis.ratemaps import RateMapAccumulator, map_correlation
 from gridcore.analysis.recording import path_errors
 from gridcore.model.spec import PAPER
 from gridcore.sim.trajectories import simulate
-from gridcore.train.loop import normalised_error
+from gridcore.train.heldout import heading_baseline, normalised_error, trials_baseline
+from gridcore.train.loop import held_out_trials, reported_positions
 from gridcore.util.checks import check_positive_int
 
-__all__ = ["INTERACTION_GROUPS", "tracking", "heading_baseline", "error_correction", "stability",
-           "long_path"]
+__all__ = ["INTERACTION_GROUPS", "tracking", "held_out_tracking", "heading_baseline", "error_correction",
+           "stability", "long_path"]
 
 # Groups of the number of boundary interactions in the `window` steps after
 # the first one (paper Fig. 6a legend: 0, 1, 2 to 5, 6 to 50).
@@ -82,58 +84,32 @@ def tracking(outputs, positions):
     }
 
 
-def heading_baseline(speed, heading, positions, arena, start=None):
-    """Normalised error of a path integrator that ignores speed (a reference for C1).
+def held_out_tracking(run, backend):
+    """C1 on the run's own held-out trials: :func:`tracking`, the baseline and the verdict.
 
-    It starts at the centre (or at ``start``: where a network with the
-    encoded initial state is told it starts) and on every step moves by the
-    mean speed of all steps along the heading, projected back into the arena
-    when it would leave it. On the default motion model (90% of steps still, long straight
-    runs) it reaches about 0.22 in the square: a network near that error may
-    be integrating the heading alone (check :func:`gridcore.analysis.probes.step_response`).
+    The trials, their noise and the error are those of ``final_metrics.json``
+    (:func:`gridcore.train.loop.held_out_trials`, ``eval_trials`` trials of the
+    task, the evaluation seed stream), so a run has one held-out error.
 
     Parameters
     ----------
-    speed, heading : array_like, shape (M, T)
-        Step length (arena units) and heading (rad) of each step.
-    positions : array_like, shape (M, T, 2)
-        True positions; ``positions[:, t + 1] = positions[:, t] + speed[:, t]
-        * (cos, sin)(heading[:, t])`` (:func:`gridcore.sim.trajectories.simulate`).
-    arena : Arena
-    start : array_like, shape (M, 2), optional
-        The estimate's start per trial (default: the centre, the origin).
+    run : :class:`gridcore.train.rundir.Run`
+    backend : a backend from :func:`gridcore.backends.get_backend`
 
     Returns
     -------
-    float
-        MSE / best-constant MSE of the estimate.
+    track : dict
+        :func:`tracking`, with ``heading_baseline_normalised_error``
+        (:func:`gridcore.train.heldout.trials_baseline`: an integrator that
+        ignores speed, on the same trials).
+    outputs, positions : ndarray, shape (M, T, 2)
+        The reported and the true positions (for the tracking figure).
     """
-    s, h = np.asarray(speed, float), np.asarray(heading, float)
-    p = np.asarray(positions, float)
-    if s.ndim != 2 or s.shape != h.shape or p.shape != (*s.shape, 2):
-        raise ValueError(f"speed and heading must have shape (M, T) and positions (M, T, 2), got "
-                         f"{s.shape}, {h.shape}, {p.shape}")
-    step = s.mean() * np.stack([np.cos(h), np.sin(h)], axis=-1)
-    est = np.zeros_like(p)
-    if start is not None:
-        start = np.asarray(start, float)
-        if start.shape != (s.shape[0], 2):
-            raise ValueError(f"start must have shape ({s.shape[0]}, 2), got {start.shape}")
-        est[:, 0] = start
-    for t in range(1, p.shape[1]):
-        est[:, t] = _into_arena(est[:, t - 1] + step[:, t - 1], arena)
-    return normalised_error(est, p)
-
-
-def _into_arena(q, arena):
-    """Points (n, 2) moved into a convex arena (half-plane projections, twice for corners)."""
-    if hasattr(arena, "radius"):
-        r = np.hypot(q[:, 0], q[:, 1])
-        return q * np.minimum(1.0, arena.radius / np.maximum(r, 1e-300))[:, None]
-    for _ in range(2):
-        for n, off in zip(arena.normals, arena.offsets):
-            q = q - np.maximum(q @ n - off, 0.0)[:, None] * n
-    return q
+    batch, traj = held_out_trials(run.settings, run.arena, run.place_cells)
+    outputs = reported_positions(run.params, batch, backend, run.spec, run.place_cells)
+    track = tracking(outputs, traj.positions)
+    track["heading_baseline_normalised_error"] = trials_baseline(traj, run.arena, run.spec)
+    return track, outputs, traj.positions
 
 
 # ---------------------------------------------------------------- C7 error correction

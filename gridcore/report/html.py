@@ -8,7 +8,9 @@ or opened anywhere. Everything shown comes from ``metrics.json``.
 import html
 import os
 
+from gridcore.analysis.probes import step_gain
 from gridcore.report.training import training_text
+from gridcore.train.heldout import MAX_ERROR_RATIO, MIN_STEP_GAIN
 
 __all__ = ["caption", "summary_rows", "write_report"]
 
@@ -52,8 +54,9 @@ def caption(key, m):
     t = m["tracking"]
     if key == "tracking":
         return (f"True path (black) and the network's {_readout(m)} (red) on three held-out trials, "
-                f"at the 25th, 50th and 75th percentile of the per-trial error. Over {t['n_trials']} "
-                f"trials of {t['n_steps']} steps the normalised error (MSE / best-constant MSE) is "
+                f"at the 25th, 50th and 75th percentile of the per-trial error. Over the run's {t['n_trials']} "
+                f"held-out trials of {t['n_steps']} steps (those of final_metrics.json) the normalised "
+                f"error (MSE / best-constant MSE) is "
                 f"{t['normalised_error']:.3f} (squared error {t['squared_error']:.3g} vs "
                 f"{t['best_constant_error']:.3g} arena units^2); an integrator that ignores speed (mean "
                 f"speed along the heading) gets {t['heading_baseline_normalised_error']:.3f}.")
@@ -166,11 +169,12 @@ def summary_rows(m):
             ("C1", "squared error / best-constant error (arena units^2)",
              f"{t['squared_error']:.4g} / {t['best_constant_error']:.4g}"),
             ("C1", "normalised error of an integrator that ignores speed (same trials)",
-             f"{t['heading_baseline_normalised_error']:.4f}")]
+             f"{t['heading_baseline_normalised_error']:.4f}"),
+            ("C1", f"integrates speed (error <= {MAX_ERROR_RATIO:g} of that integrator's and step gain > "
+                   f"{MIN_STEP_GAIN:g})", "yes" if t["speed_use"]["integrates_speed"] else "no")]
     s = m["probe"]["final"]["summary"]
-    mid = len(s["speeds"]) // 2
-    rows += [("C1", f"step response: median gain (step {s['speeds'][mid]:.3g}; integrator 1)",
-              f"{s['median_gain'][mid]:.3g}"),
+    rows += [("C1", f"step response: median gain (step {s['speeds'][len(s['speeds']) // 2]:.3g}; integrator 1)",
+              f"{step_gain(s):.3g}"),
              ("C1", "step response: median |output| at rest; its angle to the heading (deg)",
               f"{s['median_rest_output']:.3g}; {s['median_abs_rest_angle_to_heading_deg']:.1f}")]
     names = {"speed": "speed-tuned units", "direction": "direction-tuned units",
@@ -254,6 +258,7 @@ def write_report(path, m):
         f"{esc(cfg['optimizer'])}, {m['run']['final_iteration']} iterations. "
         "Claims C1-C8 as in the paper (Cueva &amp; Wei 2018); every number is in "
         "<a href='metrics.json'>metrics.json</a>.</p>",
+        f"<p><b>Path integration.</b> The network {esc(m['tracking']['speed_use']['verdict'])}.</p>",
         "<p class='settings'>" + esc(
             f"backend {s['backend']} ({s['threads'] or 'default'} threads), seed {s['seed']}, "
             f"{s['n_trials']} test trials x "

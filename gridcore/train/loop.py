@@ -34,6 +34,7 @@ from gridcore.sim.arenas import make_arena
 from gridcore.sim.placecells import outputs_to_positions
 from gridcore.sim.trajectories import simulate
 from gridcore.train.config import RESUME_MAY_CHANGE, RunConfig
+from gridcore.train.heldout import normalised_error, speed_use, trials_baseline
 from gridcore.train.hf import (
     AdamState,
     HFState,
@@ -99,20 +100,6 @@ def make_batch(task, arena, rng, n_trials, n_units, spec=PAPER, place_cells=None
     targets = place_cells.encode(traj.positions) if spec.readout == "place-cells" else traj.positions
     codes = place_cells.encode(traj.start) if spec.initial_state == "encoded" else None
     return Batch(traj.inputs, targets, noise, codes), traj
-
-
-def normalised_error(y, targets):
-    """Mean squared error divided by that of the best constant output.
-
-    The best constant is the mean target (per output) over all trials and
-    steps; 1 means no better than always guessing it, 0 is perfect.
-
-    Parameters
-    ----------
-    y, targets : (M, T, Nout)
-    """
-    const = np.mean((targets - targets.mean(axis=(0, 1))) ** 2)
-    return float(np.mean((y - targets) ** 2) / const)
 
 
 class ModelProblem:
@@ -406,14 +393,13 @@ def eval_batch(cfg, arena, place_cells=None):
     return held_out_trials(cfg, arena, place_cells)[0]
 
 
-def evaluate(params, batch, backend, spec=PAPER, positions=None, place_cells=None):
-    """Normalised position error of ``params`` on ``batch`` (see :func:`normalised_error`).
+def reported_positions(params, batch, backend, spec=PAPER, place_cells=None):
+    """The positions (arena units, (M, T, 2)) the network reports on ``batch``.
 
-    The outputs become positions in arena units
-    (:func:`gridcore.sim.placecells.outputs_to_positions`: the outputs
-    themselves under the ``"xy"`` readout, the decoded place-cell logits
-    under ``"place-cells"``) and are compared with the true positions, so
-    both readouts' errors are in the same units and normalisation.
+    The outputs themselves under the ``"xy"`` readout, the decoded place-cell
+    logits under ``"place-cells"``
+    (:func:`gridcore.sim.placecells.outputs_to_positions`), so both readouts'
+    errors are in the same units and normalisation.
 
     Parameters
     ----------
@@ -421,20 +407,28 @@ def evaluate(params, batch, backend, spec=PAPER, positions=None, place_cells=Non
     batch : Batch
     backend : Backend
     spec : ModelSpec
-    positions : (M, T, 2) array or None
-        The true positions of the trials (``Trajectories.positions``); None:
-        ``batch.targets`` (the positions under the ``"xy"`` readout).
     place_cells : PlaceCells or None
         The run's place cells, required by the ``"place-cells"`` readout.
+    """
+    # forward_stream: the outputs only, without the (M, T, N) rates forward() would allocate.
+    y = backend.forward_stream(params, batch.inputs, batch.noise, spec=spec, start_codes=batch.start_codes).y
+    return outputs_to_positions(y, spec, place_cells)
+
+
+def evaluate(params, batch, backend, spec=PAPER, positions=None, place_cells=None):
+    """Normalised position error of ``params`` on ``batch``: :func:`reported_positions`
+    against the true positions (:func:`gridcore.train.heldout.normalised_error`).
+
+    ``positions`` (M, T, 2) are the trials' true positions
+    (``Trajectories.positions``); None: ``batch.targets`` (the positions under
+    the ``"xy"`` readout). The other arguments are :func:`reported_positions`'.
     """
     if positions is None:
         if spec.readout != "xy":
             raise ValueError(f"evaluate needs the trials' positions under the {spec.readout!r} readout "
                              "(batch.targets are not positions)")
         positions = batch.targets
-    # forward_stream: the outputs only, without the (M, T, N) rates forward() would allocate.
-    y = backend.forward_stream(params, batch.inputs, batch.noise, spec=spec, start_codes=batch.start_codes).y
-    return normalised_error(outputs_to_positions(y, spec, place_cells), positions)
+    return normalised_error(reported_positions(params, batch, backend, spec, place_cells), positions)
 
 
 @contextmanager
@@ -597,7 +591,9 @@ def _train(run, cfg, backend, point, stream):
     _save_checkpoint(run, *done)
     params = _params(done[1], layout)
     params.save(run.final, spec)
-    atomic_write_json(run.metrics, {"nerr_heldout": nerr(params),
-                                    "eval_trials": out_settings.eval_trials, "iterations": total,
-                                    "gridcore_version": __version__})
+    error = nerr(params)
+    baseline = trials_baseline(held_out_traj, arena, spec)
+    atomic_write_json(run.metrics, {"nerr_heldout": error, "heading_baseline_nerr": baseline,
+                                    **speed_use(error, baseline), "eval_trials": out_settings.eval_trials,
+                                    "iterations": total, "gridcore_version": __version__})
     return params
