@@ -310,7 +310,7 @@ def _resume_point(run, cfg, opt_cls):
                          "resume with the same settings or start a new --out directory")
     if not os.path.exists(run.checkpoint):
         raise FileNotFoundError(f"{run.checkpoint}: no such file; the run was stopped before its first "
-                                f"checkpoint: start it afresh (without --resume)")
+                                "checkpoint: start it afresh (without --resume)")
     start, theta, opt_state, reg = _load_checkpoint(run, cfg.layout, opt_cls, saved.optimizer.iterations)
     total = cfg.optimizer.iterations
     if start > total:
@@ -325,8 +325,8 @@ def _set_aside_final(run, iteration):
     Called when the run is resumed past it, so that no file claims the run
     ended there while training goes on; the parameters stay a snapshot.
     """
+    os.makedirs(run.snapshots, exist_ok=True)
     if os.path.exists(run.final):
-        os.makedirs(run.snapshots, exist_ok=True)
         os.replace(run.final, run.snapshot(iteration))
     if os.path.exists(run.metrics):
         os.replace(run.metrics, run.snapshot(iteration)[:-len(".npz")] + "_metrics.json")
