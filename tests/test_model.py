@@ -87,6 +87,28 @@ def test_load_refuses_garbage(tmp_path):
         Params.load(tmp_path / "missing.npz")
 
 
+@pytest.mark.parametrize("fmt, message", [
+    (7, r"field 'format' = 7 is not a parameter file format this version reads; allowed: 1, 2"),
+    (2.0, r"field 'format' = 2\.0 is not"), ("2", r"field 'format' = '2' is not"),
+    ([1, 2], r"field 'format' = \[1, 2\] is not"), (None, r"format-2 parameter file must hold the model spec")])
+def test_load_checks_the_format_field(tmp_path, fmt, message):
+    init_params(3, 2, seed=0).save(tmp_path / "p.npz")
+    data = dict(np.load(tmp_path / "p.npz"))
+    if fmt is None:                                   # format 2 without its spec
+        del data["spec"]
+    else:
+        data["format"] = np.array(fmt)
+    np.savez(tmp_path / "bad.npz", **data)
+    with pytest.raises(ValueError, match="bad.npz: .*" + message):
+        Params.load(tmp_path / "bad.npz")
+
+
+def test_save_into_a_missing_folder_names_the_folder(tmp_path):
+    with pytest.raises(FileNotFoundError, match=f"the folder {tmp_path / 'nowhere'} does not exist"):
+        init_params(3, 2, seed=0).save(tmp_path / "nowhere" / "p.npz")
+    assert not list(tmp_path.rglob(".tmp-*"))
+
+
 def test_from_flat_wrong_length():
     with pytest.raises(ValueError, match=r"vec must have shape \(24,\), got \(5,\)"):
         Params.from_flat(np.zeros(5), 3, 2, 2)

@@ -11,6 +11,7 @@ from gridcore.util.fileio import atomic_savez, load_npz
 REC_INITS = ("orthogonal", "gaussian")
 GAUSSIAN_REC_GAIN = 1.5  # paper Sec. 2.3: Wrec ~ N(0, 1.5^2 / N) in the hexagon
 FILE_FORMAT = 2          # 2: the model spec is stored (key "spec"); 1: no spec (read as any spec)
+FILE_FORMATS = (1, 2)    # the formats load() reads; a file without the key is format 1
 
 
 def param_count(n_units, n_in, n_out, n_code=0):
@@ -154,6 +155,12 @@ class Params:
         """``(params, spec)`` from a parameter file; ``spec`` is None for a format-1 file."""
         names = ParamLayout(1, 1, 1).names
         data = load_npz(path, required=names, optional=("format", "spec", "Wenc"))
+        fmt = data.get("format", np.array(1))
+        if fmt.shape != () or fmt.dtype.kind not in "iu" or int(fmt) not in FILE_FORMATS:
+            raise ValueError(f"{path}: field 'format' = {fmt.tolist()!r} is not a parameter file format this "
+                             f"version reads; allowed: {', '.join(map(str, FILE_FORMATS))}")
+        if int(fmt) == 2 and "spec" not in data:
+            raise ValueError(f"{path}: a format-2 parameter file must hold the model spec (key 'spec')")
         try:
             params = cls(*(data[k] for k in names), Wenc=data.get("Wenc"))
         except (TypeError, ValueError) as err:

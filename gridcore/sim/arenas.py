@@ -32,6 +32,16 @@ __all__ = [
 
 ARENA_NAMES = ("square", "triangle", "hexagon", "circle")
 DEFAULT_SIZE = 2.0  # arena units: side of the equal-area square, [-1, 1]^2
+# Range of sizes (arena units): it keeps areas and the simulation's squared distances finite and
+# normal. Polygon corners and circle radii are held to the matching extent, [MIN_SIZE / 2, MAX_SIZE].
+MIN_SIZE, MAX_SIZE = 1e-6, 1e6
+
+
+def _check_extent(what, extent):
+    """Raise ValueError naming ``what`` unless ``extent`` (arena units) is in [MIN_SIZE / 2, MAX_SIZE]."""
+    if not MIN_SIZE / 2 <= extent <= MAX_SIZE:
+        raise ValueError(f"{what} must be in [{MIN_SIZE / 2:g}, {MAX_SIZE:g}] arena units (the extent of "
+                         f"make_arena's sizes {MIN_SIZE:g} to {MAX_SIZE:g}), got {extent:g}")
 
 # Relative tolerance for geometric degeneracy checks (collinear vertices, a
 # zero-length edge, the origin on a wall), scaled by the polygon's extent.
@@ -176,13 +186,21 @@ class Polygon(Arena):
     """
 
     def __init__(self, vertices, name="polygon"):
-        v = np.array(vertices, dtype=np.float64)
+        try:
+            raw = np.asarray(vertices)
+        except ValueError:  # ragged rows
+            raw = np.asarray(vertices, dtype=object)
+        if raw.dtype.kind not in "iuf":
+            raise ValueError(f"vertices must be (x, y) pairs of real numbers (int or float), got an "
+                             f"array of dtype {raw.dtype}: {vertices!r:.80}")
+        v = np.array(raw, dtype=np.float64)
         if v.ndim != 2 or v.shape[1] != 2 or v.shape[0] < 3:
             raise ValueError(
                 f"vertices must have shape (K, 2) with K >= 3, got "
                 f"shape {np.shape(vertices)}")
         if not np.all(np.isfinite(v)):
             raise ValueError("vertices must be finite (no NaN or inf)")
+        _check_extent("vertices: the largest |coordinate|", float(np.max(np.abs(v))))
         if not isinstance(name, str):
             raise ValueError(f"name must be a str, got {name!r}")
         edges = np.roll(v, -1, axis=0) - v
@@ -280,6 +298,7 @@ class Circle(Arena):
                 or not math.isfinite(radius) or radius <= 0):
             raise ValueError(
                 f"radius must be a positive finite number, got {radius!r}")
+        _check_extent("radius", float(radius))
         if not isinstance(name, str):
             raise ValueError(f"name must be a str, got {name!r}")
         self.name = name
@@ -310,8 +329,6 @@ class Circle(Arena):
         return f"Circle(radius={self.radius!r}, name={self.name!r})"
 
 
-MIN_SIZE, MAX_SIZE = 1e-6, 1e6
-
 
 def make_arena(name, size=None):
     """Build a named arena centred on the origin.
@@ -335,7 +352,6 @@ def make_arena(name, size=None):
             f"unknown arena {name!r}; allowed names: {', '.join(ARENA_NAMES)}")
     if size is None:
         size = DEFAULT_SIZE
-    # The bounds keep area = size**2 and the simulation's squared distances finite and normal.
     if (isinstance(size, bool) or not isinstance(size, Real)
             or not math.isfinite(size) or not MIN_SIZE <= size <= MAX_SIZE):
         raise ValueError(f"size must be a number in [{MIN_SIZE:g}, {MAX_SIZE:g}] (arena units), got {size!r}")

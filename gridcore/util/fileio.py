@@ -43,6 +43,8 @@ def atomic_write(path, write, mode="w"):
     except BaseException as err:
         if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(err, FileNotFoundError) and not os.path.isdir(folder):
+            raise FileNotFoundError(err.errno, f"the folder {folder} does not exist", path) from None
         if isinstance(err, OSError) and err.errno is not None:
             raise OSError(err.errno, err.strerror, path) from None  # the subclass of errno, e.g. PermissionError
         raise
