@@ -301,6 +301,16 @@ def test_thread_counts_are_capped_on_every_backend(threads, backend):
         assert "threads must be an integer in 1.." in str(made), made
 
 
+@pytest.mark.parametrize("backend", sorted(BACKENDS))
+def test_train_refuses_too_many_threads_before_making_the_run(backend, tmp_path, capsys):
+    from gridcore.cli import train as train_cli
+    out = tmp_path / "run"
+    argv = ["--preset", "quick", "--iterations", "1", "--n-trials", "4", "--curvature-trials", "4", "--n-steps", "5",
+            "--n-units", "8", "--backend", backend, "--threads", "40000", "--out", str(out)]
+    assert train_cli.main(argv) == 2 and not out.exists()
+    assert "threads must be an integer in 1.." in capsys.readouterr().err
+
+
 def test_the_thread_cap_is_the_c_cores():
     c = pytest.importorskip("gridcore.backends.c.ccore")
     assert MAX_THREADS == c.lib.GRC_MAX_THREADS
