@@ -38,8 +38,9 @@ def test_tutorial_runs(tmp_path, monkeypatch):
             exec(compile(b, str(TUTORIAL), "exec"), scope)
     run, rec, table, real = scope["run"], scope["rec"], scope["table"], scope["real"]
     assert run.final_iteration == 3 and os.path.exists("runs/square-quick/final.npz")
-    assert rec.rates.shape == (100, run.config.task.n_steps, 64) and scope["maps"].shape == (64, 20, 20)
+    n = run.params.n_units
+    assert rec.rates.shape == (100, run.config.task.n_steps, n) and scope["maps"].shape == (n, 20, 20)
     assert isinstance(scope["fig"], Figure) and os.path.getsize("four_units.png") > 10_000
-    assert len(table) == 64 and len(scope["real_table"]) == 64
+    assert len(table) == n and len(scope["real_table"]) == n
     assert real.n_trials == 1 and real.n_steps > 10_000
     assert 0 <= scope["same"] <= 1
