@@ -413,7 +413,8 @@ typedef struct grc_stepper grc_stepper;
 int grc_stepper_create(grc_shape shape, grc_model model, const double *theta, int threads, int isa,
                        grc_stepper **out);
 
-/* Free a stepper (NULL allowed). */
+/* Free a stepper (NULL allowed; a stepper already destroyed is left alone
+ * when that is detected, as for workspaces). */
 void grc_stepper_destroy(grc_stepper *st);
 
 /* The model's initial state of B agents and its rates and outputs (eq. F0-F2).
