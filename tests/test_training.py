@@ -368,7 +368,7 @@ def test_each_stage_gets_its_part():
     ({"hf": {"cg_max_iters": 2.5}}, "HFSettings.cg_max_iters must be a finite integer"),
     ({"adam": {"lr": "x"}}, "AdamSettings.lr must be a finite number"),
     ({"motion": {"sped": 1}}, r"unknown motion settings \['sped'\]; allowed: p_zero_speed"),
-    ({"curvature_trials": 101}, "curvature_trials must be <= n_trials = 100"),
+    ({"n_trials": 10, "curvature_trials": 11}, "curvature_trials must be <= n_trials = 10"),
     ({"lerning_rate": 1}, "unknown setting 'lerning_rate'; allowed: arena, arena_size"),
 ])
 def test_bad_settings_are_named(override, message):
