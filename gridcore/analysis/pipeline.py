@@ -160,7 +160,9 @@ class AnalysisSettings:
     quick : bool
         Whether the sizes default to :data:`QUICK` (recorded in ``metrics.json``).
     n_trials : int
-        Held-out test trials.
+        Test trials of the recording (unit types, tuning, C7, comparisons);
+        C1 is on the run's own held-out trials
+        (:func:`gridcore.analysis.tracking.held_out_tracking`).
     n_steps : int or None
         Steps per test trial (None: the run's training length).
     long_steps, long_paths : int

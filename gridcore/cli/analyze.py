@@ -102,7 +102,8 @@ def build_parser():
                    help=f"a fast look: {QUICK['n_trials']} trials, {QUICK['shuffles']} shuffles, "
                         f"{QUICK['long_paths']} long path of {QUICK['long_steps']:,} steps")
     p.add_argument("--n-trials", type=positive_int, default=None,
-                   help=f"held-out test trials (default {DEFAULTS['n_trials']})")
+                   help=f"test trials of the recording (unit types, tuning, C7, comparisons; default "
+                        f"{DEFAULTS['n_trials']}); C1 is on the run's own held-out trials")
     p.add_argument("--n-steps", type=positive_int, default=None,
                    help="steps per test trial (default: the run's n_steps)")
     p.add_argument("--long-steps", type=positive_int, default=None,
