@@ -25,8 +25,9 @@ pd = pytest.importorskip("pandas")
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "tiny-square"
+    # Noise on (the quick preset trains without): record() adds the training noise by default.
     train(make_config("quick", n_units=8, n_trials=10, n_steps=40, curvature_trials=5, iterations=2,
-                      backend="numpy"), out, stream=None)
+                      noise_std=0.1, backend="numpy"), out, stream=None)
     return gridcore.load_run(out)
 
 
