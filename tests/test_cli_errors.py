@@ -399,4 +399,4 @@ def test_analyze_help_gives_each_default_once(capsys):
     for option in re.split(r" (?=--[a-z])", text[text.index("--compare"):]):
         assert option.count("default") <= 1, option
     assert "--seed SEED seed of every random draw of the analysis (default: 0)" in text
-    assert "(default 500)" in text and "(default: tsne)" in text
+    assert "default 500)" in text and "(default: tsne)" in text

@@ -343,8 +343,9 @@ def test_each_stage_gets_its_part():
     ({"l2_decay": 5}, r"l2_decay must be in \(0, 1\], got 5"),            # issue 23: lam_L2 grew 5x
     ({"l2_decay": 0}, r"l2_decay must be in \(0, 1\]"),
     ({"l2_decay": float("nan")}, r"l2_decay must be in \(0, 1\]"),
-    ({"threads": "x"}, "threads must be a positive integer"),
-    ({"threads": 0}, "threads must be a positive integer"),
+    ({"threads": "x"}, r"threads must be an integer in 1\.\.256"),
+    ({"threads": 0}, r"threads must be an integer in 1\.\.256"),
+    ({"threads": 40000}, r"threads must be an integer in 1\.\.256 .*got 40000"),    # issue 23
     ({"snapshot_at": 5}, "snapshot_at must be a list of iterations"),
     ({"snapshot_at": [1, -2]}, "snapshot_at entry must be an integer >= 0"),
     ({"n_units": 0}, "n_units must be a positive integer"),

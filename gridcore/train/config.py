@@ -43,7 +43,7 @@ from gridcore.sim.arenas import ARENA_NAMES, make_arena
 from gridcore.sim.placecells import PLACE_CELL_DEFAULTS, PlaceCells
 from gridcore.sim.trajectories import ENCODINGS, MOTION_MODELS, motion_params
 from gridcore.train.hf import AdamSettings, HFSettings
-from gridcore.util.checks import check_choice, check_nonneg_float, check_positive_int
+from gridcore.util.checks import check_choice, check_nonneg_float, check_positive_int, check_threads
 from gridcore.util.fileio import atomic_write_json
 
 __all__ = ["RunConfig", "NetworkSettings", "TaskSettings", "OptimizerSettings", "ScheduleSettings",
@@ -390,7 +390,7 @@ class ComputeSettings:
     ----------
     backend : {"auto", "numpy", "numba", "c"}
         :func:`gridcore.backends.get_backend`'s name.
-    threads : int >= 1 or None
+    threads : int in 1..MAX_THREADS (256) or None
         Threads of the backend (None: all cores).
     """
 
@@ -400,7 +400,7 @@ class ComputeSettings:
     def __post_init__(self):
         check_choice("backend", self.backend, BACKENDS)
         if self.threads is not None:
-            object.__setattr__(self, "threads", check_positive_int("threads", self.threads))
+            object.__setattr__(self, "threads", check_threads(self.threads))
 
 
 # ---------------------------------------------------------------- the configuration
