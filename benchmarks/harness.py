@@ -23,6 +23,9 @@ from gridcore.model.spec import ModelSpec
 
 N_IN = 2                   # inputs of the timed networks (speed and heading; velocity for the grid model)
 MU = 0.1                   # structural damping weight of the timed GN products
+# float32 results against the reference, relative to the largest entry: seen 1e-6 at paper size,
+# 4e-5 (gradient) and 8e-5 (GN product) at the positive control's (N = Np = 512, sums over M T = 1e4 steps)
+RTOL_FLOAT32 = 2e-4
 ENV_VARS = ("OPENBLAS_CORETYPE", "OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
             "NUMBA_NUM_THREADS")
 
@@ -113,6 +116,17 @@ class Problem:
                                        start_codes=self.batch.start_codes)
         self.v = np.random.default_rng(seed + 1).standard_normal(self.params.flat.size)
         self._expected = {}
+        self._states = {np.dtype(np.float64): self.state}
+
+    def state_for(self, backend):
+        """The forward state a GN product of ``backend`` takes: the reference's, or for a
+        float32 core its own forward pass's (made once, untimed). The reference module has no dtype."""
+        dtype = getattr(backend, "dtype", np.dtype(np.float64))
+        if dtype not in self._states:
+            b = self.batch
+            self._states[dtype] = backend.forward(self.params, b.inputs, b.noise, spec=self.spec,
+                                                  start_codes=b.start_codes)
+        return self._states[dtype]
 
     def call(self, backend, kernel):
         """A zero-argument call of ``kernel`` and how to pick the checked array from its result."""
@@ -129,7 +143,8 @@ class Problem:
         if kernel == "gradient_sq":
             return lambda: backend.gradient(p, b, reg, spec=spec, sq_grad=True), lambda r: r[2]
         if kernel == "gn_product":
-            return lambda: backend.gn_product(p, b, self.state, self.v, reg, mu=MU, spec=spec), lambda r: r
+            state = self.state_for(backend)
+            return lambda: backend.gn_product(p, b, state, self.v, reg, mu=MU, spec=spec), lambda r: r
         raise ValueError(f"unknown kernel {kernel!r}")
 
     def expected(self, kernel):
@@ -152,10 +167,10 @@ def assert_close(got, want, rtol):
     assert err <= rtol * np.max(np.abs(want)), f"max error {err:.3g} vs max entry {np.max(np.abs(want)):.3g}"
 
 
-def load_backend(name, threads):
+def load_backend(name, threads, dtype="float64"):
     """A backend of the registry, or a skip when it is not built here."""
     try:
-        return get_backend(name, threads=threads)
+        return get_backend(name, threads=threads, dtype=dtype)
     except ImportError as err:
         pytest.skip(str(err))
 
@@ -203,14 +218,15 @@ def time_call(benchmark, fn, rounds, warmup=1, setup=None):
     return benchmark.pedantic(fn, setup=prepare, rounds=rounds, warmup_rounds=warmup, iterations=1)
 
 
-def run_kernel(benchmark, problem, kernel, name, threads, rounds):
-    """Time one kernel of one backend on ``problem``, then check it against the reference."""
-    backend = load_backend(name, threads)
+def run_kernel(benchmark, problem, kernel, name, threads, rounds, dtype="float64"):
+    """Time one kernel of one backend on ``problem``, then check it against the reference
+    (float32: to RTOL_FLOAT32)."""
+    backend = load_backend(name, threads, dtype)
     fn, pick = problem.call(backend, kernel)
     limit, blas = blas_limit(backend)
     size = problem.size
-    record(benchmark, f"{kernel} {size}", kernel=kernel, backend=name, threads=threads,
+    record(benchmark, f"{kernel} {size}", kernel=kernel, backend=name, threads=threads, dtype=dtype,
            blas_threads=blas, **size_info(kernel, size), **backend_info(backend))
     with limit:
         result = time_call(benchmark, fn, rounds)
-    problem.check(kernel, pick(result))
+    problem.check(kernel, pick(result), 1e-10 if dtype == "float64" else RTOL_FLOAT32)

@@ -10,7 +10,9 @@ With ``--doc`` the text between ``<!-- report:begin -->`` and
 ``<!-- report:end -->`` is replaced (when the run holds the paper-size
 kernels) and that between ``<!-- report-grid:begin -->`` and
 ``<!-- report-grid:end -->`` (when it holds the positive-control model's,
-``test_grid_model.py``); the rest of the page is kept. Every
+``test_grid_model.py``), and that between ``<!-- report-float32:begin -->``
+and ``<!-- report-float32:end -->`` (when it holds float32 results,
+``test_float32.py``); the rest of the page is kept. Every
 number comes from the medians of the one run in the file; GFLOP/s use the
 leading-order flop counts recorded with each result (docs/math.md section 5).
 """
@@ -26,6 +28,8 @@ import numpy as np
 
 BEGIN, END = "<!-- report:begin -->", "<!-- report:end -->"
 GRID_BEGIN, GRID_END = "<!-- report-grid:begin -->", "<!-- report-grid:end -->"
+F32_BEGIN, F32_END = "<!-- report-float32:begin -->", "<!-- report-float32:end -->"
+F32_TARGET = 1.7           # float32 at least this much faster (issue 19), gradient and GN product
 BACKENDS = ("numpy", "numba", "c", "torch", "jax")
 FAST = ("c", "numba")
 PEERS = ("torch", "jax")
@@ -47,7 +51,7 @@ def load(path):
         run = json.load(fh)
     results = []
     for b in run["benchmarks"]:
-        e = b["extra_info"]
+        e = dict(b["extra_info"], fullname=b.get("fullname", ""), timer=b.get("options", {}).get("timer"))
         size = tuple(e.get(k) for k in ("n", "m", "t"))
         results.append(Result(e["kernel"], e["backend"], e.get("threads"), size, b["stats"]["median"],
                               b["stats"]["iqr"], b["stats"]["rounds"], e.get("gflop"), e))
@@ -57,15 +61,18 @@ def load(path):
 class Results:
     """Look-ups by (kernel, backend, threads, size).
 
-    ``all`` holds the paper model's results, ``grid`` the positive-control
-    model's (``extra_info["model"] == "grid"``). The paper's size is the one
+    ``all`` holds the paper model's float64 results, ``grid`` the
+    positive-control model's (``extra_info["model"] == "grid"``), ``dtypes``
+    the results of ``test_float32.py`` (both dtypes). The paper's size is the one
     ``test_kernels.py`` ran at (found from its ``gradient_sq`` results), so a
     smoke-test run reports the same way; None if the run has none.
     """
 
     def __init__(self, results):
-        self.all = [r for r in results if r.info.get("model", "paper") == "paper"]
-        self.grid = [r for r in results if r.info.get("model", "paper") == "grid"]
+        self.dtypes = [r for r in results if "test_float32.py" in r.info["fullname"]]
+        rest = [r for r in results if r not in self.dtypes]
+        self.all = [r for r in rest if r.info.get("model", "paper") == "paper"]
+        self.grid = [r for r in rest if r.info.get("model", "paper") == "grid"]
         self.by_key = {(r.kernel, r.backend, r.threads, r.size): r for r in self.all}
         self.paper = next((r.size for r in self.all if r.kernel == "gradient_sq"), None)
 
@@ -121,7 +128,7 @@ def size_text(size):
 
 def run_section(run, res):
     """Where and how the numbers were measured."""
-    every = res.all + res.grid
+    every = res.all + res.grid or res.dtypes
     e = next((r.info for r in every if r.backend == "c"), every[0].info)
     mi = run["machine_info"]
     commit = run.get("commit_info", {})
@@ -386,6 +393,37 @@ def grid_section(res):
     return "\n\n".join([head, table, md_table(["target (2 threads, medians)", "measured", "verdict"], checks)])
 
 
+def float32_section(res):
+    """float64 against float32 (``test_float32.py``): seconds and ratio per kernel, size,
+    backend and threads, and the 1.7x target (2 threads, both sizes, the C core)."""
+    runs = {(r.kernel, r.backend, r.threads, r.info["model"], r.info["dtype"]): r for r in res.dtypes}
+    rows, checks = [], []
+    verdict = {True: "met", False: "**not met**", None: "not measured"}
+    for model in ("paper", "grid"):
+        size = next((r for r in res.dtypes if r.info["model"] == model), None)
+        if size is None:
+            continue
+        label = f"{'paper' if model == 'paper' else 'positive control'} ({size_text(size.size)})"
+        for kernel in ("gradient", "gn_product"):
+            for backend in FAST:
+                for threads in (1, 2):
+                    a, b = (runs.get((kernel, backend, threads, model, d)) for d in ("float64", "float32"))
+                    if a is None or b is None:
+                        continue
+                    rows.append([KERNEL_LABEL[kernel], label, LABEL[backend], threads, fmt_s(a.median),
+                                 fmt_s(b.median), fmt(ratio(a.median, b.median), ".2f") + "x"])
+                    if backend == "c" and threads == 2:
+                        sp = ratio(a.median, b.median)
+                        checks.append([f"C {KERNEL_LABEL[kernel]}, {label}: float32 >= {F32_TARGET}x faster",
+                                       f"{fmt(sp, '.2f')}x", verdict[None if sp is None else sp >= F32_TARGET]])
+    table = md_table(["kernel", "size", "backend", "threads", "float64", "float32", "float64 / float32"], rows)
+    timer = res.dtypes[0].info.get("timer")
+    head = (f"Medians of each kernel's rounds, timed with `{timer}`"
+            + (" (CPU seconds of the process: on 2 threads the sum over both)." if "process_time" in str(timer)
+               else "."))
+    return "\n\n".join([head, table, md_table(["target (2 threads, medians)", "measured", "verdict"], checks)])
+
+
 def report(res, run, figures=None, figure_prefix=""):
     """The generated part of docs/performance.md."""
     parts = ["### The run", run_section(run, res),
@@ -418,8 +456,11 @@ def main(argv=None):
     if res.grid:
         blocks.append((GRID_BEGIN, GRID_END, "### The run\n\n" + run_section(run, res) + "\n\n"
                        + grid_section(res) + "\n"))
+    if res.dtypes:
+        blocks.append((F32_BEGIN, F32_END, "### The run\n\n" + run_section(run, res) + "\n\n"
+                       + float32_section(res) + "\n"))
     if not blocks:
-        sys.exit(f"{args.results}: neither paper-size kernels (test_kernels.py) nor the grid model's")
+        sys.exit(f"{args.results}: no paper-size kernels (test_kernels.py), grid model's or float32 results")
     if not args.doc:
         sys.stdout.write("\n".join(text for _, _, text in blocks))
         return

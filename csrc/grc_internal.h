@@ -1,8 +1,15 @@
 /*
  * grc_internal.h - what gridcore.c (driver) and grc_kernels.c (compute
- * kernels, one copy per instruction set) share. Not part of the public API.
+ * kernels, one copy per instruction set and element type) share. Not part
+ * of the public API.
  *
- * Padded layouts. The kernels work on rows of Np doubles, Np = N + Nout
+ * Element types. Everything below exists for double (suffix f64, the
+ * grc_* entry points) and for float (f32, the grc_*_f32 entry points): the
+ * structs in grc_types.inc, the kernels in grc_kernels.inc, the packing and
+ * the loop over partitions in grc_driver.inc, each written once and included
+ * per type (the TYPE/CAT pattern of PyWavelets).
+ *
+ * Padded layouts. The kernels work on rows of Np elements, Np = N + Nout
  * rounded up to the vector width, so every vector load of a padded row stays
  * inside it. Columns [0, N) hold unit values; columns [N, N+Nout) carry the
  * outputs through the same matrix products (y_t comes out of the forward
@@ -26,9 +33,9 @@
  * (layout_of, exported as grc_param_layout), and reaches the kernels only
  * through the packed weights; the nonlinearity phi and its derivative are
  * coded once per instruction set, in grc_kernels.inc (FN(phi), FN(dphi):
- * grc__phi_<isa>, grc__dphi_<isa>), switching on grc__prob.phi outside their
+ * grc__phi_<isa>_<type>, ...), switching on GRC_PROB.phi outside their
  * loops; the readout's error and curvature in FN(readout_error) and
- * FN(readout_curvature), switching on grc__prob.readout once per (trial,
+ * FN(readout_curvature), switching on GRC_PROB.readout once per (trial,
  * step); x_0 (GRC_X0_ZERO, GRC_X0_ENCODED) is set in FN(forward_block) and
  * its tangent dx_0 in FN(gn_product).
  */
@@ -55,85 +62,39 @@
 #define GRC_SUM_L2 ((int64_t)512 << 10)
 #endif
 
-/* One call's problem: dimensions, read-only inputs, packed weights, outputs.
- * Built by the driver, read (never written) by the kernels. */
-typedef struct grc__prob {
-    int64_t N, Nin, Nout, M, T;
-    int64_t Nc;           /* entries of a start code: 0 unless GRC_X0_ENCODED */
-    int64_t Np;           /* padded row length (see above) */
-    int64_t R;            /* rows of the S layout: N + Nin + 1 + Nc */
-    int64_t R0;           /* rows summed trial by trial: N + Nin + 1 (the Wenc rows follow) */
-    int64_t Ka;           /* columns of the GN product's left operand: 2N + Nin + 1 */
-    int64_t block;        /* trials per block */
-    grc_layout lay;       /* offsets of theta's blocks (driver only) */
-    double alpha;         /* model.alpha */
-    int phi;              /* model.nonlinearity, a GRC_PHI_* code */
-    int readout;          /* model.readout, a GRC_READOUT_* code */
-    double c_y;           /* ey = c_y (y - target) or c_y dy (xy); c_y (p - target) or
-                             c_y (p dy - p (p.dy)) (place cells) (eq. B1, G4) */
-    double c_u;           /* eu = c_u u (eq. B1) or c_u du (eq. G4) */
-    double m_total;       /* M: per-trial gradients are M times the trial's share (eq. B7) */
-    const double *inputs; /* (M, T, Nin) */
-    const double *noise;  /* (M, T, N) or NULL */
-    double noise_std;     /* counter-based noise (math.md section 8) if > 0 */
-    uint64_t noise_seed;
-    int64_t noise_trial0, noise_step0;
-    const double *targets;/* (M, T, Nout) or NULL (forward only) */
-    const double *x0;     /* (M, N) or NULL */
-    const double *codes;  /* (M, Nc) or NULL: start codes c_m (GRC_X0_ENCODED) */
-    const double *codes_sq; /* (M, Nc) or NULL: c_m squared (gradient with sq, GRC_X0_ENCODED) */
-    const double *u_in;   /* (M, T, N): stored rates for the GN product */
-    const double *y_in;   /* (M, T, Nout) or NULL: stored outputs (GN product, place cells) */
-    const double *BF;     /* (N, Np): BF[j, i] = Wrec[i, j], BF[j, N+o] = Wout[o, j] */
-    const double *BB;     /* (N+Nout, Np): alpha Wrec (rows < N), then Wout; cols >= N zero */
-    const double *BG;     /* (Ka, Np): the GN operand, rows [du | u | I | 1] (see gridcore.c) */
-    const double *WinT;   /* (Nin, Np): WinT[k, i] = Win[i, k] */
-    const double *bias;   /* (Np,): b, zero-padded */
-    const double *WencT;  /* (Nc, Np) or NULL: WencT[c, i] = Wenc[i, c]; x_0 = c_m @ WencT
-                             (forward passes), dx_0 = c_m @ WencT with v's Wenc (GN product);
-                             NULL: x_0 = 0 (or p->x0), dx_0 = 0 */
-    const double *scale;  /* (R, Np): alpha or 1 per S entry, 0 where unused */
-    const double *l2grad; /* (R, Np): gradient of lam_l2 R_L2 + lam_rec R_rec in the S layout */
-    double *u_out;        /* (M, T, N) or NULL */
-    double *y_out;        /* (M, T, Nout) or NULL */
-    double *x_end;        /* (M, N) or NULL */
-    int want_loss;        /* accumulate E and R_FR */
-    int want_sq;          /* accumulate squared per-trial gradients */
-} grc__prob;
+#define GRC_CAT_(a, b) a##b
+#define GRC_CAT(a, b) GRC_CAT_(a, b)
 
-/* One partition's scratch (carved from the workspace) and partial sums. */
-typedef struct grc__part {
-    double *x;            /* (block, Np): x_t, or dx_t in the GN product */
-    double *z;            /* (block, Np): result of the per-step product */
-    double *ut;           /* (block, Np): u_t of the block */
-    double *acc;          /* (2 block): per-trial squared errors, then squared rates */
-    double *a;            /* (block, Ka): the GN product's left operand */
-    double *U;            /* (block, T, N): stored rates (gradient) */
-    double *GX;           /* (block, T+1, Np): gx_t in cols < N, ey_{t-1} in cols [N, N+Nout) */
-    double *db;           /* (block, Np): per-trial sums of gx_t (bias gradient) */
-    double *dphi;         /* (Np,): phi'(x_t) of one trial's row (backward pass) */
-    double *S;            /* (R, Np): partial gradient, S layout */
-    double *SQ;           /* (R, Np): partial sum of squared per-trial gradients */
-    double *G0;           /* (share, Np): gx_0 of the partition's trials (GRC_X0_ENCODED) */
-    double *G0SQ;         /* (share, Np): (M gx_0)^2 of them (GRC_X0_ENCODED, sq only) */
-    double E, RFR;        /* partial sums of the readout's errors and of squared rates */
-} grc__part;
+/* The structs of one element type (grc_types.inc), named by its suffix GRC_RS. */
+#define GRC_PROB GRC_CAT(grc__prob_, GRC_RS)
+#define GRC_PART GRC_CAT(grc__part_, GRC_RS)
+#define GRC_KERN GRC_CAT(grc__kern_, GRC_RS)
 
-/* The kernels of one instruction set. Each runs one partition: trials
- * [m0, m0 + mb) of the problem, block by block. */
+#define GRC_REAL double
+#define GRC_RS f64
+#include "grc_types.inc"
+#undef GRC_REAL
+#undef GRC_RS
+#define GRC_REAL float
+#define GRC_RS f32
+#include "grc_types.inc"
+#undef GRC_REAL
+#undef GRC_RS
+
+/* The kernels of one instruction set, for each element type. */
 typedef struct grc__kernels {
-    int isa;              /* GRC_ISA_* */
-    int64_t vw;           /* doubles per vector */
-    void (*forward)(const grc__prob *p, grc__part *s, int64_t m0, int64_t mb);
-    void (*gradient)(const grc__prob *p, grc__part *s, int64_t m0, int64_t mb);
-    void (*gn_product)(const grc__prob *p, grc__part *s, int64_t m0, int64_t mb);
+    int isa;                    /* GRC_ISA_* */
+    const grc__kern_f64 *f64;
+    const grc__kern_f32 *f32;
 } grc__kernels;
 
 /* Kernel tables defined in grc_kernels.c; NULL entries were not compiled. */
 const grc__kernels *grc__kernels_for(int isa);
 int grc__cpu_supports(int isa);
 
-/* ---- checks and packing shared by the entry points (gridcore.c, grc_step.c, grc_net.c) ---- */
+/* ---- checks and packing shared by the entry points (gridcore.c, grc_step.c, grc_net.c) ----
+ * grc__check_finite, grc__check_noise, grc__set_noise, grc__pack_forward and
+ * grc__pack_wenc are the double copies of grc_driver.inc's helpers. */
 
 /* 1 if the first 8 bytes of obj (a workspace or stepper) equal `magic`. The
  * read may touch a destroyed object's freed block on purpose (see
@@ -148,13 +109,15 @@ int grc__check_finite(const double *a, int64_t n);
 int grc__check_noise(const grc_noise *z, int64_t M, int64_t T);
 
 /* Copy a checked noise into the problem. */
-void grc__set_noise(grc__prob *p, const grc_noise *z);
+void grc__set_noise(grc__prob_f64 *p, const grc_noise *z);
 
-/* A caller's array of n doubles (p NULL or n 0: not given). */
+/* A caller's array: its address and length in bytes (p NULL or 0 bytes: not
+ * given); GRC__SPAN(ptr, n) is the span of n elements of ptr's type. */
 typedef struct grc__span {
     const void *p;
-    int64_t n;
+    int64_t bytes;
 } grc__span;
+#define GRC__SPAN(ptr, n) ((grc__span){(ptr), (int64_t)(n) * (int64_t)sizeof(*(ptr))})
 
 /* GRC_EOVERLAP if an output shares a byte with another output or with an
  * input; O(outputs x arrays) comparisons of addresses, never of contents. */
@@ -163,11 +126,11 @@ int grc__check_disjoint(const grc__span *out, int n_out, const grc__span *in, in
 /* Pack the forward weights of theta into the padded layout of p (p->N,
  * p->Nin, p->Nout, p->Np, p->lay): BF (N, Np) = [Wrec' | Wout'] (Wout'
  * only if with_wout), WinT (Nin, Np) and bias (Np), pads zeroed. */
-void grc__pack_forward(const grc__prob *p, const double *theta, double *BF, double *WinT, double *bias,
+void grc__pack_forward(const grc__prob_f64 *p, const double *theta, double *BF, double *WinT, double *bias,
                        int with_wout);
 
 /* WencT (Nc, Np): WencT[c, i] = Wenc[i, c] of the flat vector w (theta, or
  * v in the GN product), so that c_m @ WencT = Wenc c_m (x_0, or dx_0). */
-void grc__pack_wenc(const grc__prob *p, const double *w, double *WencT);
+void grc__pack_wenc(const grc__prob_f64 *p, const double *w, double *WencT);
 
 #endif /* GRC_INTERNAL_H */

@@ -153,7 +153,7 @@ int grc_net_decode(const grc_net *net, int64_t n_agents, const double *y, double
     if (n_agents < 1 || n_agents > GRC_MAX_DIM)
         return GRC_ESHAPE;
     const int64_t no = net->shape.n_out, k = net->decoder_k;
-    const grc__span out[1] = {{pos, 2 * n_agents}}, in[1] = {{y, n_agents * no}};
+    const grc__span out[1] = {GRC__SPAN(pos, 2 * n_agents)}, in[1] = {GRC__SPAN(y, n_agents * no)};
     int rc;
     if ((rc = grc__check_disjoint(out, 1, in, 1)))
         return rc;
@@ -208,7 +208,7 @@ int grc_net_place_code(const grc_net *net, int64_t n_agents, const double *pos, 
     const int64_t np = net->n_place_cells;
     if (np < 1 || n_agents < 1 || n_agents > GRC_MAX_DIM)
         return GRC_ESHAPE;
-    const grc__span out[1] = {{code, n_agents * np}}, in[1] = {{pos, 2 * n_agents}};
+    const grc__span out[1] = {GRC__SPAN(code, n_agents * np)}, in[1] = {GRC__SPAN(pos, 2 * n_agents)};
     int rc;
     if ((rc = grc__check_disjoint(out, 1, in, 1)))
         return rc;

@@ -25,17 +25,14 @@ static inline uint64_t grc__noise_key(uint64_t seed, int64_t mg, int64_t tg)
     return grc__mix64(h + GRC__GOLDEN * ((uint64_t)tg + 1));
 }
 
-/* zr[i] += std z(key, i), i < n (eq. N2). D f is exact, so a fused
- * multiply-add gives the same z as separate operations. */
-static inline void grc__noise_add(uint64_t key, double std, double *restrict zr, int64_t n)
+/* z(key, i) of unit i (eq. N2). D f is exact, so a fused multiply-add gives
+ * the same z as separate operations. */
+static inline double grc__noise_z(uint64_t key, int64_t i)
 {
-    for (int64_t i = 0; i < n; i++) {
-        const uint64_t r = grc__mix64(key + GRC__GOLDEN * ((uint64_t)i + 1));
-        const uint64_t j = r >> (64 - GRC_NOISE_TABLE_BITS);
-        const double f = (double)((r >> 32) & ((1ULL << GRC_NOISE_FRAC_BITS) - 1)) * 0x1p-20;
-        const double xi = std * (grc__normal_q[j] + grc__normal_d[j] * f);
-        zr[i] += xi;
-    }
+    const uint64_t r = grc__mix64(key + GRC__GOLDEN * ((uint64_t)i + 1));
+    const uint64_t j = r >> (64 - GRC_NOISE_TABLE_BITS);
+    const double f = (double)((r >> 32) & ((1ULL << GRC_NOISE_FRAC_BITS) - 1)) * 0x1p-20;
+    return grc__normal_q[j] + grc__normal_d[j] * f;
 }
 
 #endif /* GRC_NOISE_H */

@@ -22,9 +22,6 @@
 #include "grc_internal.h"
 #include "grc_noise.h"
 
-#define GRC_CAT_(a, b) a##b
-#define GRC_CAT(a, b) GRC_CAT_(a, b)
-
 /* The kernels are compiled here once more per instruction set, as in
  * grc_kernels.c, so that the step can call their static helpers; the
  * compiler drops every kernel the step does not use (the gradient, the GN
@@ -38,6 +35,7 @@
 
 #define GRC_SUFFIX generic
 #define GRC_ISA_NAME GENERIC
+#define GRC_F32 0
 #define GRC_VW 2
 #define GRC_MR 6
 #define GRC_NV 2
@@ -46,6 +44,7 @@
 #undef GRC_SUFFIX
 #undef GRC_ISA_NAME
 #undef GRC_VW
+#undef GRC_F32
 #undef GRC_MR
 #undef GRC_NV
 
@@ -54,6 +53,7 @@
 #pragma GCC target("arch=x86-64-v3")
 #define GRC_SUFFIX avx2
 #define GRC_ISA_NAME AVX2
+#define GRC_F32 0
 #define GRC_VW 4
 #define GRC_MR 6
 #define GRC_NV 2
@@ -62,6 +62,7 @@
 #undef GRC_SUFFIX
 #undef GRC_ISA_NAME
 #undef GRC_VW
+#undef GRC_F32
 #undef GRC_MR
 #undef GRC_NV
 #pragma GCC pop_options
@@ -70,6 +71,7 @@
 #pragma GCC target("arch=x86-64-v4,prefer-vector-width=512")
 #define GRC_SUFFIX avx512
 #define GRC_ISA_NAME AVX512
+#define GRC_F32 0
 #define GRC_VW 8
 #define GRC_MR 8
 #define GRC_NV 3
@@ -78,22 +80,23 @@
 #undef GRC_SUFFIX
 #undef GRC_ISA_NAME
 #undef GRC_VW
+#undef GRC_F32
 #undef GRC_MR
 #undef GRC_NV
 #pragma GCC pop_options
 #endif
 
-typedef void (*grc__step_fn)(const grc__prob *, grc__part *, const double *, int64_t, double *,
-                             double *, double *, int64_t, int64_t);
+typedef void (*grc__step_fn)(const grc__prob_f64 *, grc__part_f64 *, const double *, int64_t,
+                             double *, double *, double *, int64_t, int64_t);
 
 static grc__step_fn step_fn_for(int isa)
 {
     switch (isa) {
 #ifdef GRC_MULTI_ISA
-    case GRC_ISA_AVX2: return grc__step_run_avx2;
-    case GRC_ISA_AVX512: return grc__step_run_avx512;
+    case GRC_ISA_AVX2: return grc__step_run_avx2_f64;
+    case GRC_ISA_AVX512: return grc__step_run_avx512_f64;
 #endif
-    default: return grc__step_run_generic;
+    default: return grc__step_run_generic_f64;
     }
 }
 
@@ -105,10 +108,10 @@ struct grc_stepper {
     grc__step_fn run;           /* FN(step_run) of the chosen instruction set */
     int64_t threads;            /* partitions at most */
     int64_t capacity;           /* agents per call at most */
-    grc__prob p;                /* dimensions and packed weights; a call copies it */
+    grc__prob_f64 p;            /* dimensions and packed weights; a call copies it */
     int64_t nyp;                /* Nout rounded up to the vector width */
     double *WoutT;              /* (N, nyp): WoutT[j, o] = Wout[o, j] */
-    grc__part *parts;           /* per partition: x, z, ut (block, Np), acc (2 block) */
+    grc__part_f64 *parts;       /* per partition: x, z, ut (block, Np), acc (2 block) */
     double *ybuf;               /* per partition: (block, nyp) */
     void *mem;
 };
@@ -124,9 +127,9 @@ static double *take(char **at, size_t *used, int64_t n)
 /* Scratch and packed weights of a stepper with nparts partitions (counted when base is NULL). */
 static size_t layout(grc_stepper *st, char *base, int64_t nparts)
 {
-    grc__prob *p = &st->p;
-    size_t used = ((size_t)nparts * sizeof(grc__part) + 63) & ~(size_t)63;
-    grc__part *parts = (grc__part *)base;
+    grc__prob_f64 *p = &st->p;
+    size_t used = ((size_t)nparts * sizeof(grc__part_f64) + 63) & ~(size_t)63;
+    grc__part_f64 *parts = (grc__part_f64 *)base;
     double *BF = take(&base, &used, p->N * p->Np);
     double *WinT = take(&base, &used, p->Nin * p->Np);
     double *bias = take(&base, &used, p->Np);
@@ -134,7 +137,7 @@ static size_t layout(grc_stepper *st, char *base, int64_t nparts)
     double *WoutT = take(&base, &used, p->N * st->nyp);
     double *ybuf = take(&base, &used, nparts * p->block * st->nyp);
     for (int64_t q = 0; q < nparts; q++) {
-        grc__part s = {0};
+        grc__part_f64 s = {0};
         s.x = take(&base, &used, p->block * p->Np);
         s.z = take(&base, &used, p->block * p->Np);
         s.ut = take(&base, &used, p->block * p->Np);
@@ -159,7 +162,7 @@ static size_t layout(grc_stepper *st, char *base, int64_t nparts)
  * step reads out the new state through WoutT instead. */
 static void pack(grc_stepper *st, const double *theta)
 {
-    grc__prob *p = &st->p;
+    grc__prob_f64 *p = &st->p;
     const double *Wout = theta + p->lay.off_wout;
     grc__pack_forward(p, theta, (double *)p->BF, (double *)p->WinT, (double *)p->bias, 0);
     if (p->Nc)
@@ -192,8 +195,8 @@ int grc_stepper_create(grc_shape shape, grc_model model, const double *theta, in
     grc_stepper *st = calloc(1, sizeof *st);
     if (!st)
         return GRC_ENOMEM;
-    const int64_t vw = grc__kernels_for(isa)->vw;
-    grc__prob *p = &st->p;
+    const int64_t vw = grc__kernels_for(isa)->f64->vw;
+    grc__prob_f64 *p = &st->p;
     p->lay = lay;
     p->N = shape.n_units;
     p->Nin = shape.n_in;
@@ -232,7 +235,7 @@ void grc_stepper_destroy(grc_stepper *st)
 }
 
 /* Run a call prepared in p (a copy of st->p) over the partitions. */
-static int run(const grc_stepper *st, grc__prob *p, int64_t n, double *u, double *y)
+static int run(const grc_stepper *st, grc__prob_f64 *p, int64_t n, double *u, double *y)
 {
     const int64_t blocks = (n + p->block - 1) / p->block;
     const int64_t nparts = st->threads < blocks ? st->threads : blocks;
@@ -268,10 +271,11 @@ int grc_stepper_start(grc_stepper *st, int64_t n_agents, const double *codes, do
     if (st->p.Nc && !codes)
         return GRC_ENULL;
     const int64_t B = n_agents, N = st->p.N, Nc = st->p.Nc;
-    const grc__span out[3] = {{x, B * N}, {u, B * N}, {y, B * st->p.Nout}}, in[1] = {{codes, B * Nc}};
+    const grc__span out[3] = {GRC__SPAN(x, B * N), GRC__SPAN(u, B * N), GRC__SPAN(y, B * st->p.Nout)},
+                    in[1] = {GRC__SPAN(codes, B * Nc)};
     if ((rc = grc__check_disjoint(out, 3, in, 1)) || (rc = grc__check_finite(codes, B * Nc)))
         return rc;
-    grc__prob p = st->p;                       /* T = 0: x_0 only (eq. F0) */
+    grc__prob_f64 p = st->p;                   /* T = 0: x_0 only (eq. F0) */
     p.codes = st->p.Nc ? codes : NULL;
     p.x_end = x;
     return run(st, &p, n_agents, u, y);
@@ -285,10 +289,11 @@ int grc_stepper_outputs(grc_stepper *st, int64_t n_agents, const double *x, doub
     if ((rc = check_call(st, n_agents)))
         return rc;
     const int64_t B = n_agents, N = st->p.N;
-    const grc__span out[2] = {{u, B * N}, {y, B * st->p.Nout}}, in[1] = {{x, B * N}};
+    const grc__span out[2] = {GRC__SPAN(u, B * N), GRC__SPAN(y, B * st->p.Nout)},
+                    in[1] = {GRC__SPAN(x, B * N)};
     if ((rc = grc__check_disjoint(out, 2, in, 1)) || (rc = grc__check_finite(x, B * N)))
         return rc;
-    grc__prob p = st->p;                       /* T = 0 from x */
+    grc__prob_f64 p = st->p;                   /* T = 0 from x */
     p.x0 = x;
     return run(st, &p, n_agents, u, y);
 }
@@ -302,12 +307,13 @@ int grc_step(grc_stepper *st, int64_t n_agents, const double *inputs, grc_noise 
     if ((rc = check_call(st, n_agents)) || (rc = grc__check_noise(&noise, n_agents, 1)))
         return rc;
     const int64_t B = n_agents, N = st->p.N;
-    const grc__span out[3] = {{x, B * N}, {u, B * N}, {y, B * st->p.Nout}},   /* x: in and out */
-        in[2] = {{inputs, B * st->p.Nin}, {noise.xi, B * N}};
+    const grc__span out[3] = {GRC__SPAN(x, B * N), GRC__SPAN(u, B * N),
+                              GRC__SPAN(y, B * st->p.Nout)},   /* x: in and out */
+        in[2] = {GRC__SPAN(inputs, B * st->p.Nin), GRC__SPAN(noise.xi, B * N)};
     if ((rc = grc__check_disjoint(out, 3, in, 2)) || (rc = grc__check_finite(inputs, B * st->p.Nin))
         || (rc = grc__check_finite(x, B * N)))
         return rc;
-    grc__prob p = st->p;                       /* T = 1 from x, back into x (eq. F3) */
+    grc__prob_f64 p = st->p;                   /* T = 1 from x, back into x (eq. F3) */
     p.T = 1;
     p.inputs = inputs;
     grc__set_noise(&p, &noise);

@@ -1,7 +1,8 @@
 /*
  * gridcore.h - the C core of gridcore: a continuous-time RNN (Euler step,
  * rate function phi) trained on path integration. Forward pass, loss, BPTT
- * gradient and Gauss-Newton-vector product, multithreaded over trials, float64.
+ * gradient and Gauss-Newton-vector product, multithreaded over trials, in
+ * float64 (grc_forward, ...) or float32 (grc_forward_f32, ...).
  *
  * The maths (equation labels F1-F3, L1-L4, B1-B7, G1-G5) is in docs/math.md;
  * embedding guide: docs/c_api.md. This header is the single source of the
@@ -13,7 +14,8 @@
  * ----------------------------
  * Shapes: M trials, T time steps, N units, Nin inputs, Nout outputs, Nc
  * entries of a start code (0 unless the initial state is encoded).
- * All arrays are float64, C-contiguous (row-major), not aliasing each other.
+ * All arrays are float64 (the _f32 functions: float trial arrays, see
+ * "float32" below), C-contiguous (row-major), not aliasing each other.
  *   theta   [P]: the flat parameter vector. Its blocks and their offsets are
  *           given by grc_param_layout (the one coding of the layout); today
  *           [Wrec (N,N), Win (N,Nin), b (N), Wout (Nout,N), Wenc (N,Nc)],
@@ -97,8 +99,10 @@ extern "C" {
  * grc_stepper_create/_destroy, grc_stepper_start, grc_stepper_outputs,
  * grc_step) and exported networks (grc_net, grc_net_load, grc_net_free,
  * grc_net_decode, grc_net_place_code, GRC_NET_FORMAT_VERSION, GRC_ENC_*,
- * GRC_ARENA_*, GRC_EFORMAT, GRC_EIO) and GRC_EOVERLAP came in 4 as additions. */
-#define GRC_ABI_VERSION 4
+ * GRC_ARENA_*, GRC_EFORMAT, GRC_EIO) and GRC_EOVERLAP came in 4 as additions;
+ * 5, the float32 kernels (grc_forward_f32, grc_loss_f32, grc_gradient_f32,
+ * grc_gn_product_f32, grc_noise_f32). */
+#define GRC_ABI_VERSION 5
 
 #define GRC_OK 0
 #define GRC_ENOMEM -1      /* scratch memory could not be allocated */
@@ -388,6 +392,47 @@ int grc_gradient(grc_workspace *ws, grc_shape shape, grc_model model, const doub
 int grc_gn_product(grc_workspace *ws, grc_shape shape, grc_model model, const double *theta,
                    const double *inputs, const double *codes, const double *u, const double *y,
                    const double *v, grc_reg reg, double mu, double *gv);
+
+/* ---- float32 ---------------------------------------------------------------
+ *
+ * The same four kernels computing in float32: twice the elements per vector
+ * register and half the memory traffic of the stored states, at float32's
+ * rounding (relative 6e-8 per operation; see docs/c_api.md for the
+ * accuracy). Each takes the arguments of its float64 twin, in the same
+ * order and with the same checks and status codes, except that the trial
+ * arrays are float:
+ *   inputs, targets, codes, x0 (in) and u, y, x_end (out): float, shapes as above;
+ *   noise: a grc_noise_f32, whose xi is a float array (counter-based noise
+ *          is computed in double and rounded to float: the same z values).
+ * theta and v stay double (the kernels pack rounded copies of the weights),
+ * and terms, grad, sq and gv are double (the sums of the partitions are
+ * formed in float; the loss sums E and R_FR are accumulated in double).
+ * A workspace serves both types. */
+
+/* grc_noise with a float array (see grc_noise). */
+typedef struct grc_noise_f32 {
+    const float *xi;
+    double std;
+    uint64_t seed;
+    int64_t trial0;
+    int64_t step0;
+} grc_noise_f32;
+
+int grc_forward_f32(grc_workspace *ws, grc_shape shape, grc_model model, const double *theta,
+                    const float *inputs, grc_noise_f32 noise, const float *codes,
+                    const float *x0, float *u, float *y, float *x_end);
+
+int grc_loss_f32(grc_workspace *ws, grc_shape shape, grc_model model, const double *theta,
+                 const float *inputs, const float *targets, grc_noise_f32 noise,
+                 const float *codes, grc_reg reg, double *terms);
+
+int grc_gradient_f32(grc_workspace *ws, grc_shape shape, grc_model model, const double *theta,
+                     const float *inputs, const float *targets, grc_noise_f32 noise,
+                     const float *codes, grc_reg reg, double *terms, double *grad, double *sq);
+
+int grc_gn_product_f32(grc_workspace *ws, grc_shape shape, grc_model model, const double *theta,
+                       const float *inputs, const float *codes, const float *u, const float *y,
+                       const double *v, grc_reg reg, double mu, double *gv);
 
 /* ---- Stepping: a trained network inside another simulator -------------
  *

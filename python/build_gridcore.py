@@ -33,8 +33,8 @@ HERE = Path(__file__).resolve().parent
 CSRC = HERE.parent / "csrc"
 HEADER = CSRC / "gridcore.h"
 SOURCES = [CSRC / "gridcore.c", CSRC / "grc_kernels.c", CSRC / "grc_step.c", CSRC / "grc_net.c"]
-DEPENDS = [HEADER, CSRC / "grc_internal.h", CSRC / "grc_kernels.inc", CSRC / "grc_step.inc", CSRC / "grc_noise.h",
-           CSRC / "grc_normal_table.h"]
+DEPENDS = [HEADER, CSRC / "grc_internal.h", CSRC / "grc_types.inc", CSRC / "grc_kernels.inc",
+           CSRC / "grc_driver.inc", CSRC / "grc_step.inc", CSRC / "grc_noise.h", CSRC / "grc_normal_table.h"]
 # -ffp-contract=fast: ISO mode (-std=c99) would otherwise forbid fused multiply-adds.
 BASE_FLAGS = ["-O3", "-std=c99", "-ffp-contract=fast"]
 OPENMP_FLAG = "-fopenmp"

@@ -316,6 +316,8 @@ def test_committed_configs_load_with_the_same_settings(path):
     assert new["hf"].pop("evaluate_on") == "gradient" and "evaluate_on" not in old["hf"]
     # Written before the counter-based noise: the (M, T, N) arrays they trained with.
     assert new.pop("noise_source") == "array" and "noise_source" not in old
+    # Written before float32: computed in float64.
+    assert new.pop("dtype") == "float64" and "dtype" not in old
     assert new == {k: v for k, v in old.items() if k != "alpha"}
     # The flat format with a "model" dict (written since) reads the same.
     current = {**{k: v for k, v in old.items() if k != "alpha"}, "model": {"alpha": old["alpha"]}}
@@ -361,6 +363,8 @@ def test_each_stage_gets_its_part():
     ({"rec_init": "zeros"}, "unknown rec_init 'zeros'; allowed: 'orthogonal', 'gaussian'"),
     ({"noise_std": -0.1}, "noise_std must be finite and >= 0"),
     ({"noise_source": "philox"}, "unknown noise_source 'philox'; allowed: 'counter', 'array'"),
+    ({"dtype": "float16"}, "unknown dtype 'float16'; allowed: 'float64', 'float32'"),
+    ({"dtype": "float32", "backend": "numpy"}, "dtype 'float32' needs backend 'c', 'numba' or 'auto'"),
     ({"l2": "yes"}, "l2 must be true or false"),
     ({"fr_max_ratio": float("inf")}, "fr_max_ratio must be finite and >= 0"),
     ({"model": {"alpha": 2}}, r"alpha \(dt/tau\) must be in \(0, 1\]"),

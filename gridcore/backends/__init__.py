@@ -19,6 +19,8 @@ import logging
 
 from threadpoolctl import threadpool_limits
 
+from gridcore.util.checks import check_dtype
+
 log = logging.getLogger(__name__)
 
 
@@ -74,7 +76,7 @@ def available_backends():
     return [name for name in _AUTO_ORDER if _load_error(name) is None]
 
 
-def get_backend(name="auto", threads=None):
+def get_backend(name="auto", threads=None, dtype="float64"):
     """Return a backend object by name.
 
     Parameters
@@ -84,7 +86,12 @@ def get_backend(name="auto", threads=None):
     threads : int or None
         Threads for the fast backends (None: all cores). Results are bit-identical
         for a fixed thread count.
+    dtype : {"float64", "float32"}
+        Element type the kernels compute in: float32 is for the "c" and
+        "numba" cores (the NumPy reference refuses it). Parameters and
+        gradients stay float64 either way.
     """
+    dtype = check_dtype(dtype)
     if name == "auto":
         for name in _AUTO_ORDER:
             err = _load_error(name)
@@ -103,4 +110,4 @@ def get_backend(name="auto", threads=None):
     except ImportError as err:
         raise ImportError(f"backend {name!r} is not available ({err}); to get it, "
                           f"{_LOADERS[name][2]}") from err
-    return cls(threads=threads)
+    return cls(threads=threads, dtype=dtype)

@@ -1,6 +1,7 @@
 """What every backend shares: argument checks, the forward and streaming wrappers,
 loss terms. A backend subclasses :class:`Backend` and implements four private
-kernels on checked, C-contiguous float64 arrays:
+kernels on checked, C-contiguous float64 arrays (a float32 core casts them,
+and reads states of its own dtype):
 
 - ``_run(params, inputs, noise, x0, spec, keep_u)`` -> ``(x or None, u or None, y, x_end)``
 - ``_loss(params, batch, reg, spec)`` -> dict of loss terms
@@ -35,6 +36,11 @@ class Backend:
     ----------
     name : str
     threads : int or None
+    dtype : np.dtype
+        float64, or float32 for a C or Numba core asked for it: the element
+        type the kernels compute in, and of the forward states they return
+        (``u``, ``y``, ``x_end``). Parameters, ``v``, gradients and ``G v``
+        are float64 whatever it is (the core casts at its boundary).
     contiguous_state : bool
         True if ``state.u`` is copied to C order when it is not (the compiled cores).
     stream_chunks : bool
@@ -44,6 +50,7 @@ class Backend:
     """
 
     name = None
+    dtype = np.dtype(np.float64)
     stream_chunks = False
     contiguous_state = True  # the kernels read state.u as one C-contiguous block
 
@@ -65,7 +72,8 @@ class Backend:
         Returns
         -------
         ForwardState with ``u`` (M, T, N), ``y`` (M, T, Nout), ``x_end`` (M, N)
-        and ``x`` (M, T, N) from the reference, None from the fast cores.
+        (of the backend's ``dtype``) and ``x`` (M, T, N) from the reference,
+        None from the fast cores.
         """
         inputs, noise, x0, spec = check_forward_args(params, inputs, noise, x0, spec, start_codes)
         x, u, y, x_end = self._run(params, inputs, noise, x0, spec, True)
@@ -136,8 +144,9 @@ class Backend:
         ----------
         params : Params
         batch : Batch
-        state : ForwardState of ``batch`` under ``params`` (``u`` (M, T, N) is
-            used, and ``y`` (M, T, Nout) under the place-cell readout)
+        state : ForwardState of ``batch`` under ``params`` from a backend of
+            this one's dtype (``u`` (M, T, N) is used, and ``y`` (M, T, Nout)
+            under the place-cell readout)
         v : (P,) vector in ``Params.flat`` order
         reg : Regularization
         mu : float >= 0
@@ -148,8 +157,8 @@ class Backend:
         (P,) float64
         """
         spec, u, y, v, mu = check_gn_args(params, batch, state, v, reg, mu, spec,
-                                          contiguous=self.contiguous_state)
+                                          contiguous=self.contiguous_state, dtype=self.dtype)
         return self._gn_product(params, batch, u, y, v, reg, mu, spec)
 
     def __repr__(self):
-        return f"{type(self).__name__}(threads={self.threads})"
+        return f"{type(self).__name__}(threads={self.threads}, dtype={self.dtype.name!r})"

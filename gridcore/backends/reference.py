@@ -22,7 +22,7 @@ from gridcore.model import objective
 from gridcore.model.batch import encoded_state
 from gridcore.model.noise import CounterNoise
 from gridcore.model.nonlinearity import dphi, phi
-from gridcore.util.checks import check_threads
+from gridcore.util.checks import check_dtype, check_threads
 
 
 def _tm(a):
@@ -55,7 +55,11 @@ class ReferenceBackend(Backend):
     stream_chunks = True
     contiguous_state = False
 
-    def __init__(self, threads=None):
+    def __init__(self, threads=None, dtype="float64"):
+        if check_dtype(dtype) != np.float64:
+            raise ValueError(f"dtype must be 'float64' for the NumPy reference (it is the float64 "
+                             f"yardstick of the other cores), got {dtype!r}; dtype='float32' "
+                             f"is for the 'c' and 'numba' backends")
         self.threads = None if threads is None else check_threads(threads)
 
     def _run(self, params, inputs, noise, x0, spec, keep_u=True):

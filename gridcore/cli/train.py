@@ -33,6 +33,7 @@ from gridcore.train.config import (
 from gridcore.train.hf import HFError
 from gridcore.train.loop import train
 from gridcore.train.rundir import RunDir
+from gridcore.util.checks import DTYPES
 from gridcore.util.dirlock import DirectoryLocked
 
 # Setting names of every motion model, in order; the chosen model's are checked by the config.
@@ -99,6 +100,9 @@ def build_parser():
     o.add_argument("--optimizer", choices=OPTIMIZERS)
     o.add_argument("--backend", choices=BACKENDS)
     o.add_argument("--threads", type=positive_int)
+    o.add_argument("--dtype", choices=DTYPES,
+                   help="element type of the C or Numba kernels (default float64; float32 is faster, "
+                        "at float32's rounding)")
     o.add_argument("--seed", type=int)
     o.add_argument("--encoding", choices=tuple(ENCODINGS))
     o.add_argument("--noise-std", type=float)
@@ -143,7 +147,7 @@ def build_parser():
 def overrides_from_args(args):
     """Config overrides, by flat setting name, for the options actually given on the command line."""
     names = ("arena", "n_units", "n_trials", "n_steps", "curvature_trials", "iterations", "optimizer",
-             "backend", "threads", "seed", "encoding", "noise_std", "noise_source", "rec_init", "arena_size",
+             "backend", "threads", "dtype", "seed", "encoding", "noise_std", "noise_source", "rec_init", "arena_size",
              "motion_model", "eval_every", "checkpoint_every", "snapshot_every", "snapshot_at")
     out = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     if args.motion:

@@ -66,9 +66,27 @@ class Batch:
         object.__setattr__(self, "noise", noise)
         object.__setattr__(self, "start_codes", codes)
         object.__setattr__(self, "_distributions", None)  # cache of targets_are_distributions()
+        object.__setattr__(self, "_cast", {})  # dtype -> arrays(dtype)
 
     n_trials = property(lambda self: self.inputs.shape[0], doc="M")
     n_steps = property(lambda self: self.inputs.shape[1], doc="T")
+
+    def arrays(self, dtype):
+        """``(inputs, targets, noise, start_codes)`` as C-contiguous arrays of ``dtype``.
+
+        float64 gives the attributes themselves; float32 (a float32 core's
+        boundary) converts them once and keeps the copies, since HF calls the
+        kernels many times on one batch. A CounterNoise or None noise, and None
+        start codes, are returned as they are.
+        """
+        dtype = np.dtype(dtype)
+        if dtype == np.float64:
+            return self.inputs, self.targets, self.noise, self.start_codes
+        if dtype not in self._cast:
+            self._cast[dtype] = tuple(a if a is None or isinstance(a, CounterNoise)
+                                      else np.ascontiguousarray(a, dtype=dtype)
+                                      for a in (self.inputs, self.targets, self.noise, self.start_codes))
+        return self._cast[dtype]
 
     def subset(self, n_trials):
         """The first ``n_trials`` trials (views, no copy): the curvature sub-batch."""
@@ -218,15 +236,16 @@ def encoded_state(params, codes):
     return np.ascontiguousarray(codes @ params.Wenc.T)
 
 
-def check_state(state, params, batch, contiguous=True):
+def check_state(state, params, batch, contiguous=True, dtype=np.float64):
     """Return ``state.u`` (M, T, N), raising unless ``state`` is a forward state of
-    ``batch`` under ``params``; C-contiguous (copied if needed) when ``contiguous``."""
+    ``batch`` under ``params`` from a backend computing in ``dtype`` (u of that
+    dtype); C-contiguous (copied if needed) when ``contiguous``."""
     want = (batch.n_trials, batch.n_steps, params.n_units)
     u = getattr(state, "u", None)
-    if not isinstance(u, np.ndarray) or u.shape != want or u.dtype != np.float64:
+    if not isinstance(u, np.ndarray) or u.shape != want or u.dtype != dtype:
         got = None if u is None else (u.shape, u.dtype)
         raise ValueError(f"state must be the forward state of this batch with u of shape {want} "
-                         f"float64, got {got}")
+                         f"{np.dtype(dtype).name} (from a backend of that dtype), got {got}")
     if not getattr(state, "_finite", False):   # once per state: HF reuses it for every CG iteration
         y = getattr(state, "y", None)
         if not all_finite(u) or (isinstance(y, np.ndarray) and not all_finite(y)):
@@ -236,16 +255,16 @@ def check_state(state, params, batch, contiguous=True):
     return np.ascontiguousarray(u) if contiguous else u
 
 
-def check_gn_args(params, batch, state, v, reg, mu, spec, contiguous=True):
+def check_gn_args(params, batch, state, v, reg, mu, spec, contiguous=True, dtype=np.float64):
     """Validate the arguments of ``gn_product``; return clean ``(spec, u, y, v, mu)``.
 
-    ``u`` is ``state.u`` (see :func:`check_state`); ``y`` is ``state.y``
-    (M, T, Nout), checked and C-contiguous under the ``"place-cells"``
-    readout (its curvature needs the softmax of the outputs), else None;
-    ``v`` a float64 (P,) vector.
+    ``u`` is ``state.u`` (see :func:`check_state`, of the backend's
+    ``dtype``); ``y`` is ``state.y`` (M, T, Nout), checked and C-contiguous
+    in ``dtype`` under the ``"place-cells"`` readout (its curvature needs the
+    softmax of the outputs), else None; ``v`` a float64 (P,) vector.
     """
     spec = check_problem(params, batch, reg, spec)
-    u = check_state(state, params, batch, contiguous)
+    u = check_state(state, params, batch, contiguous, dtype)
     y = None
     if spec.readout == "place-cells":
         y = getattr(state, "y", None)
@@ -253,6 +272,6 @@ def check_gn_args(params, batch, state, v, reg, mu, spec, contiguous=True):
         if not isinstance(y, np.ndarray) or y.shape != want:
             got = None if y is None else y.shape
             raise ValueError(f"state must be the forward state of this batch with y of shape {want}, got {got}")
-        y = as_float_array("state.y", y, want)
+        y = as_float_array("state.y", y, want, dtype=dtype)
     v = as_float_array("v", v, (params.flat.size,))
     return spec, u, y, v, check_nonneg_float("mu", mu)

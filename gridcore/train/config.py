@@ -43,7 +43,7 @@ from gridcore.sim.arenas import ARENA_NAMES, make_arena
 from gridcore.sim.placecells import PLACE_CELL_DEFAULTS, PlaceCells
 from gridcore.sim.trajectories import ENCODINGS, MOTION_MODELS, motion_params
 from gridcore.train.hf import AdamSettings, HFSettings
-from gridcore.util.checks import check_choice, check_nonneg_float, check_positive_int, check_threads
+from gridcore.util.checks import DTYPES, check_choice, check_nonneg_float, check_positive_int, check_threads
 from gridcore.util.fileio import atomic_write_json
 
 __all__ = ["RunConfig", "NetworkSettings", "TaskSettings", "OptimizerSettings", "ScheduleSettings",
@@ -392,13 +392,22 @@ class ComputeSettings:
         :func:`gridcore.backends.get_backend`'s name.
     threads : int in 1..MAX_THREADS (256) or None
         Threads of the backend (None: all cores).
+    dtype : {"float64", "float32"}
+        Element type the kernels compute in (float32: the C and Numba cores
+        only; parameters and the optimiser's vectors stay float64). Unlike the
+        other two, it changes the numbers, at float32's rounding.
     """
 
     backend: str = "auto"
     threads: int = None
+    dtype: str = "float64"
 
     def __post_init__(self):
         check_choice("backend", self.backend, BACKENDS)
+        check_choice("dtype", self.dtype, DTYPES)
+        if self.dtype == "float32" and self.backend == "numpy":
+            raise ValueError("dtype 'float32' needs backend 'c', 'numba' or 'auto' (the NumPy reference "
+                             "computes in float64 only), got backend 'numpy'")
         if self.threads is not None:
             object.__setattr__(self, "threads", check_threads(self.threads))
 
@@ -414,7 +423,7 @@ _FLAT = {
     "curvature_trials": ("optimizer", "curvature_trials"), "model": (None, "model"),
     "noise_std": ("task", "noise_std"), "noise_source": ("task", "noise_source"), "rec_init": ("network", "rec_init"),
     "optimizer": ("optimizer", "name"), "iterations": ("optimizer", "iterations"), "seed": (None, "seed"),
-    "backend": ("compute", "backend"), "threads": ("compute", "threads"),
+    "backend": ("compute", "backend"), "threads": ("compute", "threads"), "dtype": ("compute", "dtype"),
     "l2": ("schedule", "l2"), "l2_decay": ("schedule", "l2_decay"), "l2_min": ("schedule", "l2_min"),
     "metabolic": ("schedule", "metabolic"), "fr_init_ratio": ("schedule", "fr_init_ratio"),
     "fr_max_ratio": ("schedule", "fr_max_ratio"), "lam_rec": ("schedule", "lam_rec"),
@@ -425,7 +434,8 @@ _FLAT = {
 }
 _DICT_SETTINGS = ("motion", "place_cells", "model", "hf", "adam")  # overrides merge into the current dict
 # Settings added since the first config.json files, with the value that reproduces those runs.
-_ADDED = {"motion_model": "paper", "place_cells": {}, "lam_rec": 0.0, "lam_rec_from": 0, "noise_source": "array"}
+_ADDED = {"motion_model": "paper", "place_cells": {}, "lam_rec": 0.0, "lam_rec_from": 0, "noise_source": "array",
+          "dtype": "float64"}
 _HF_ADDED = {"evaluate_on": "gradient"}  # the same for the fields of the hf block
 
 

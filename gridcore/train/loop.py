@@ -495,7 +495,7 @@ def train(cfg, out, resume=False, stream=sys.stderr):
         log.warning("initial_state 'encoded' with trials that all start at the centre: every trial has the "
                     "same start code; --motion start=uniform lets them start anywhere")
     opt_cls = HFState if cfg.optimizer.name == "hf" else AdamState
-    backend = get_backend(cfg.compute.backend, cfg.compute.threads)
+    backend = get_backend(cfg.compute.backend, cfg.compute.threads, cfg.compute.dtype)
     check_run_memory(cfg, backend.name, backend.threads)
     # Every check before the first file is touched (the lock file included); again under the lock,
     # where another process can no longer change the run.

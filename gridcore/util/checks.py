@@ -23,8 +23,8 @@ def all_finite(a):
     return bool(np.isfinite(a).all())
 
 
-def as_float_array(name, a, shape, finite=True):
-    """Return ``a`` as a C-contiguous float64 array of the given shape.
+def as_float_array(name, a, shape, finite=True, dtype=np.float64):
+    """Return ``a`` as a C-contiguous float array (float64 unless ``dtype``) of the given shape.
 
     Parameters
     ----------
@@ -37,10 +37,12 @@ def as_float_array(name, a, shape, finite=True):
         entry names the axis in the error message (any length is accepted).
     finite : bool
         If true, NaN or infinite entries raise ValueError.
+    dtype : np.float64 or np.float32
+        The dtype returned (a float32 backend's stored states).
 
     Returns
     -------
-    ndarray, float64, C-contiguous (a copy only when needed).
+    ndarray of ``dtype``, C-contiguous (a copy only when needed).
     """
     arr = np.asarray(a)
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.floating)
@@ -51,7 +53,7 @@ def as_float_array(name, a, shape, finite=True):
             for got, want in zip(arr.shape, shape)):
         want = "(" + ", ".join("?" if s is None else str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
         raise ValueError(f"{name} must have shape {want}, got {arr.shape}")
-    arr = np.ascontiguousarray(arr, dtype=np.float64)
+    arr = np.ascontiguousarray(arr, dtype=dtype)
     if finite and not all_finite(arr):
         raise ValueError(f"{name} contains NaN or infinite values")
     return arr
@@ -101,3 +103,25 @@ def check_choice(name, value, allowed):
     if value not in allowed:
         raise ValueError(f"unknown {name} {value!r}; allowed: {', '.join(map(repr, allowed))}")
     return value
+
+
+# Element types a compute backend may run in: float64 (the default, and the
+# NumPy reference's only one) and float32 (the C and Numba cores).
+DTYPES = ("float64", "float32")
+
+
+def check_dtype(dtype):
+    """Return ``dtype`` as a NumPy dtype, or raise ValueError naming ``dtype`` and :data:`DTYPES`.
+
+    Parameters
+    ----------
+    dtype : str or NumPy dtype
+        ``"float64"`` or ``"float32"`` (or ``np.float64``, ``np.float32``).
+    """
+    try:
+        name = None if dtype is None or isinstance(dtype, bool) else np.dtype(dtype).name
+    except TypeError:
+        name = None
+    if name not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(map(repr, DTYPES))}, got {dtype!r}")
+    return np.dtype(name)

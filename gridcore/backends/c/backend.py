@@ -12,6 +12,13 @@ regularisation weights travel as a ``grc_reg`` struct (:func:`reg_struct`), the
 place-cell codes of the trials' start positions (``Batch.start_codes``, the
 ``"encoded"`` initial state) as the ``codes`` array.
 
+float32: with ``dtype="float32"`` the backend calls the ``grc_*_f32`` entry
+points. The boundary is here: the checked float64 trial arrays (inputs,
+targets, start codes, a noise array, x0) are cast to float32 on the way in
+(a batch's once, :meth:`gridcore.Batch.arrays`), the forward states come
+back float32 and go back to the GN product as they are; parameters, ``v``, loss terms, gradients and
+``G v`` cross as float64 (C rounds the weights when it packs them).
+
 Concurrency: cffi releases the GIL during each C call. A C workspace may run
 one call at a time, so each Python thread gets its own (created on its first
 call, kept for its later calls, freed with the thread): one backend object
@@ -27,7 +34,7 @@ from gridcore.backends.base import Backend
 from gridcore.backends.c.ccore import ffi, lib
 from gridcore.model.noise import CounterNoise
 from gridcore.model.spec import NONLINEARITIES
-from gridcore.util.checks import MAX_THREADS, check_threads
+from gridcore.util.checks import MAX_THREADS, check_dtype, check_threads
 
 ISAS = {"auto": lib.GRC_ISA_AUTO, "generic": lib.GRC_ISA_GENERIC,
         "avx2": lib.GRC_ISA_AVX2, "avx512": lib.GRC_ISA_AVX512}
@@ -48,9 +55,14 @@ def _check(status):
         raise RuntimeError(f"gridcore C core: {message} (status {status})")
 
 
+# C element type of each dtype's arrays, and the suffix of its entry points (grc_forward_f32, ...)
+_C_TYPES = {np.dtype(np.float64): "double[]", np.dtype(np.float32): "float[]"}
+_SUFFIXES = {np.dtype(np.float64): "", np.dtype(np.float32): "_f32"}
+
+
 def _ptr(arr):
-    """``double *`` to an ndarray's data (C-contiguous float64, checked by the caller)."""
-    return ffi.from_buffer("double[]", arr)
+    """``double *`` or ``float *`` to an ndarray's data (C-contiguous, checked by the caller)."""
+    return ffi.from_buffer(_C_TYPES[arr.dtype], arr)
 
 
 def _opt_ptr(arr):
@@ -107,20 +119,27 @@ class CBackend(Backend):
         whether or not the core was built with OpenMP.
     isa : {"auto", "avx512", "avx2", "generic"}
         Instruction set of the kernels; "auto" picks the widest this CPU supports.
+    dtype : {"float64", "float32"}
+        Element type of the kernels (the grc_* or grc_*_f32 entry points).
 
     Attributes
     ----------
     name : "c"
     threads : int, the thread count actually used.
     isa : str, the instruction set actually used.
+    dtype : np.dtype
     """
 
     name = "c"
 
-    def __init__(self, threads=None, isa="auto"):
+    def __init__(self, threads=None, isa="auto", dtype="float64"):
         if threads is None:
             threads = int(lib.grc_max_threads())        # already capped at MAX_THREADS
         self.threads = check_threads(threads)
+        self.dtype = check_dtype(dtype)
+        suffix = _SUFFIXES[self.dtype]
+        self._c_forward, self._c_loss, self._c_gradient, self._c_gn = (
+            getattr(lib, f"grc_{op}{suffix}") for op in ("forward", "loss", "gradient", "gn_product"))
         if isa not in ISAS:
             raise ValueError(f"unknown isa {isa!r}; allowed: {', '.join(map(repr, ISAS))}")
         if isa != "auto" and not lib.grc_isa_available(ISAS[isa]):
@@ -159,39 +178,41 @@ class CBackend(Backend):
         # overrides the model's initial state in C: no codes are needed here.
         m, t, _ = inputs.shape
         n, _, n_out = params.shape
-        u = np.empty((m, t, n)) if keep_u else None
-        y = np.empty((m, t, n_out))
-        x_end = np.empty((m, n))
-        _check(lib.grc_forward(self._ws(), self._shape(params, m, t), model_struct(spec),
+        u = np.empty((m, t, n), self.dtype) if keep_u else None
+        y = np.empty((m, t, n_out), self.dtype)
+        x_end = np.empty((m, n), self.dtype)
+        inputs, noise, x0 = (a if a is None or isinstance(a, CounterNoise)
+                             else np.ascontiguousarray(a, dtype=self.dtype) for a in (inputs, noise, x0))
+        _check(self._c_forward(self._ws(), self._shape(params, m, t), model_struct(spec),
                                _ptr(params.flat), _ptr(inputs), noise_struct(noise), ffi.NULL,
                                _opt_ptr(x0), _opt_ptr(u), _ptr(y), _ptr(x_end)))
         return None, u, y, x_end
 
     def _loss(self, params, batch, reg, spec):
         terms = ffi.new("double[5]")
-        _check(lib.grc_loss(self._ws(), self._shape(params, batch.n_trials, batch.n_steps),
-                            model_struct(spec), _ptr(params.flat), _ptr(batch.inputs),
-                            _ptr(batch.targets), noise_struct(batch.noise), _opt_ptr(batch.start_codes),
-                            reg_struct(reg), terms))
+        inputs, targets, noise, codes = batch.arrays(self.dtype)
+        _check(self._c_loss(self._ws(), self._shape(params, batch.n_trials, batch.n_steps),
+                            model_struct(spec), _ptr(params.flat), _ptr(inputs), _ptr(targets),
+                            noise_struct(noise), _opt_ptr(codes), reg_struct(reg), terms))
         return _terms(terms)
 
     def _gradient(self, params, batch, reg, spec, sq_grad):
         terms = ffi.new("double[5]")
         grad = np.empty(params.flat.size)
         sq = np.empty(params.flat.size) if sq_grad else None
-        _check(lib.grc_gradient(self._ws(), self._shape(params, batch.n_trials, batch.n_steps),
-                                model_struct(spec), _ptr(params.flat), _ptr(batch.inputs),
-                                _ptr(batch.targets), noise_struct(batch.noise),
-                                _opt_ptr(batch.start_codes), reg_struct(reg), terms, _ptr(grad),
-                                _opt_ptr(sq)))
+        inputs, targets, noise, codes = batch.arrays(self.dtype)
+        _check(self._c_gradient(self._ws(), self._shape(params, batch.n_trials, batch.n_steps),
+                                model_struct(spec), _ptr(params.flat), _ptr(inputs), _ptr(targets),
+                                noise_struct(noise), _opt_ptr(codes), reg_struct(reg), terms,
+                                _ptr(grad), _opt_ptr(sq)))
         return _terms(terms), grad, sq
 
     def _gn_product(self, params, batch, u, y, v, reg, mu, spec):
         gv = np.empty(params.flat.size)
-        _check(lib.grc_gn_product(self._ws(), self._shape(params, batch.n_trials, batch.n_steps),
-                                  model_struct(spec), _ptr(params.flat), _ptr(batch.inputs),
-                                  _opt_ptr(batch.start_codes), _ptr(u), _opt_ptr(y), _ptr(v),
-                                  reg_struct(reg), mu, _ptr(gv)))
+        inputs, _, _, codes = batch.arrays(self.dtype)
+        _check(self._c_gn(self._ws(), self._shape(params, batch.n_trials, batch.n_steps),
+                          model_struct(spec), _ptr(params.flat), _ptr(inputs), _opt_ptr(codes),
+                          _ptr(u), _opt_ptr(y), _ptr(v), reg_struct(reg), mu, _ptr(gv)))
         return gv
 
     def info(self):
@@ -203,7 +224,8 @@ class CBackend(Backend):
         -------
         dict with
             ``backend`` ("c"), ``abi_version`` (the C core's GRC_ABI_VERSION),
-            ``threads`` (this backend's thread count), ``max_threads_cap`` (MAX_THREADS),
+            ``threads`` (this backend's thread count), ``dtype`` ("float64" or
+            "float32"), ``max_threads_cap`` (MAX_THREADS),
             ``openmp`` (bool: compiled with OpenMP), ``max_threads`` (threads
             OpenMP offers), ``isa`` (instruction set in use), ``isas_available``
             (list), ``build_flags`` (compiler flags of the core), ``blas`` (the
@@ -214,6 +236,7 @@ class CBackend(Backend):
             "backend": self.name,
             "abi_version": int(lib.grc_abi_version()),
             "threads": self.threads,
+            "dtype": self.dtype.name,
             "max_threads_cap": MAX_THREADS,
             "openmp": bool(lib.grc_openmp_enabled()),
             "max_threads": int(lib.grc_max_threads()),
@@ -226,7 +249,7 @@ class CBackend(Backend):
         }
 
     def __repr__(self):
-        return f"CBackend(threads={self.threads}, isa={self.isa!r})"
+        return f"CBackend(threads={self.threads}, isa={self.isa!r}, dtype={self.dtype.name!r})"
 
 
 def available_isas():

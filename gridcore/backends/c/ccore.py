@@ -12,7 +12,7 @@ from gridcore.backends.c._gridcore_c import ffi, lib
 # GRC_ABI_VERSION of csrc/gridcore.h that this package's Python side is
 # written for: the signatures, structs and codes it passes to C. Raise it
 # together with the header's (tests/test_c_core.py checks they agree).
-ABI_VERSION = 4
+ABI_VERSION = 5
 
 REBUILD_HINT = ("rebuild the C core: run `pip install -e .` in the source tree "
                 "(`pip install -e . --no-build-isolation` offline)")

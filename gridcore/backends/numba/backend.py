@@ -1,10 +1,12 @@
 """The Numba backend: public wrappers that validate, coerce and launch :mod:`gridcore.backends.numba.kernels`.
 
 The public methods and their checks are those of
-:class:`gridcore.backends.base.Backend`. The wrappers hand the kernels float64
-C-contiguous writeable arrays, Python floats, bools and ints only, so each
-kernel is compiled once, and cached on disk (``cache=True``) for later
-processes.
+:class:`gridcore.backends.base.Backend`. The wrappers hand the kernels
+C-contiguous writeable arrays of the backend's dtype (float64, or float32:
+the trial arrays cast once per batch by :meth:`gridcore.Batch.arrays`, the
+stacked weights built in it), Python floats, bools and ints only, so each
+kernel is compiled once per dtype, and cached on disk (``cache=True``) for
+later processes. Parameters, ``v``, gradients and ``G v`` stay float64.
 
 Threads: ``NumbaBackend(threads=k)`` splits the trials into k blocks run by k
 Numba threads; results are bit-identical for a fixed k. The kernels do their
@@ -23,15 +25,15 @@ from gridcore.backends.numba import kernels as nk
 from gridcore.model import noise as noise_mod
 from gridcore.model import objective
 from gridcore.model.batch import encoded_state
-from gridcore.util.checks import MAX_THREADS, check_threads
+from gridcore.util.checks import MAX_THREADS, check_dtype, check_threads
 
-_EMPTY = np.empty((0, 0, 0))  # stands for a missing (M, T, N) array: keeps one kernel signature
+_EMPTY = np.empty((0, 0, 0))  # stands for a missing (M, T, N) array: keeps one kernel signature per dtype
 _LAUNCH_LOCK = threading.Lock()
 _SCRATCH = threading.local()
 
 
-def _scratch(name, shape):
-    """A float64 array of ``shape`` owned by the calling thread, reused by its later calls.
+def _scratch(name, shape, dtype):
+    """An array of ``shape`` and ``dtype`` owned by the calling thread, reused by its later calls.
 
     The (M, T, N) scratch of the gradient and GN product is written in full by
     every call; reusing it saves the kernel from faulting in and zeroing fresh
@@ -40,9 +42,9 @@ def _scratch(name, shape):
     a thread pool never share it, and freed with the thread.
     """
     arrays = _SCRATCH.__dict__.setdefault("arrays", {})
-    if name not in arrays or arrays[name].shape != shape:
+    if name not in arrays or arrays[name].shape != shape or arrays[name].dtype != dtype:
         arrays[name] = None  # release the old array before allocating the new one
-        arrays[name] = np.empty(shape)
+        arrays[name] = np.empty(shape, dtype)
     return arrays[name]
 
 
@@ -62,8 +64,9 @@ def _check_threads(threads):
                                          f"{MAX_THREADS}")
 
 
-def _kernel_array(a):
-    """``a`` as the kernels' single array type: a writeable, aligned array (validators made it float64, C)."""
+def _kernel_array(a, dtype=np.float64):
+    """``a`` as the kernels' array type: a writeable, aligned, C-contiguous array of ``dtype``."""
+    a = np.ascontiguousarray(a, dtype)
     return a if a.flags.writeable and a.flags.aligned else a.copy()
 
 
@@ -71,47 +74,48 @@ _NO_CTR = np.zeros(3, dtype=np.uint64)
 _NOISE_TABLE = np.stack([noise_mod.TABLE_Q, noise_mod.TABLE_D])
 
 
-def _noise_args(noise):
+def _noise_args(noise, dtype):
     """The kernels' ``noise, noise_kind, ctr, tab, std`` for None, an array or a CounterNoise."""
+    empty = _EMPTY.astype(dtype)
     if isinstance(noise, noise_mod.CounterNoise):
         ctr = np.array([noise.seed, noise.trial0, noise.step0], dtype=np.uint64)
-        return _EMPTY, 2, ctr, _NOISE_TABLE, noise.std
+        return empty, 2, ctr, _NOISE_TABLE, noise.std
     if noise is None:
-        return _EMPTY, 0, _NO_CTR, _NOISE_TABLE, 0.0
-    return _kernel_array(noise), 1, _NO_CTR, _NOISE_TABLE, 0.0
+        return empty, 0, _NO_CTR, _NOISE_TABLE, 0.0
+    return _kernel_array(noise, dtype), 1, _NO_CTR, _NOISE_TABLE, 0.0
 
 
-def _stacked(blocks, n_rows, n_cols):
-    """Zero matrix ``(n_rows, pad8(n_cols))`` holding each ``blocks[(r, c)]`` from row r, column c.
+def _stacked(blocks, n_rows, n_cols, dtype):
+    """Zero matrix ``(n_rows, pad8(n_cols))`` of ``dtype`` holding each ``blocks[(r, c)]`` from row r, column c.
 
     The kernels' matrix products take their right factor with a multiple of
-    8 columns (one vector of doubles).
+    8 columns (one vector).
     """
-    w = np.zeros((n_rows, -(-n_cols // 8) * 8))
+    w = np.zeros((n_rows, -(-n_cols // 8) * 8), dtype)
     for (r, c), block in blocks.items():
         block = np.atleast_2d(block)
         w[r:r + block.shape[0], c:c + block.shape[1]] = block
     return w
 
 
-def _forward_weights(params):
+def _forward_weights(params, dtype):
     """``[[Wrec', Wout'], [Win', 0], [b, 0]]``: one product per step gives F2 and F3."""
     n, n_in, n_out = params.shape
     return _stacked({(0, 0): params.Wrec.T, (0, n): params.Wout.T, (n, 0): params.Win.T,
-                     (n + n_in, 0): params.b}, n + n_in + 1, n + n_out)
+                     (n + n_in, 0): params.b}, n + n_in + 1, n + n_out, dtype)
 
 
-def _rop_weights(params, dv):
+def _rop_weights(params, dv, dtype):
     """``[[Wrec', Wout'], [V_rec', V_out'], [V_in', 0], [v_b, 0]]``: G2 and G3 in one product."""
     n, n_in, n_out = params.shape
     return _stacked({(0, 0): params.Wrec.T, (0, n): params.Wout.T, (n, 0): dv.Wrec.T, (n, n): dv.Wout.T,
-                     (2 * n, 0): dv.Win.T, (2 * n + n_in, 0): dv.b}, 2 * n + n_in + 1, n + n_out)
+                     (2 * n, 0): dv.Win.T, (2 * n + n_in, 0): dv.b}, 2 * n + n_in + 1, n + n_out, dtype)
 
 
-def _backward_weights(params):
+def _backward_weights(params, dtype):
     """``[[Wrec], [Wout]]``: B2's ``alpha Wrec' g + Wout' e`` in one product."""
     n, _, n_out = params.shape
-    return _stacked({(0, 0): params.Wrec, (n, 0): params.Wout}, n + n_out, n)
+    return _stacked({(0, 0): params.Wrec, (n, 0): params.Wout}, n + n_out, n, dtype)
 
 
 def _offsets(layout):
@@ -137,11 +141,11 @@ def _kernel_size(layout):
     return layout["Wout"].stop
 
 
-def _initial_states(params, batch):
-    """x_0 (M, N) of every trial: 0, or ``Wenc c`` under the encoded initial state (eq. F0)."""
+def _initial_states(params, batch, dtype):
+    """x_0 (M, N) of every trial in ``dtype``: 0, or ``Wenc c`` under the encoded initial state (eq. F0)."""
     if params.n_code:
-        return encoded_state(params, batch.start_codes)
-    return np.zeros((batch.n_trials, params.n_units))
+        return _kernel_array(encoded_state(params, batch.start_codes), dtype)
+    return np.zeros((batch.n_trials, params.n_units), dtype)
 
 
 def _with_wenc(head, gx0, codes, reg_wenc, sq=None):
@@ -172,6 +176,8 @@ class NumbaBackend(Backend):
         Numba threads, 1 to ``numba.config.NUMBA_NUM_THREADS`` (None: all of
         them). The trials are split into this many contiguous blocks; results
         are bit-identical for a given thread count.
+    dtype : {"float64", "float32"}
+        Element type of the kernels' arrays.
 
     Notes
     -----
@@ -182,8 +188,9 @@ class NumbaBackend(Backend):
 
     name = "numba"
 
-    def __init__(self, threads=None):
+    def __init__(self, threads=None, dtype="float64"):
         self.threads = _check_threads(threads)
+        self.dtype = check_dtype(dtype)
 
     def _blocks(self, n_trials):
         """Blocks of trials (= threads) of a call: no more than there are trials. Empty blocks
@@ -205,18 +212,22 @@ class NumbaBackend(Backend):
     def _run(self, params, inputs, noise, x0, spec, keep_u):
         m, t_steps, _ = inputs.shape
         n, _, n_out = params.shape
-        u = np.empty((m, t_steps, n)) if keep_u else _EMPTY
-        y = np.empty((m, t_steps, n_out))
-        x_end = np.empty((m, n))
-        x0 = np.zeros((m, n)) if x0 is None else _kernel_array(x0)
-        self._launch(nk.forward_kernel, _forward_weights(params), _kernel_array(inputs), *_noise_args(noise),
-                     x0, spec.alpha, spec.phi_code, keep_u, u, y, x_end, self._blocks(m))
+        dt = self.dtype
+        u = np.empty((m, t_steps, n), dt) if keep_u else _EMPTY.astype(dt)
+        y = np.empty((m, t_steps, n_out), dt)
+        x_end = np.empty((m, n), dt)
+        x0 = np.zeros((m, n), dt) if x0 is None else _kernel_array(x0, dt)
+        self._launch(nk.forward_kernel, _forward_weights(params, dt), _kernel_array(inputs, dt),
+                     *_noise_args(noise, dt), x0, spec.alpha, spec.phi_code, keep_u, u, y, x_end,
+                     self._blocks(m))
         return None, (u if keep_u else None), y, x_end
 
     def _loss(self, params, batch, reg, spec):
-        sums = self._launch(nk.loss_kernel, _forward_weights(params), _kernel_array(batch.inputs),
-                            *_noise_args(batch.noise), _initial_states(params, batch),
-                            _kernel_array(batch.targets), spec.alpha, spec.phi_code, _readout_code(spec),
+        dt = self.dtype
+        inputs, targets, noise, _ = batch.arrays(dt)
+        sums = self._launch(nk.loss_kernel, _forward_weights(params, dt), _kernel_array(inputs, dt),
+                            *_noise_args(noise, dt), _initial_states(params, batch, dt),
+                            _kernel_array(targets, dt), spec.alpha, spec.phi_code, _readout_code(spec),
                             self._blocks(batch.n_trials))
         return objective.terms_from_sums(params, reg, sums[0], sums[1], batch.n_trials, batch.n_steps,
                                          spec.readout)
@@ -224,14 +235,16 @@ class NumbaBackend(Backend):
     def _gradient(self, params, batch, reg, spec, sq_grad):
         m, t_steps = batch.n_trials, batch.n_steps
         n, _, n_out = params.shape
+        dt = self.dtype
+        inputs, targets, noise, _ = batch.arrays(dt)
         pk = _kernel_size(params.layout)
-        u = _scratch("u", (m, t_steps, n))
-        gx0 = np.empty((m, n))
+        u = _scratch("u", (m, t_steps, n), dt)
+        gx0 = np.empty((m, n), dt)
         reg_grad = objective.l2_hessian_diag(params.layout, reg) * params.flat   # quadratic regularisers
         sums, grad, sq = self._launch(
-            nk.gradient_kernel, _forward_weights(params), _backward_weights(params),
-            _kernel_array(batch.inputs), *_noise_args(batch.noise), _initial_states(params, batch),
-            _kernel_array(batch.targets), spec.alpha, spec.phi_code, _readout_code(spec),
+            nk.gradient_kernel, _forward_weights(params, dt), _backward_weights(params, dt),
+            _kernel_array(inputs, dt), *_noise_args(noise, dt), _initial_states(params, batch, dt),
+            _kernel_array(targets, dt), spec.alpha, spec.phi_code, _readout_code(spec),
             objective.error_scale(m, t_steps, n_out, spec.readout),
             objective.rate_scale(n, m, t_steps, reg.lam_fr), reg_grad[:pk], sq_grad, u, gx0,
             _offsets(params.layout), self._blocks(m))
@@ -247,17 +260,20 @@ class NumbaBackend(Backend):
         dv = params.with_flat(v)
         m, t_steps = batch.n_trials, batch.n_steps
         n, _, n_out = params.shape
+        dt = self.dtype
         pk = _kernel_size(params.layout)
         reg_v = objective.l2_hessian_diag(params.layout, reg) * dv.flat
-        dx0 = encoded_state(dv, batch.start_codes) if params.n_code else np.zeros((m, n))   # eq. P6
-        gx0 = np.empty((m, n))
+        dx0 = (_kernel_array(encoded_state(dv, batch.start_codes), dt) if params.n_code
+               else np.zeros((m, n), dt))                                               # eq. P6
+        gx0 = np.empty((m, n), dt)
         gv = self._launch(
-            nk.gn_kernel, _rop_weights(params, dv), _backward_weights(params), _kernel_array(u),
-            _EMPTY if y is None else _kernel_array(y), _kernel_array(batch.inputs), dx0, spec.alpha,
-            spec.phi_code, _readout_code(spec), objective.error_scale(m, t_steps, n_out, spec.readout),
+            nk.gn_kernel, _rop_weights(params, dv, dt), _backward_weights(params, dt), _kernel_array(u, dt),
+            _EMPTY.astype(dt) if y is None else _kernel_array(y, dt), _kernel_array(batch.arrays(dt)[0], dt),
+            dx0, spec.alpha, spec.phi_code, _readout_code(spec),
+            objective.error_scale(m, t_steps, n_out, spec.readout),
             objective.rate_scale(n, m, t_steps, reg.lam_fr + mu), reg_v[:pk],
-            _scratch("du", (m, t_steps, n)), _scratch("e", (m, t_steps, n_out)), gx0, _offsets(params.layout),
-            self._blocks(m))
+            _scratch("du", (m, t_steps, n), dt), _scratch("e", (m, t_steps, n_out), dt), gx0,
+            _offsets(params.layout), self._blocks(m))
         return _with_wenc(gv, gx0, batch.start_codes, reg_v[pk:]) if params.n_code else gv
 
     def info(self):
@@ -265,7 +281,7 @@ class NumbaBackend(Backend):
 
         Returns
         -------
-        dict with ``backend`` ("numba"), ``threads`` (this backend's),
+        dict with ``backend`` ("numba"), ``threads`` (this backend's), ``dtype``,
         ``max_threads`` (NUMBA_NUM_THREADS), ``threading_layer``, ``cache_dir``
         (where the compiled kernels are cached), ``cpu_target`` (the CPU the
         kernels are compiled for), ``blas`` and ``numba_version``.
@@ -273,6 +289,7 @@ class NumbaBackend(Backend):
         return {
             "backend": self.name,
             "threads": self.threads,
+            "dtype": self.dtype.name,
             "max_threads": numba.config.NUMBA_NUM_THREADS,
             "threading_layer": _threading_layer(),
             "cache_dir": nk.forward_kernel._cache._cache_path,  # private attribute: where cache=True writes

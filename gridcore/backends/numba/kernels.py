@@ -1,8 +1,16 @@
 """Numba kernels of the forward pass, loss, BPTT gradient and Gauss-Newton product.
 
-These functions assume clean input: float64 C-contiguous arrays of consistent
+These functions assume clean input: C-contiguous arrays of consistent
 shapes, checked and assembled by :mod:`gridcore.backends.numba.backend`. Equation labels
 (F1, B4, G2, ...) refer to ``docs/math.md``.
+
+Element types: the arrays of states, weights and trial data are all float64
+or all float32 (a float32 backend); each kernel is compiled once per type.
+Every scratch array takes the type of the weights it works with, and the
+register tiles take theirs from the product's output (:func:`_matmul`). Loss
+sums and the per-block gradient sums are float64 for both types; scalar
+arithmetic on float32 values with the float64 scalars (alpha, the
+tanh polynomial) is done in float64 and rounded where it is stored.
 
 Parallelism and determinism: the M trials are split into ``n_blocks``
 contiguous blocks (``n_blocks`` = the thread count, an argument, so results do
@@ -56,9 +64,10 @@ from numba import njit, prange, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-# Rows of a register tile, and doubles per vector (AVX-512; LLVM splits the
-# vectors on narrower CPUs). A tile is 4 x 16: 8 accumulators, 2 loads of B and
-# 4 broadcasts of A per step of the summed axis.
+# Rows of a register tile, and elements per vector (8 doubles: AVX-512; LLVM
+# splits the vectors on narrower CPUs; float32 tiles keep the 8 lanes, half a
+# register). A tile is 4 x 16: 8 accumulators, 2 loads of B and 4 broadcasts
+# of A per step of the summed axis.
 _MR = 4
 _VW = 8
 # Products sum over at most this many terms at a time, adding to C between
@@ -136,24 +145,28 @@ def _dphi(u, code):
 def _make_fma_tile(n_vec):
     """An intrinsic computing one register tile of ``C (+)= A B``: ``_MR`` rows, ``n_vec`` vectors wide.
 
-    ``tile(a, rs, cs, b, ldb, c, ldc, k_len, accumulate)``: addresses in bytes
-    and strides in doubles; ``A[r, k]`` is at ``a + 8 (r rs + k cs)``, row k
-    of B at ``b + 8 k ldb`` and row r of C at ``c + 8 r ldc``. For k in order,
-    every accumulator does one fused multiply-add: the result depends only on
-    the operands. Requires ``k_len >= 1``.
+    ``tile(a, rs, cs, b, ldb, c, ldc, k_len, accumulate, like)``: addresses in
+    bytes and strides in elements; ``A[r, k]`` is at ``a + e (r rs + k cs)``,
+    row k of B at ``b + e k ldb`` and row r of C at ``c + e r ldc``, e the
+    bytes of the element type, that of the scalar ``like`` (float64 or
+    float32; its value is not read). For k in order, every accumulator does
+    one fused multiply-add: the result depends only on the operands.
+    Requires ``k_len >= 1``.
     """
     @intrinsic
-    def tile(typingctx, a, rs, cs, b, ldb, c, ldc, k_len, accumulate):
+    def tile(typingctx, a, rs, cs, b, ldb, c, ldc, k_len, accumulate, like):
         sig = types.void(types.intp, types.intp, types.intp, types.intp, types.intp, types.intp,
-                         types.intp, types.intp, types.boolean)
+                         types.intp, types.intp, types.boolean, like)
+        f32 = like == types.float32
 
         def codegen(context, builder, signature, args):
-            a, rs, cs, b, ldb, c, ldc, k_len, accumulate = args
-            f64, i64, i32 = ir.DoubleType(), ir.IntType(64), ir.IntType(32)
-            vec = ir.VectorType(f64, _VW)
+            a, rs, cs, b, ldb, c, ldc, k_len, accumulate, _ = args
+            fl, i64, i32 = (ir.FloatType() if f32 else ir.DoubleType()), ir.IntType(64), ir.IntType(32)
+            align = 4 if f32 else 8
+            vec = ir.VectorType(fl, _VW)
             fma = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vec, [vec] * 3),
-                                                 f"llvm.fma.v{_VW}f64")
-            a, b, c = (builder.inttoptr(p, f64.as_pointer()) for p in (a, b, c))
+                                                 f"llvm.fma.v{_VW}{'f32' if f32 else 'f64'}")
+            a, b, c = (builder.inttoptr(p, fl.as_pointer()) for p in (a, b, c))
 
             def vec_at(base, offset):
                 return builder.bitcast(builder.gep(base, [offset]), vec.as_pointer())
@@ -171,7 +184,7 @@ def _make_fma_tile(n_vec):
                 phi.add_incoming(ir.Constant(vec, [0.0] * _VW), entry)
                 acc.append(phi)
             b_row = builder.mul(k, ldb)
-            b_vec = [builder.load(vec_at(b, builder.add(b_row, ir.Constant(i64, _VW * v))), align=8)
+            b_vec = [builder.load(vec_at(b, builder.add(b_row, ir.Constant(i64, _VW * v))), align=align)
                      for v in range(n_vec)]
             k_off = builder.mul(k, cs)
             new = []
@@ -193,8 +206,8 @@ def _make_fma_tile(n_vec):
                     offset = builder.add(builder.mul(ir.Constant(i64, r), ldc), ir.Constant(i64, _VW * v))
                     ptr = vec_at(c, offset)
                     value = new[r * n_vec + v]
-                    summed = builder.fadd(builder.load(ptr, align=8), value)
-                    builder.store(builder.select(accumulate, summed, value), ptr, align=8)
+                    summed = builder.fadd(builder.load(ptr, align=align), value)
+                    builder.store(builder.select(accumulate, summed, value), ptr, align=align)
             return context.get_dummy_value()
 
         return sig, codegen
@@ -216,6 +229,7 @@ def _matmul(a, b, c, transpose_a, accumulate):
     b : (K, J) with J a multiple of 8
     c : (I, J) with I a multiple of 4
     transpose_a, accumulate : bool
+    (a, b and c of one element type, float64 or float32)
 
     Tiles of 16 columns, then one of 8, in chunks of ``_KC`` terms.
     K = 0 gives ``c (+)= 0``.
@@ -228,18 +242,21 @@ def _matmul(a, b, c, transpose_a, accumulate):
         return
     rs, cs = (1, a.shape[1]) if transpose_a else (a.shape[1], 1)
     pa, pb, pc = np.int64(a.ctypes.data), np.int64(b.ctypes.data), np.int64(c.ctypes.data)
+    e = c.itemsize
+    like = c[0, 0]                          # the element type, for the tiles
     j16 = n_cols - n_cols % (2 * _VW)
     for k0 in range(0, k_len, _KC):
         k_chunk = min(_KC, k_len - k0)
         add = accumulate or k0 > 0
-        a_k, b_k = pa + 8 * k0 * cs, pb + 8 * k0 * n_cols
+        a_k, b_k = pa + e * k0 * cs, pb + e * k0 * n_cols
         for i in range(0, n_rows, _MR):
-            a_i = a_k + 8 * i * rs
-            c_i = pc + 8 * i * n_cols
+            a_i = a_k + e * i * rs
+            c_i = pc + e * i * n_cols
             for j in range(0, j16, 2 * _VW):
-                _fma_tile_2(a_i, rs, cs, b_k + 8 * j, n_cols, c_i + 8 * j, n_cols, k_chunk, add)
+                _fma_tile_2(a_i, rs, cs, b_k + e * j, n_cols, c_i + e * j, n_cols, k_chunk, add, like)
             if j16 < n_cols:
-                _fma_tile_1(a_i, rs, cs, b_k + 8 * j16, n_cols, c_i + 8 * j16, n_cols, k_chunk, add)
+                _fma_tile_1(a_i, rs, cs, b_k + e * j16, n_cols, c_i + e * j16, n_cols, k_chunk, add,
+                            like)
 
 
 @njit(inline="always")
@@ -309,12 +326,13 @@ def _forward_block(w_fwd, inputs, noise, noise_kind, ctr, tab, std, x0, alpha, p
     mb = hi - lo
     keep = 1.0 - alpha
     x = x0[lo:hi].copy()
-    a = np.zeros((_pad(mb, _MR), w_fwd.shape[0]))      # [u_t | I_t | 1]
-    out = np.empty((a.shape[0], w_fwd.shape[1]))       # [Wrec u_t + Win I_t + b | y_t | 0]
+    dt = w_fwd.dtype
+    a = np.zeros((_pad(mb, _MR), w_fwd.shape[0]), dt)  # [u_t | I_t | 1]
+    out = np.empty((a.shape[0], w_fwd.shape[1]), dt)   # [Wrec u_t + Win I_t + b | y_t | 0]
     usq = np.zeros(n)                                  # per unit, so that the loops vectorise
-    no_noise = np.zeros(n)                             # stands in for the noise row if there is none
-    ctr_row = np.empty(n)                              # a counter-based noise row
-    no_u = np.empty(n)                                 # receives u_t if it is not kept
+    no_noise = np.zeros(n, dt)                         # stands in for the noise row if there is none
+    ctr_row = np.empty(n, dt)                          # a counter-based noise row (rounded to dt)
+    no_u = np.empty(n, dt)                             # receives u_t if it is not kept
     for i in range(mb):
         ai, xi = a[i], x[i]
         ai[n + n_in] = 1.0
@@ -430,11 +448,12 @@ def _backward_block(w_bwd, u, inputs, e, r_src, c_r, alpha, phi, lo, hi, per_tri
     n_in, n_out = inputs.shape[2], e.shape[2]
     mb = hi - lo
     keep = 1.0 - alpha
-    a = np.zeros((_pad(mb, _MR), _pad(n + n_out, _MR)))   # [alpha g_{t+1} | e_t | 0]
-    h = np.empty((a.shape[0], w_bwd.shape[1]))            # alpha Wrec' g_{t+1} + Wout' e_t
-    g = np.zeros((mb, n))                                 # g_T = 0
-    z = np.zeros((0 if per_trial else mb, _pad(n + n_in + 1, _VW)))   # [u_t | I_t | 1 | 0]
-    sums = np.zeros((a.shape[1], _pad(n + n_in + 1, _VW)))
+    dt = w_bwd.dtype
+    a = np.zeros((_pad(mb, _MR), _pad(n + n_out, _MR)), dt)   # [alpha g_{t+1} | e_t | 0]
+    h = np.empty((a.shape[0], w_bwd.shape[1]), dt)            # alpha Wrec' g_{t+1} + Wout' e_t
+    g = np.zeros((mb, n), dt)                                 # g_T = 0
+    z = np.zeros((0 if per_trial else mb, _pad(n + n_in + 1, _VW)), dt)   # [u_t | I_t | 1 | 0]
+    sums = np.zeros((a.shape[1], _pad(n + n_in + 1, _VW)), dt)
     for i in range(z.shape[0]):
         z[i, n + n_in] = 1.0
     for t in range(t_steps - 1, -1, -1):
@@ -511,8 +530,8 @@ def _rop_forward_block(w_rop, u, y, inputs, dx0, alpha, phi, readout, c_y, lo, h
     n_in, n_out = inputs.shape[2], e.shape[2]
     mb = hi - lo
     keep = 1.0 - alpha
-    a = np.zeros((_pad(mb, _MR), w_rop.shape[0]))   # [du_t | u_t | I_t | 1]
-    out = np.empty((a.shape[0], w_rop.shape[1]))    # [Wrec du_t + V_rec u_t + V_in I_t + v_b | dy_t | 0]
+    a = np.zeros((_pad(mb, _MR), w_rop.shape[0]), w_rop.dtype)   # [du_t | u_t | I_t | 1]
+    out = np.empty((a.shape[0], w_rop.shape[1]), w_rop.dtype)    # [Wrec du_t + V_rec u_t + V_in I_t + v_b | dy_t | 0]
     dx = dx0[lo:hi].copy()
     p = np.empty(n_out)
     for i in range(mb):
@@ -577,9 +596,9 @@ def _sq_gradients_block(w_bwd, u, inputs, e, c_u, alpha, phi, lo, hi, l2, offset
     """
     n_trials, t_steps, n = u.shape
     n_in, n_out = inputs.shape[2], e.shape[2]
-    a_tr = np.zeros((_SQ_TRIALS, t_steps, _pad(n + n_out, _MR)))
-    z_tr = np.zeros((_SQ_TRIALS, t_steps, _pad(n + n_in + 1, _VW)))
-    sums = np.empty((a_tr.shape[2], z_tr.shape[2]))
+    a_tr = np.zeros((_SQ_TRIALS, t_steps, _pad(n + n_out, _MR)), w_bwd.dtype)
+    z_tr = np.zeros((_SQ_TRIALS, t_steps, _pad(n + n_in + 1, _VW)), w_bwd.dtype)
+    sums = np.empty((a_tr.shape[2], z_tr.shape[2]), w_bwd.dtype)
     share = np.empty(part.size)
     for sub in range(lo, hi, _SQ_TRIALS):
         sub_hi = min(sub + _SQ_TRIALS, hi)
@@ -634,8 +653,8 @@ def loss_kernel(w_fwd, inputs, noise, noise_kind, ctr, tab, std, x0, targets, al
     :func:`gradient_kernel`'s terms.
     """
     n_trials, t_steps, n_out = targets.shape
-    x_end = np.empty(x0.shape)
-    y = np.empty((n_trials, t_steps, n_out))
+    x_end = np.empty(x0.shape, x0.dtype)
+    y = np.empty((n_trials, t_steps, n_out), x0.dtype)
     sums = np.zeros((n_blocks, 2))
     for blk in prange(n_blocks):
         lo, hi = _block_range(n_trials, n_blocks, blk)
@@ -677,12 +696,12 @@ def gradient_kernel(w_fwd, w_bwd, inputs, noise, noise_kind, ctr, tab, std, x0, 
     n_trials, t_steps, n = u.shape
     n_in, n_out = inputs.shape[2], targets.shape[2]
     p = l2.size
-    x_end = np.empty((n_trials, n))
-    e = np.empty((n_trials, t_steps, n_out))
+    x_end = np.empty((n_trials, n), u.dtype)
+    e = np.empty((n_trials, t_steps, n_out), u.dtype)
     sums = np.zeros((n_blocks, 2))
     part = np.zeros((n_blocks, p))
     sq = np.zeros((n_blocks, p))
-    none = np.empty((0, 0, 0))
+    none = np.empty((0, 0, 0), u.dtype)
     for blk in prange(n_blocks):
         lo, hi = _block_range(n_trials, n_blocks, blk)
         if hi > lo:
@@ -731,7 +750,7 @@ def gn_kernel(w_rop, w_bwd, u, y, inputs, dx0, alpha, phi, readout, c_y, c_r, l2
     n_trials, n = u.shape[0], u.shape[2]
     n_in, n_out = inputs.shape[2], e.shape[2]
     part = np.zeros((n_blocks, l2v.size))
-    none = np.empty((0, 0, 0))
+    none = np.empty((0, 0, 0), u.dtype)
     for blk in prange(n_blocks):
         lo, hi = _block_range(n_trials, n_blocks, blk)
         if hi > lo:
