@@ -223,17 +223,23 @@ def describe(r):
     if r.kernel == "trajectories":
         return f"trajectory simulation, M = {m}, T = {t}"
     if r.kernel == "minibatch":
+        if "counter" in r.info["fullname"]:
+            return "minibatch: trajectories + a CounterNoise (no draws)"
         return f"minibatch: trajectories + noise ({m * t * n:,} normal draws)"
+    dtype = "" if r.info.get("dtype", "float64") == "float64" else f", {r.info['dtype']}"
     if r.kernel == "hf_iteration":
-        return f"one HF iteration, paper preset ({r.info.get('cg_iters')} CG iterations)"
+        return f"one HF iteration, paper preset ({r.info.get('cg_iters')} CG iterations{dtype})"
+    if r.kernel == "grid_training_step":
+        return f"one Adam step, grid-cells preset, N = {n}, M = {m}, T = {t}{dtype}"
     return f"rate maps + grid/border/band scores, {n} units, {m * t:,} samples"
 
 
 def pipeline_section(res):
     # Only the HF iteration runs on a backend; the rest is plain NumPy/SciPy or Numba code.
-    rows = [[describe(r), LABEL[r.backend] if r.kernel == "hf_iteration" else r.backend,
+    on_backend = ("hf_iteration", "grid_training_step")
+    rows = [[describe(r), LABEL[r.backend] if r.kernel in on_backend else r.backend,
              r.threads or "default", fmt_s(r.median), r.rounds]
-            for r in res.all if r.kernel in ("trajectories", "minibatch", "hf_iteration", "ratemaps")]
+            for r in res.all if r.kernel in ("trajectories", "minibatch", "ratemaps") + on_backend]
     return md_table(["what", "backend", "threads", "median", "rounds"], rows)
 
 

@@ -101,25 +101,33 @@ def reference_step(paper_run):
     return theta - params.flat, info
 
 
-@pytest.mark.parametrize("name", BACKEND_NAMES)
-def test_hf_iteration(benchmark, name, paper_run, reference_step):
+BACKEND_DTYPES = [(name, "float64") for name in BACKEND_NAMES] + [("numba", "float32"), ("c", "float32")]
+
+
+@pytest.mark.parametrize("name, dtype", BACKEND_DTYPES)
+def test_hf_iteration(benchmark, name, dtype, paper_run, reference_step):
     cfg, params = paper_run[0], paper_run[3]
-    backend = load_backend(name, threads=2)
+    backend = load_backend(name, threads=2, dtype=dtype)
     step = hf_iteration(backend, paper_run)
     limit, blas = blas_limit(backend)            # as training does
     n, m, t = cfg.network.n_units, cfg.optimizer.n_trials, cfg.task.n_steps
     record(benchmark, f"hf_iteration N={n} M={m} T={t} "
            f"(curvature on {cfg.optimizer.curvature_trials})", kernel="hf_iteration", backend=name,
-           threads=2, blas_threads=blas, n=n, m=m, t=t, **backend_info(backend))
+           threads=2, blas_threads=blas, n=n, m=m, t=t, dtype=dtype, **backend_info(backend))
     with limit:
         theta, info = time_call(benchmark, step, rounds=3,
                                 setup=lambda: (params.flat.copy(), HFState(cfg.optimizer.hf.damping)))
     want, want_info = reference_step
     benchmark.extra_info.update(cg_iters=info["cg_iters"], accepted=info["accepted"], calls=info["calls"],
                                 time_s={k: v for k, v in info["time"].items() if k not in ("batch", "eval")})
-    assert info["accepted"] and info["cg_iters"] == want_info["cg_iters"]
-    # CG amplifies round-off a little: the step agrees to 1e-6, not to 1e-10.
-    assert_close(theta - params.flat, want, rtol=1e-6)
+    assert info["accepted"]
+    if dtype == "float64":
+        assert info["cg_iters"] == want_info["cg_iters"]
+        # CG amplifies round-off a little: the step agrees to 1e-6, not to 1e-10.
+        assert_close(theta - params.flat, want, rtol=1e-6)
+    else:   # float32 products: CG may stop an iteration apart, the step stays the reference's direction
+        d = theta - params.flat
+        assert d @ want / (np.linalg.norm(d) * np.linalg.norm(want)) > 0.99
 
 
 @pytest.fixture(scope="module")
@@ -134,17 +142,17 @@ def grid_run(request):
     return cfg, make_arena(cfg.task.arena, cfg.task.arena_size), cfg.make_place_cells(), params
 
 
-@pytest.mark.parametrize("name", BACKEND_NAMES)
-def test_grid_training_step(benchmark, name, grid_run):
+@pytest.mark.parametrize("name, dtype", BACKEND_DTYPES)
+def test_grid_training_step(benchmark, name, dtype, grid_run):
     """One Adam iteration of the positive control as ``gridcore.train.loop`` makes it: the
     minibatch (smooth paths, their place-cell code, the start codes) and the step on its gradient."""
     cfg, arena, cells, params = grid_run
-    backend = load_backend(name, threads=2)
+    backend = load_backend(name, threads=2, dtype=dtype)
     limit, blas = blas_limit(backend)
     n, m, t = cfg.network.n_units, cfg.optimizer.n_trials, cfg.task.n_steps
     record(benchmark, f"training step, grid-cells preset N={n} Np={cells.n_cells} M={m} T={t}",
            kernel="grid_training_step", backend=name, threads=2, blas_threads=blas, n=n, m=m, t=t,
-           **backend_info(backend))
+           dtype=dtype, **backend_info(backend))
     reg = Regularization(lam_rec=cfg.schedule.lam_rec)
 
     def step(theta, state):
