@@ -263,3 +263,25 @@ def test_optimiser_states_round_trip_and_refuse_bad_arrays():
         AdamState.from_arrays(adam.to_arrays(), 4)
     with pytest.raises(ValueError, match="adam_t must be an integer >= 0"):
         AdamState.from_arrays({**adam.to_arrays(), "adam_t": np.int64(-1)}, 3)
+
+
+def test_adam_follows_its_step_schedule():
+    problem, theta = make_problem(seed=5)
+    settings = AdamSettings(lr=1e-2, lr_steps=[[2, 1e-3], [4, 1e-4]])
+    state = AdamState.zeros(theta.size)
+    steps = [adam_step(problem, theta, state, settings)[1]["step"] for _ in range(5)]
+    assert steps == [1e-2, 1e-2, 1e-3, 1e-3, 1e-4]
+    # Two steps at lr = 1e-3 after two at 1e-2 move theta as the schedule says.
+    a, b = AdamState.zeros(theta.size), AdamState.zeros(theta.size)
+    t_sched = t_plain = theta
+    for k in range(3):
+        t_sched, _ = adam_step(problem, t_sched, a, settings)
+        t_plain, _ = adam_step(problem, t_plain, b, AdamSettings(lr=1e-2 if k < 2 else 1e-3))
+    np.testing.assert_array_equal(t_sched, t_plain)
+
+
+@pytest.mark.parametrize("bad", [[[0, 1e-3]], [[5, 1e-3], [5, 1e-4]], [[5, -1.0]], [[5, float("nan")]],
+                                 "4000:1e-3", [[5.5, 1e-3]], [[True, 1e-3]], [[5]]])
+def test_adam_step_schedule_is_checked(bad):
+    with pytest.raises(ValueError, match="AdamSettings.lr_steps must be a list of"):
+        AdamSettings(lr_steps=bad)

@@ -130,6 +130,12 @@ def test_cli_flags_merge_into_the_model(capsys):
     cfg = make_config("grid-cells", **overrides_from_args(build_parser().parse_args(["--n-place-cells", "64"])))
     assert cfg.model == ModelSpec(1.0, "relu", "place-cells", "encoded", 64)
     assert overrides_from_args(build_parser().parse_args([])) == {}
+    cfg = make_config("grid-cells", **overrides_from_args(build_parser().parse_args(
+        ["--lr", "5e-4", "--lr-steps", "4000:3e-4,9000:1e-4"])))
+    assert cfg.optimizer.adam.lr == 5e-4 and cfg.optimizer.adam.lr_steps == ((4000, 3e-4), (9000, 1e-4))
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--lr-steps", "4000"])
+    assert "expected comma-separated ITERATION:LR pairs" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         build_parser().parse_args(["--place-cells", "n_cells=4"])
     assert "expected KEY=VALUE with KEY one of sigma, surround" in capsys.readouterr().err

@@ -25,6 +25,14 @@ def int_list(text):
         raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
+def lr_steps(text):
+    """``"4000:3e-4,8000:1e-4"`` -> ``[[4000, 0.0003], [8000, 0.0001]]`` (checked by the Adam settings)."""
+    try:
+        return [[int(i), float(lr)] for i, lr in (item.split(":") for item in text.split(",") if item)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated ITERATION:LR pairs, got {text!r}") from None
+
+
 def nonneg_float(text):
     """A finite number >= 0."""
     try:

@@ -16,7 +16,7 @@ import logging
 import os
 import sys
 
-from gridcore.cli.common import int_list, positive_int, run_main
+from gridcore.cli.common import int_list, lr_steps, positive_int, run_main
 from gridcore.model.params import REC_INITS
 from gridcore.model.spec import INITIAL_STATES, NONLINEARITIES, READOUTS
 from gridcore.sim.arenas import ARENA_NAMES
@@ -131,6 +131,8 @@ def build_parser():
                    help=f"place-cell setting, KEY one of {', '.join(PLACE_CELL_SETTINGS)} (repeatable)")
     o.add_argument("--damping", type=float, help="HF initial lambda")
     o.add_argument("--lr", type=float, help="Adam learning rate")
+    o.add_argument("--lr-steps", type=lr_steps, metavar="I:LR,...",
+                   help="Adam step schedule: learning rate LR from iteration I on (e.g. 4000:3e-4)")
     o.add_argument("--eval-every", type=int)
     o.add_argument("--checkpoint-every", type=int)
     o.add_argument("--snapshot-every", type=int)
@@ -163,8 +165,9 @@ def overrides_from_args(args):
         out["lam_rec_from"] = args.lam_rec_from
     if args.damping is not None:
         out["hf"] = {"damping": args.damping}
-    if args.lr is not None:
-        out["adam"] = {"lr": args.lr}
+    adam = {k: v for k, v in (("lr", args.lr), ("lr_steps", args.lr_steps)) if v is not None}
+    if adam:
+        out["adam"] = adam
     if args.no_noise:
         out["noise_std"] = 0.0
     if args.no_metabolic:

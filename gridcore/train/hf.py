@@ -377,14 +377,47 @@ class AdamSettings:
     beta1: float = 0.9
     beta2: float = 0.999
     eps: float = 1e-8
+    # A step schedule: ((iteration, lr), ...), increasing iterations; from that many steps on, lr.
+    lr_steps: tuple = ()
 
     def __post_init__(self):
+        object.__setattr__(self, "lr_steps", _lr_steps(self.lr_steps))
         for f in fields(self):
+            if f.name == "lr_steps":
+                continue
             v = getattr(self, f.name)
             if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
                 raise ValueError(f"AdamSettings.{f.name} must be a finite number, got {v!r}")
         if not (self.lr > 0 and 0 <= self.beta1 < 1 and 0 <= self.beta2 < 1 and self.eps > 0):
             raise ValueError(f"AdamSettings: need lr > 0, 0 <= beta1, beta2 < 1, eps > 0; got {self}")
+
+
+    def lr_at(self, step):
+        """The learning rate of Adam step ``step`` (0-based: the steps already taken)."""
+        lr = self.lr
+        for start, value in self.lr_steps:
+            if step >= start:
+                lr = value
+        return lr
+
+
+def _lr_steps(value):
+    """``AdamSettings.lr_steps`` as a tuple of (int iteration, float lr) pairs, checked."""
+    err = ("AdamSettings.lr_steps must be a list of [iteration, lr] pairs with increasing iterations >= 1 "
+           f"and finite lr > 0, got {value!r}")
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        raise ValueError(err)
+    pairs = []
+    for pair in value:
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise ValueError(err)
+        it, lr = pair
+        if (isinstance(it, bool) or not isinstance(it, numbers.Integral) or it < 1
+                or isinstance(lr, bool) or not isinstance(lr, numbers.Real) or not (math.isfinite(lr) and lr > 0)
+                or (pairs and it <= pairs[-1][0])):
+            raise ValueError(err)
+        pairs.append((int(it), float(lr)))
+    return tuple(pairs)
 
 
 @dataclass
@@ -432,7 +465,8 @@ def adam_step(problem, theta, state, settings=AdamSettings()):
     state.v = s.beta2 * state.v + (1 - s.beta2) * g * g
     mhat = state.m / (1 - s.beta1 ** state.t)
     vhat = state.v / (1 - s.beta2 ** state.t)
-    theta = theta - s.lr * mhat / (np.sqrt(vhat) + s.eps)
-    return theta, {"loss": float(f0), "grad_norm": float(np.linalg.norm(g)), "step": s.lr,
+    lr = s.lr_at(state.t - 1)
+    theta = theta - lr * mhat / (np.sqrt(vhat) + s.eps)
+    return theta, {"loss": float(f0), "grad_norm": float(np.linalg.norm(g)), "step": lr,
                    "accepted": True, "events": []}
 
