@@ -62,7 +62,7 @@ def test_writes_metrics_figures_and_report(analysed):
     assert "Training: 3 iterations" in html and "GN products" in html
 
 
-def test_metrics_record_settings_conventions_and_thresholds(analysed):
+def test_metrics_record_settings_conventions_and_thresholds(analysed, runs):
     _, m = analysed
     s = m["settings"]
     assert (s["backend"], s["n_trials"], s["n_steps"], s["n_shuffles"], s["long_steps"], s["bins"]) == \
@@ -86,6 +86,11 @@ def test_metrics_record_settings_conventions_and_thresholds(analysed):
                    if v is not None and t is not None and v > t)
         assert ref["scores"][k]["passed"] == beat
     assert ref["n_periodic"] == sum(units["periodic"])
+    # One error per run: the comparison shows each run's own held-out error, as its final_metrics.json.
+    assert ref["normalised_error"] == m["tracking"]["normalised_error"]
+    for row, name in zip(m["comparison"]["runs"], ("ref", "nometabolic")):
+        with open(runs / name / "final_metrics.json") as fh:
+            assert row["normalised_error"] == pytest.approx(json.load(fh)["nerr_heldout"], rel=1e-12)
     ramps = ct["ramps"]
     assert len(ramps["plane"]) == 12 and ref["ramps"] == ramps["n_ramps"]
     assert ramps["n_ramps"] == sum(1 for v in ramps["plane"] if v is not None and v >= ramps["threshold"])

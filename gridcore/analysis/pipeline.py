@@ -375,8 +375,8 @@ def analyze_run(run_dir, compare=(), backend="auto", threads=None, settings=None
                                           held_out_tracking, run, be)
     track["speed_use"] = speed_use(track["normalised_error"], track["heading_baseline_normalised_error"],
                                    probes.step_gain(probe["final"]["summary"]))
-    # One recording serves C2-C4, C7 and the comparison (its tracking is on these shared trials).
-    traj, rec, shared_track, types = steps.run(
+    # One recording serves C2-C4, C7 and the comparison's unit types.
+    traj, rec, _, types = steps.run(
         "recording_and_celltypes",
         f"recording {s.n_trials} trials x {s.n_steps} steps and classifying units "
         f"({s.shuffles} shuffles)", record_and_classify, run, be, s.seed, s.n_trials, s.n_steps,
@@ -386,7 +386,7 @@ def analyze_run(run_dir, compare=(), backend="auto", threads=None, settings=None
     del rec
     dev = development_step(run, stages, be, traj, test_noise, s, types, steps)
     stab = stability_step(run, be, s, test_noise, steps)
-    comparison, cmp_types = compare_step(run, others, be, s, settings.noise_std, shared_track, types, steps)
+    comparison, cmp_types = compare_step(run, others, be, s, settings.noise_std, track, types, steps)
     path_section = path_types = path_traces = None
     if real is not None:
         path_section, path_types, path_traces = real_path_step(run, be, real, s, test_noise, steps)
@@ -610,7 +610,11 @@ def run_name(path):
 
 
 def compare_step(run, others, backend, settings, noise_std, track, types, steps):
-    """Other runs recorded and classified on the same test trials, side by side (C6).
+    """Other runs classified on the same test trials, side by side (C6), each with its own C1 error.
+
+    Unit types come from the shared test trials; the tracking error is each
+    run's held-out error (:func:`gridcore.analysis.tracking.held_out_tracking`),
+    so a run shows the same error here as in its own analysis.
 
     Parameters
     ----------
@@ -622,7 +626,7 @@ def compare_step(run, others, backend, settings, noise_std, track, types, steps)
         With ``n_steps`` resolved.
     noise_std : float or None
         The test noise asked for (None: each run's training level).
-    track, types : the reference's tracking and unit types
+    track, types : the reference's held-out tracking (C1) and unit types
     steps : Steps
 
     Returns
@@ -639,9 +643,10 @@ def compare_step(run, others, backend, settings, noise_std, track, types, steps)
     cmp_types = []
     for other in others:
         o_noise = other.settings.task.noise_std if noise_std is None else noise_std
-        _, _, o_track, o_types = steps.run(
+        _, _, _, o_types = steps.run(
             f"compare:{other.path}", f"comparison run {other.path}", record_and_classify, other, backend,
             s.seed, s.n_trials, s.n_steps, o_noise, s.bins, s.shuffles)
+        o_track = held_out_tracking(other, backend)[0]
         summaries.append(run_summary(run_name(other.path), other.settings.to_dict(), o_track, o_types))
         cmp_types.append(o_types)
     return compare_runs(summaries), cmp_types
