@@ -136,6 +136,48 @@ def test_load_spec_reads_toml_and_names_the_file(tmp_path):
         load_spec(path)
 
 
+def test_named_points_change_the_base_one_setting_each(tmp_path):
+    path = tmp_path / "ladder.toml"
+    path.write_text('preset = "quick"\nseeds = [0, 1]\n[base]\nn_units = 8\nnoise_std = 0.1\n'
+                    '[base.model]\nnonlinearity = "relu"\n'
+                    '[points.base]\n[points.tanh]\nmodel.nonlinearity = "tanh"\n'
+                    '[points.quiet]\nnoise_std = 0.0\n')
+    points = load_spec(path).points()
+    assert [p.name for p in points] == ["base,seed=0", "base,seed=1", "tanh,seed=0", "tanh,seed=1",
+                                        "quiet,seed=0", "quiet,seed=1"]
+    assert all(p.error is None for p in points) and points[3].settings == {"point": "tanh"}
+    got = [(p.config.model.nonlinearity, p.config.task.noise_std, p.config.seed) for p in points[::2]]
+    assert got == [("relu", 0.1, 0), ("tanh", 0.1, 0), ("relu", 0.0, 0)]
+    # The base's other model fields are the preset's: only the point's field changes.
+    assert points[2].config.model.alpha == points[0].config.model.alpha
+
+
+@pytest.mark.parametrize("name", ["ladder-down", "ladder-up"])
+def test_the_committed_ladders_are_valid(name):
+    path = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "results", f"{name}.toml")
+    points = load_spec(path).points()
+    assert len(points) >= 8 and all(p.error is None for p in points)
+    # Each rung changes the settings its name says and nothing else of the first point's.
+    first = points[0].config.to_dict()
+    for p in points[1:]:
+        changed = {k for k, v in p.config.to_dict().items() if v != first[k]}
+        assert 1 <= len(changed) <= 3, (p.name, changed)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"points": {"a=b": {}}}, "points.a=b: a point's name is its directory"),
+    ({"points": {".x": {}}}, r"points..x: a point's name is its directory"),
+    ({"points": {"x": {"noise": 1}}}, "points.x.noise: unknown setting; allowed: "),
+    ({"points": {"x": {"seed": 1}}}, "points.x.seed cannot be set here"),
+    ({"points": [1]}, "points must be a table of named configurations"),
+    ({"points": {"x": {}}, "vary": {"noise_std": [0.1]}}, "give either vary .* or points .*, not both"),
+])
+def test_named_point_errors(changes, message):
+    data = {"preset": "quick", "base": dict(TINY), **changes}
+    with pytest.raises(SpecError, match=message):
+        parse_spec(data, default_out="runs/test")
+
+
 # ---------------------------------------------------------------- runs in this process
 
 def test_serial_sweep_skip_resume_failure_and_summary(tmp_path):

@@ -20,6 +20,14 @@ Each point is one ordinary run directory, ``OUT/<name>``, named from its
 varied settings and seed in the order of the spec:
 ``noise_std=0.1,n_units=64,motion.p_zero_speed=0.5,seed=2``.
 
+Instead of ``[vary]``, named configurations (an ingredient ladder: each
+point changes its own settings of the base) go in ``[points.<name>]``
+tables, each run with every seed, in ``OUT/<name>,seed=N``::
+
+    [points.relu]                     # no settings: the base itself
+    [points.tanh]
+    model.nonlinearity = "tanh"
+
 Errors in the file itself (unknown keys, wrong types, unequal zipped lists)
 raise :class:`SpecError` naming the key and what is allowed; a value that a
 run's configuration refuses only fails that point (:attr:`Point.error`),
@@ -44,13 +52,14 @@ else:  # Python 3.10: the same parser, from PyPI (a dependency there)
 __all__ = ["Spec", "Point", "SpecError", "COMBINE", "TOP_KEYS", "load_spec", "parse_spec", "run_name"]
 
 COMBINE = ("product", "zip")
-TOP_KEYS = ("preset", "out", "seeds", "combine", "base", "vary")
+TOP_KEYS = ("preset", "out", "seeds", "combine", "base", "vary", "points")
 # Settings a sweep sets itself: the seed from `seeds`, the threads per run from the cluster's shape.
 _NOT_IN_BASE = {"seed": "give the seeds as the top-level `seeds`"}
 _NOT_IN_VARY = {**_NOT_IN_BASE,
                 "threads": "the threads per run are one value per sweep (base.threads or --threads)"}
 # Characters kept in a run's directory name; any other becomes "_".
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=,+-]")
+_POINT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
 
 
 class SpecError(ValueError):
@@ -99,6 +108,9 @@ class Spec:
         Flat settings of every run.
     vary : dict
         Dotted setting name -> tuple of values.
+    named : dict
+        Point name -> its settings (flat names; a dict-valued setting as a
+        table of its changed fields); empty when the spec uses ``vary``.
     """
 
     path: str
@@ -108,33 +120,40 @@ class Spec:
     combine: str
     base: dict
     vary: dict
+    named: dict = None
 
     def points(self):
-        """Every run of the sweep: the combinations of :attr:`vary`, each with every seed.
+        """Every run of the sweep: the combinations of :attr:`vary` (or the :attr:`named` points), each
+        with every seed.
 
         Returns
         -------
         list of Point
-            Combinations in the spec's order, the seeds innermost.
+            Combinations (named points) in the spec's order, the seeds innermost.
 
         Raises
         ------
         SpecError
             Every point's configuration is refused (the first reason is given).
         """
-        keys = list(self.vary)
-        lists = [self.vary[k] for k in keys]
-        combos = zip(*lists) if self.combine == "zip" else itertools.product(*lists)
-        points = [self._point(dict(zip(keys, values)), seed) for values in combos for seed in self.seeds]
+        if self.named:
+            points = [self._point(f"{name},seed={seed}", {"point": name}, changes, seed)
+                      for name, changes in self.named.items() for seed in self.seeds]
+        else:
+            keys = list(self.vary)
+            lists = [self.vary[k] for k in keys]
+            combos = zip(*lists) if self.combine == "zip" else itertools.product(*lists)
+            points = [self._point(run_name(settings, seed), settings, settings, seed)
+                      for settings in (dict(zip(keys, values)) for values in combos) for seed in self.seeds]
         if all(p.error for p in points):
             raise SpecError(f"{self._where()}no run of the sweep has valid settings; the first, {points[0].name}: "
                             f"{points[0].error}")
         return points
 
-    def _point(self, settings, seed):
-        name = run_name(settings, seed)
+    def _point(self, name, settings, changes, seed):
+        """The point ``name`` (summary columns ``settings``): ``changes`` merged into the base."""
         overrides = dict(self.base)
-        for dotted, value in settings.items():
+        for dotted, value in changes.items():
             key, _, field = dotted.partition(".")
             if field:  # one field of a dict-valued setting, merged into base's dict
                 overrides[key] = {**overrides.get(key, {}), field: value}
@@ -230,13 +249,29 @@ def parse_spec(data, path=None, default_out=None):
     if combine not in COMBINE:
         raise SpecError(f"{where}combine must be one of {', '.join(COMBINE)}, got {combine!r}")
     base = _settings_table(data.get("base", {}), "base", _NOT_IN_BASE, where)
+    if "points" in data and "vary" in data:
+        raise SpecError(f"{where}give either vary (combinations) or points (named configurations), not both")
+    named = _named_points(data.get("points", {}), where)
     vary = {}
     for key, values in _settings_table(data.get("vary", {}), "vary", _NOT_IN_VARY, where).items():
         vary.update(_vary_lists(key, values, where))
     if combine == "zip" and len({len(v) for v in vary.values()}) > 1:
         lengths = ", ".join(f"{k}: {len(v)}" for k, v in vary.items())
         raise SpecError(f"{where}combine = \"zip\" needs lists of equal length in vary, got {lengths}")
-    return Spec(path, preset, out, _seeds(data.get("seeds", [0]), where), combine, base, vary)
+    return Spec(path, preset, out, _seeds(data.get("seeds", [0]), where), combine, base, vary, named)
+
+
+def _named_points(table, where):
+    """``{name: settings}`` of the ``points`` table, each name a safe directory name."""
+    if not isinstance(table, Mapping):
+        raise SpecError(f"{where}points must be a table of named configurations, got {table!r}")
+    out = {}
+    for name, settings in table.items():
+        if not _POINT_NAME.fullmatch(name) or "=" in name:
+            raise SpecError(f"{where}points.{name}: a point's name is its directory: letters, digits and "
+                            "._+- (not starting with one of ._+-)")
+        out[name] = _settings_table(settings, f"points.{name}", _NOT_IN_VARY, where)
+    return out
 
 
 def _settings_table(table, name, refused, where):
