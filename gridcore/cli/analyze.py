@@ -11,6 +11,14 @@ Examples::
     python -m gridcore.analyze runs/square --compare runs/square-nometabolic runs/square-nonoise
     python -m gridcore.analyze runs/square-quick --quick --trajectory sargolini
 
+With ``--emergence`` it instead follows the unit types over training: every
+training snapshot and the final network (of a run still training, its
+latest checkpoint; nothing is written into that run: ``--out DIR`` is
+required) on the same held-out trials, written as ``emergence.json`` and
+``emergence.png`` (:mod:`gridcore.analysis.emergence`)::
+
+    python -m gridcore.analyze runs/grid-512 --emergence --out runs/grid-512-emergence
+
 With ``--trajectory sargolini|ratinabox|FILE`` the network also runs along a
 real rat's path (or RatInABox's simulated one, or any path file) and, side by
 side, along one of our simulated paths of the same length: tracking error over
@@ -27,6 +35,7 @@ import sys
 import time
 
 from gridcore.analysis.development import EMBEDDINGS
+from gridcore.analysis.emergence import SAMPLES, emergence, emergence_table
 from gridcore.analysis.pipeline import (
     DEFAULTS,
     QUICK,
@@ -35,9 +44,12 @@ from gridcore.analysis.pipeline import (
     Steps,
     analyze_run,
 )
-from gridcore.backends import BACKEND_NAMES
+from gridcore.backends import BACKEND_NAMES, get_backend
 from gridcore.cli.common import DefaultsHelpFormatter, int_list, nonneg_float, positive_int, run_main
-from gridcore.report.outputs import DPI, FIGURE_FORMATS, write_outputs
+from gridcore.report.figures import emergence_figure
+from gridcore.report.outputs import DPI, FIGURE_FORMATS, save_figure, write_outputs
+from gridcore.train.rundir import load_run
+from gridcore.util.fileio import atomic_write_json
 
 
 class Progress:
@@ -88,11 +100,67 @@ def analyze(run_dir, compare=(), backend="auto", threads=None, stream=sys.stderr
     return metrics
 
 
+def analyze_emergence(run_dir, out=None, backend="auto", threads=None, stream=sys.stderr, formats=("png",),
+                      **settings):
+    """Unit types over training (:func:`gridcore.analysis.emergence.emergence`); writes ``emergence.json`` and figure.
+
+    Only reads the run, without its lock, so a run still training can be
+    followed; its latest checkpoint is the last stage then.
+
+    Parameters
+    ----------
+    run_dir : str
+        A run directory, finished or still training.
+    out : str, optional
+        The folder written; default ``run_dir/analysis/`` for a finished
+        run, required for one still training.
+    backend : {"auto", "numpy", "numba", "c"}
+    threads : int or None
+    stream : file or None
+        Where the progress lines go; the table goes to standard output
+        (neither with None).
+    formats : sequence of {"png", "pdf", "svg"}
+    **settings
+        Keyword arguments of :func:`gridcore.analysis.emergence.emergence`:
+        ``stages``, ``seed``, ``n_trials``, ``n_steps``, ``noise_std``,
+        ``bins``, ``shuffles``.
+
+    Returns
+    -------
+    str
+        The path of ``emergence.json``.
+    """
+    run = load_run(run_dir, unfinished=True)
+    if out is None:
+        if not run.finished:
+            raise ValueError(f"{run_dir} has no final.npz (still training, at iteration {run.final_iteration}): "
+                             "give --out DIR for emergence.json and its figure; nothing is written into a run "
+                             "that is not finished")
+        out = os.path.join(run_dir, "analysis")
+    be = get_backend(backend, threads)
+    say = None if stream is None else Progress(stream)
+    if say is not None:
+        say(f"emergence of {run_dir} ({'finished' if run.finished else 'still training'}, iteration "
+            f"{run.final_iteration} of {run.settings.optimizer.iterations}); backend {be.name}, "
+            f"threads {be.threads}")
+    result = emergence(run, be, say=say, **settings)
+    os.makedirs(out, exist_ok=True)
+    path = os.path.join(out, "emergence.json")
+    atomic_write_json(path, result)
+    figs = save_figure(emergence_figure(result, title=os.path.basename(os.path.normpath(run_dir))),
+                       os.path.join(out, "emergence"), formats)
+    if stream is not None:
+        print(emergence_table(result), flush=True)
+        say(f"wrote {path} and {', '.join(figs)} (total {result['seconds']:.1f} s)")
+    return path
+
+
 def build_parser():
     """The argument parser of ``python -m gridcore.analyze``."""
     p = argparse.ArgumentParser(prog="python -m gridcore.analyze", description=__doc__.split("\n")[0],
                                 formatter_class=DefaultsHelpFormatter)
-    p.add_argument("run_dir", help="a finished training run (config.json, final.npz)")
+    p.add_argument("run_dir", help="a finished training run (config.json, final.npz); with --emergence also "
+                                   "one still training")
     p.add_argument("--compare", nargs="+", default=[], metavar="OTHER_RUN",
                    help="other runs shown side by side (ablations)")
     p.add_argument("--backend", choices=("auto",) + BACKEND_NAMES, default="auto", help="compute backend")
@@ -103,7 +171,8 @@ def build_parser():
                         f"{QUICK['long_paths']} long path of {QUICK['long_steps']:,} steps")
     p.add_argument("--n-trials", type=positive_int, default=None,
                    help=f"test trials of the recording (unit types, tuning, C7, comparisons; default "
-                        f"{DEFAULTS['n_trials']}); C1 is on the run's own held-out trials")
+                        f"{DEFAULTS['n_trials']}); C1 is on the run's own held-out trials; with --emergence "
+                        f"enough for {SAMPLES:,} steps")
     p.add_argument("--n-steps", type=positive_int, default=None,
                    help="steps per test trial (default: the run's n_steps)")
     p.add_argument("--long-steps", type=positive_int, default=None,
@@ -119,7 +188,8 @@ def build_parser():
                    help="unit noise during the tests (default: the run's training noise)")
     p.add_argument("--stages", type=int_list, default=None, metavar="I,J,K",
                    help="training iterations for the development analysis (default: first snapshot "
-                        "after 0, one in between, final)")
+                        "after 0, one in between, final); with --emergence the stages recorded (every "
+                        "snapshot and the final network or latest checkpoint)")
     p.add_argument("--embedding", choices=EMBEDDINGS, default="tsne",
                    help="embedding of the development analysis (tsne needs scikit-learn)")
     p.add_argument("--trajectory", default=None, metavar="sargolini|ratinabox|FILE",
@@ -135,6 +205,12 @@ def build_parser():
     p.add_argument("--figure-format", nargs="+", choices=FIGURE_FORMATS, default=["png"], metavar="FORMAT",
                    help=f"files of each figure, any of {', '.join(FIGURE_FORMATS)} (PNG at {DPI} dpi; PDF and "
                         "SVG are vector)")
+    p.add_argument("--emergence", action="store_true",
+                   help="instead: unit types, grid scores and tracking at every training snapshot, also of a "
+                        "run still training (emergence.json, emergence.png; docs/guide.md#analyse)")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="with --emergence: the folder written (RUN_DIR/analysis/ if the run is finished; "
+                        "required while it trains)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     return p
 
@@ -142,6 +218,11 @@ def build_parser():
 def main(argv=None):
     """Run the command on ``argv`` (default: ``sys.argv[1:]``); returns the exit status."""
     args = build_parser().parse_args(argv)
+    if args.emergence:
+        return _emergence_main(args)
+    if args.out is not None:
+        return run_main("gridcore.analyze", _refuse("--out is for --emergence; the full analysis writes "
+                                                    "RUN_DIR/analysis/"))
 
     def work():
         analyze(args.run_dir, args.compare, backend=args.backend, threads=args.threads, seed=args.seed,
@@ -152,6 +233,31 @@ def main(argv=None):
                 trajectory_duration=args.trajectory_duration, stream=None if args.quiet else sys.stderr,
                 formats=args.figure_format)
         return os.path.join(args.run_dir, "analysis", "report.html")
+
+    return run_main("gridcore.analyze", work)
+
+
+def _refuse(message):
+    def work():
+        raise ValueError(message)
+    return work
+
+
+def _emergence_main(args):
+    """``--emergence``: refuses the options of the full analysis, then :func:`analyze_emergence`."""
+    full_only = {"--compare": bool(args.compare), "--quick": args.quick, "--trajectory": args.trajectory is not None,
+                 "--long-steps": args.long_steps is not None, "--long-paths": args.long_paths is not None}
+    given = [k for k, v in full_only.items() if v]
+    if given:
+        return run_main("gridcore.analyze", _refuse(f"{', '.join(given)}: not with --emergence (options of the "
+                                                    "full analysis)"))
+
+    def work():
+        return analyze_emergence(args.run_dir, args.out, backend=args.backend, threads=args.threads,
+                                 stream=None if args.quiet else sys.stderr, formats=args.figure_format,
+                                 stages=args.stages, seed=args.seed, n_trials=args.n_trials, n_steps=args.n_steps,
+                                 noise_std=args.noise_std, bins=args.bins,
+                                 shuffles=DEFAULTS["shuffles"] if args.shuffles is None else args.shuffles)
 
     return run_main("gridcore.analyze", work)
 

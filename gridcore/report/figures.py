@@ -16,6 +16,7 @@ function                   what it shows                                   paper
 :func:`tuning_examples`    map, direction and speed tuning of examples     Fig. 3
 :func:`selectivity_figure` speed vs direction vs spatial selectivity       App. D
 :func:`development_figure` t-SNE of units over training stages             Fig. 4
+:func:`emergence_figure`   grid fraction and map stability over training   Fig. 4
 :func:`error_correction_figure` error around the first boundary hit        Fig. 6a
 :func:`stability_figure`   error per block of a long path vs a constant    Fig. 6b
 :func:`comparison_figure`  rate maps, unit types, scores of several runs   Fig. 5, App. A
@@ -45,7 +46,7 @@ from gridcore.analysis.ratemaps import spatial_bins
 from gridcore.sim.arenas import Circle
 
 __all__ = ["TYPE_COLOURS", "COLOUR_SCALES", "tracking_figure", "ratemap_panel", "tuning_examples",
-           "selectivity_figure", "development_figure", "error_correction_figure",
+           "selectivity_figure", "development_figure", "emergence_figure", "error_correction_figure",
            "stability_figure", "comparison_figure", "path_figure", "probe_figure", "pilot_figure"]
 
 TYPE_COLOURS = {"grid": "#d62728", "border": "#1f77b4", "band": "#2ca02c",
@@ -452,6 +453,96 @@ def development_figure(dev, types, arena, bins, n_maps=4, *, title=None, fig=Non
     emb = dev["embedding"]
     _title(fig, title, f"development: {emb['method']} embedding of unit responses (distance 1 - correlation)"
            + (f"  [{emb['note']}]" if emb["note"] else ""))
+    return fig
+
+
+def _iteration_axis(ax, x, iterations, min_gap=0.06):
+    """Training iterations on a top axis at the stages' ``x``; labels closer than ``min_gap`` of the width left out."""
+    top = ax.secondary_xaxis("top")
+    lo, hi = ax.get_xlim()
+    shown, last = [], -np.inf
+    for xi, it in zip(x, iterations):
+        if (xi - last) >= min_gap * (hi - lo):
+            shown.append((xi, it))
+            last = xi
+    top.set_xticks([xi for xi, _ in shown], [f"{it:,}" for _, it in shown], fontsize=6.5)
+    top.set_xlabel("training iteration", fontsize=7.5)
+    return top
+
+
+def emergence_figure(em, *, title=None, fig=None):
+    """Unit types over training: the grid fraction, and how early each unit's map settles (C5, Fig. 4).
+
+    a) The fraction of units classified as grid units and the fraction
+    whose grid60 score exceeds 0.5 (and each other level of the result),
+    against training time (hours; iterations on the top axis). b) For the
+    units that are border units, grid units or neither at the last stage:
+    the median correlation of each unit's rate map with its last-stage map
+    (solid) and the fraction of them that already had that type (dashed).
+
+    Parameters
+    ----------
+    em : dict from :func:`gridcore.analysis.emergence.emergence`
+    title : str, optional
+        The run's name.
+    fig : Figure, optional
+
+    Returns
+    -------
+    Figure
+    """
+    stages = em["stages"]
+    its = [s["iteration"] for s in stages]
+    hours = [s["training_hours"] for s in stages]
+    timed = all(h is not None for h in hours)
+    x = np.asarray(hours if timed else its, float)
+    xlabel = "training time (h)" if timed else "training iteration (the log lacks some iterations' times)"
+    fig = _figure(fig, (10, 4.4))
+    ax = fig.add_subplot(1, 2, 1)
+    ax.plot(x, [s["grid_fraction"] for s in stages], "o-", color=TYPE_COLOURS["grid"], ms=4, lw=1.5,
+            label="grid units (classifier)")
+    greys = ["0.55", "0.15", "0.35", "0.75"]
+    for level, grey in zip(em["settings"]["grid60_levels"], greys):
+        key = f"{level:g}"
+        ax.plot(x, [s["grid_scores"]["fraction_grid60_above"][key] for s in stages], "s--", ms=3, lw=1,
+                color=grey, label=f"grid60 score > {key}")
+    n = stages[-1]["n_units"]
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel(xlabel, fontsize=8)
+    ax.set_ylabel(f"fraction of the {n} units", fontsize=8)
+    ax.set_title(f"a) grid units over training ({em['settings']['n_samples']:,} steps, "
+                 f"{em['settings']['n_shuffles']} shuffles per stage)", fontsize=8.5, pad=26)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=3)
+    if timed:
+        _iteration_axis(ax, x, its)
+    ax = fig.add_subplot(1, 2, 2)
+    colours = {"border": TYPE_COLOURS["border"], "grid": TYPE_COLOURS["grid"], "rest": TYPE_COLOURS["irregular"]}
+    names = {"border": "border units", "grid": "grid units", "rest": "other units"}
+    for g in ("border", "grid", "rest"):
+        k = stages[-1]["c5"][g]["n"]
+        if k == 0:
+            ax.plot([], [], color=colours[g], lw=1.5, label=f"{names[g]}: none at the last stage")
+            continue
+        r = [s["c5"][g]["median_map_correlation_to_last"] for s in stages]
+        same = [s["c5"][g]["fraction_same_type"] for s in stages]
+        ax.plot(x, np.array(r, dtype=float), "o-", color=colours[g], ms=4, lw=1.5,
+                label=f"{names[g]} at the last stage ({k}): median map r")
+        if g != "rest":
+            ax.plot(x, np.array(same, dtype=float), "^--", color=colours[g], ms=3.5, lw=1, alpha=0.8,
+                    label=f"{names[g]}: fraction already of that type")
+    ax.axhline(0, color="0.7", lw=0.6)
+    ax.set_ylim(min(-0.05, ax.get_ylim()[0]), 1.05)
+    ax.set_xlabel(xlabel, fontsize=8)
+    ax.set_ylabel("map correlation with the last stage / fraction", fontsize=8)
+    ax.set_title("b) C5: do the last stage's units settle early?", fontsize=8.5, pad=26)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=1)
+    if timed:
+        _iteration_axis(ax, x, its)
+    last = stages[-1]
+    _title(fig, title, f"emergence over training: last stage iteration {last['iteration']:,} ({last['source']})")
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
     return fig
 
 

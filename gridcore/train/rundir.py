@@ -48,9 +48,16 @@ class RunDir:
         return os.path.join(self.snapshots, f"iter_{iteration:06d}.npz")
 
     def read_log(self):
-        """The records of ``log.jsonl``, one dict per iteration (FileNotFoundError if absent)."""
+        """The records of ``log.jsonl``, one dict per iteration (FileNotFoundError if absent).
+
+        A last line without its newline is one a live run is still writing
+        (each record is written with its newline): it is left out.
+        """
         with open(self.log) as fh:
-            return [json.loads(line) for line in fh if line.strip()]
+            lines = fh.readlines()
+        if lines and not lines[-1].endswith("\n"):
+            lines.pop()
+        return [json.loads(line) for line in lines if line.strip()]
 
     def checkpoint_iteration(self):
         """The iteration of ``checkpoint.npz``, or None without a readable one (resuming then says why)."""
@@ -84,7 +91,7 @@ class RunDir:
 
 @dataclass(frozen=True, eq=False)
 class Run:
-    """A finished training run, as the analyses need it.
+    """A training run, as the analyses need it: a finished one, or one still training.
 
     Attributes
     ----------
@@ -93,7 +100,8 @@ class Run:
     settings : RunConfig
         Its ``config.json`` (which holds ``settings.to_dict()``).
     params : Params
-        The trained network (``final.npz``).
+        The trained network (``final.npz``); of a run still training
+        (``finished`` false), the parameters of its latest ``checkpoint.npz``.
     spec : ModelSpec
         The model the network was trained as (``settings.model``).
     arena : Arena
@@ -104,9 +112,12 @@ class Run:
         Decode outputs to positions with
         :func:`gridcore.sim.placecells.outputs_to_positions`.
     final_iteration : int
-        Iterations trained (``settings.optimizer.iterations``).
+        Iterations trained (``settings.optimizer.iterations``); of a run
+        still training, the checkpoint's iteration.
     snapshots : dict of int -> str
         Snapshot files ``snapshots/iter_NNNNNN.npz`` before the final iteration.
+    finished : bool
+        Whether ``params`` are the run's ``final.npz``.
     """
 
     path: str
@@ -117,6 +128,7 @@ class Run:
     place_cells: PlaceCells
     final_iteration: int
     snapshots: dict
+    finished: bool = True
 
     @property
     def shape(self):
@@ -124,7 +136,7 @@ class Run:
         return self.settings.shape
 
     def stage_params(self, iteration):
-        """Parameters at ``iteration`` (a snapshot, or ``final.npz`` for the final one)."""
+        """Parameters at ``iteration`` (a snapshot, or ``params`` for the final one)."""
         if iteration == self.final_iteration:
             return self.params
         if iteration not in self.snapshots:
@@ -138,29 +150,46 @@ class Run:
         return self.settings.layout
 
 
-def load_run(path):
+def load_run(path, unfinished=False):
     """Read a run directory written by ``python -m gridcore.train``.
+
+    Only reads: a run still training (which holds the directory's lock)
+    can be read while it trains; its parameter files are written atomically.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The run directory.
+    unfinished : bool
+        Also read a run without ``final.npz`` (still training, or stopped):
+        its latest ``checkpoint.npz`` stands for the final network
+        (``finished`` false, ``final_iteration`` the checkpoint's iteration).
 
     Raises
     ------
     FileNotFoundError
         No such directory, no ``config.json``, or no ``final.npz`` (the run
-        has not finished); the message names the file.
+        has not finished; with ``unfinished``, nor a checkpoint); the message
+        names the file.
     ValueError
-        ``final.npz`` is unreadable or of another shape than the run's
-        configuration (``n_units``, inputs of its encoding, the spec's
-        outputs) or was saved under another model spec.
+        ``final.npz`` (or the checkpoint) is unreadable or of another shape
+        than the run's configuration (``n_units``, inputs of its encoding,
+        the spec's outputs) or was saved under another model spec.
     """
     run = RunDir(path)
     if not os.path.isdir(run.path):
         raise FileNotFoundError(f"{run.path}: no such run directory")
     cfg = run.read_config()
-    if not os.path.exists(run.final):
+    finished = os.path.exists(run.final)
+    if finished:
+        params = Params.load(run.final, cfg.model, *cfg.shape)
+        final_iteration = cfg.optimizer.iterations
+    elif not unfinished:
         raise FileNotFoundError(
             f"{run.final}: no such file; the run has not finished training (continue it with "
             f"python -m gridcore.train --out {run.path} --resume)")
-    params = Params.load(run.final, cfg.model, *cfg.shape)
-    final_iteration = cfg.optimizer.iterations
+    else:
+        final_iteration, params = _checkpoint_params(run, cfg)
     snapshots = {}
     if os.path.isdir(run.snapshots):
         for name in os.listdir(run.snapshots):
@@ -170,4 +199,17 @@ def load_run(path):
     arena = make_arena(cfg.task.arena, cfg.task.arena_size)
     return Run(path=run.path, settings=cfg, params=params, spec=cfg.model, arena=arena,
                place_cells=cfg.make_place_cells(arena), final_iteration=final_iteration,
-               snapshots=dict(sorted(snapshots.items())))
+               snapshots=dict(sorted(snapshots.items())), finished=finished)
+
+
+def _checkpoint_params(run, cfg):
+    """``(iteration, Params)`` of the run's ``checkpoint.npz``, checked as a resume checks it."""
+    # Late imports: the training loop, which owns the checkpoint format, imports this module.
+    from gridcore.train.hf import AdamState, HFState
+    from gridcore.train.loop import _load_checkpoint
+    if not os.path.exists(run.checkpoint):
+        raise FileNotFoundError(f"{run.final}: no such file, nor {run.checkpoint}: the run has no parameters "
+                                "beyond its snapshots yet")
+    opt_cls = HFState if cfg.optimizer.name == "hf" else AdamState
+    iteration, theta, _, _ = _load_checkpoint(run, cfg.layout, opt_cls, cfg.optimizer.iterations)
+    return iteration, Params.from_flat(theta, *cfg.layout.shape, cfg.layout.n_code)
