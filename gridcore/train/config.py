@@ -442,8 +442,8 @@ _HF_ADDED = {"evaluate_on": "gradient"}  # the same for the fields of the hf blo
 def _json_value(value):
     if isinstance(value, ModelSpec):
         return value.to_dict()
-    if isinstance(value, (HFSettings, AdamSettings)):
-        return asdict(value)
+    if isinstance(value, (HFSettings, AdamSettings)):   # as JSON has them: lists, not tuples
+        return {k: [list(p) for p in v] if isinstance(v, tuple) else v for k, v in asdict(value).items()}
     if isinstance(value, Mapping):
         return dict(value)
     if isinstance(value, tuple):
