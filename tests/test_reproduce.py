@@ -15,7 +15,7 @@ from gridcore.cli.reproduce import (
     run_config,
     train_runs,
 )
-from gridcore.train.config import make_config
+from gridcore.train.config import RunConfig, make_config
 
 TINY = dict(n_units=10, n_trials=16, n_steps=30, curvature_trials=8, iterations=2, backend="numpy",
             eval_trials=8)
@@ -132,3 +132,8 @@ def test_pilot_table(tmp_path):
     table = (tmp_path / "pilot.md").read_text().splitlines()
     assert len(table) == 2 + len(rows)
     assert "| square-units-x10 | arena_size=20.0, speed_scale=0.6, max_speed=2.5 |" in table[5]
+    # The pilot's runs have the paper's noise and L2 penalty but where a run takes them away.
+    for name in rows:
+        cfg = RunConfig.load(tmp_path / "runs" / "pilot" / name / "config.json")
+        assert (cfg.task.noise_std, cfg.schedule.l2) == (0.0 if name == "square-no-noise" else 0.1,
+                                                         name != "square-no-l2"), name
