@@ -51,6 +51,7 @@ __all__ = ["TYPE_COLOURS", "COLOUR_SCALES", "tracking_figure", "ratemap_panel", 
 
 TYPE_COLOURS = {"grid": "#d62728", "border": "#1f77b4", "band": "#2ca02c",
                 "irregular": "#555555", "none": "#aaaaaa"}
+_FRAMED = {"grid": "red", "border": "blue", "band": "green"}   # types framed in small mosaics, colour names
 COLOUR_SCALES = ("shared", "unit")
 _CMAP = matplotlib.colormaps["viridis"].with_extremes(bad="white")
 
@@ -148,21 +149,27 @@ def _type_colour(types, u):
     return "k" if types is None else TYPE_COLOURS.get(str(types.spatial_type[u]), "k")
 
 
-def _mosaic(fig, spec, maps, types, binning, units=None, colour_scale="unit", fontsize=6):
+def _mosaic(fig, spec, maps, types, binning, units=None, colour_scale="unit", fontsize=6, titles=True):
     """Maps of ``units`` (default all) in a near-square grid inside ``spec``, titles coloured by type.
 
-    Returns the (vmin, vmax) of a shared colour scale, or None for ``"unit"``.
+    Without ``titles`` (maps too small to label) a unit of a spatial type gets
+    a thick frame in its type's colour instead. Returns the (vmin, vmax) of a
+    shared colour scale, or None for ``"unit"``.
     """
     units = range(len(maps)) if units is None else units
     n = len(units)
     cols = math.ceil(math.sqrt(n))
     rows = math.ceil(n / cols)
-    grid = spec.subgridspec(rows, cols, wspace=0.08, hspace=0.35)
+    grid = spec.subgridspec(rows, cols, wspace=0.08, hspace=0.35 if titles else 0.08)
     shared = _range(maps[list(units)]) if colour_scale == "shared" else (None, None)
     for i, u in enumerate(units):
         ax = fig.add_subplot(grid[i // cols, i % cols])
         _map(ax, maps[u], binning, vmin=shared[0], vmax=shared[1])
-        ax.set_title(_type_text(types, u), fontsize=fontsize, pad=1.5, color=_type_colour(types, u))
+        if titles:
+            ax.set_title(_type_text(types, u), fontsize=fontsize, pad=1.5, color=_type_colour(types, u))
+        elif types is not None and str(types.spatial_type[u]) in _FRAMED:
+            for spine in ax.spines.values():
+                spine.set(color=_type_colour(types, u), linewidth=2.0, visible=True)
     return shared if colour_scale == "shared" else None
 
 
@@ -698,7 +705,7 @@ def comparison_figure(comparison, maps, types, arenas, bins, *, title=None, fig=
                           top=top, bottom=1.1 / height, hspace=0.3, wspace=0.12)
     for i, (r, m, t, a) in enumerate(zip(runs, maps, types, arenas)):
         cell = gs[i // cols, i % cols]
-        _mosaic(fig, cell, m, t, spatial_bins(a, bins), fontsize=4)
+        _mosaic(fig, cell, m, t, spatial_bins(a, bins), titles=False)
         box = cell.get_position(fig)
         x, y = (box.x0 + box.x1) / 2, box.y1 + 0.7 / height
         diff = ", ".join(f"{key}={val[1]}" for key, val in r["differs"].items()) or "reference"
@@ -736,9 +743,10 @@ def comparison_figure(comparison, maps, types, arenas, bins, *, title=None, fig=
         ax.set_xlim(-0.6, k - 0.4)
         ax.set_title(f"{score} score", fontsize=8, pad=10)
         ax.tick_params(axis="y", labelsize=7)
-    fig.text(0.99, 0.01, "maps: mean activity, each scaled to its own range (yellow high); scores: one dot per "
-             "unit, filled where it beats its own shuffle null; number above: how many do", ha="right",
-             va="bottom", fontsize=7)
+    frames = ", ".join(f"{k} {c}" for k, c in _FRAMED.items())
+    fig.text(0.99, 0.01, f"maps: mean activity, each scaled to its own range (yellow high), framed by unit type "
+             f"({frames}); scores: one dot per unit, filled where it beats its own shuffle null; number above: "
+             "units that beat it", ha="right", va="bottom", fontsize=7)
     if title:
         _title(fig, title, None, y=1 - 0.15 / height, va="top")
     return fig
