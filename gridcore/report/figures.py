@@ -420,7 +420,7 @@ def development_figure(dev, types, arena, bins, n_maps=4, *, title=None, fig=Non
     names = ["early", "intermediate", "late"] if len(stages) == 3 else [f"stage {i}" for i in range(len(stages))]
     binning = spatial_bins(arena, bins)
     fig = _figure(fig, (12, 6.2))
-    gs = fig.add_gridspec(2, 3, height_ratios=[3.2, 1], left=0.05, right=0.98, top=0.86, bottom=0.05,
+    gs = fig.add_gridspec(2, 3, height_ratios=[3.2, 1], left=0.05, right=0.98, top=0.88, bottom=0.1,
                           hspace=0.3, wspace=0.28)
     travel = np.array(dev["travel_correlation"], dtype=float)
     for col, kind in enumerate(("border", "grid")):
@@ -436,7 +436,7 @@ def development_figure(dev, types, arena, bins, n_maps=4, *, title=None, fig=Non
         ax.set_xticks([])
         ax.set_yticks([])
         if col == 0:
-            fig.legend(*ax.get_legend_handles_labels(), fontsize=7.5, loc="upper center", bbox_to_anchor=(0.36, 0.95),
+            fig.legend(*ax.get_legend_handles_labels(), fontsize=7.5, loc="lower center", bbox_to_anchor=(0.36, 0.0),
                        ncol=len(stages), frameon=False, title="training stage", title_fontsize=7.5)
         shown = units[np.argsort(travel[units])][:n_maps] if kind == "border" else \
             units[np.argsort(-travel[units])][:n_maps]
@@ -508,6 +508,8 @@ def emergence_figure(em, *, title=None, fig=None):
     ax = fig.add_subplot(1, 2, 1)
     ax.plot(x, [s["grid_fraction"] for s in stages], "o-", color=TYPE_COLOURS["grid"], ms=4, lw=1.5,
             label="grid units (classifier)")
+    ax.plot(x, [s["grid_symmetry"]["n_grid60"] / s["n_units"] for s in stages], "^-", color=TYPE_COLOURS["grid"],
+            ms=4, lw=1, alpha=0.6, label="of them 60-degree (hexagonal)")
     greys = ["0.55", "0.15", "0.35", "0.75"]
     for level, grey in zip(em["settings"]["grid60_levels"], greys):
         key = f"{level:g}"
