@@ -234,7 +234,7 @@ def _save_checkpoint(run, iteration, theta, opt_state, reg):
                  **opt_state.to_arrays())
 
 
-def _load_checkpoint(run, layout, opt_cls, iterations):
+def load_checkpoint(run, layout, opt_cls, iterations):
     """``(iteration, theta, opt_state, reg)`` from the run's checkpoint, refusing a mismatch.
 
     ``layout`` is the run's parameter layout; ``iterations`` the saved run's
@@ -311,7 +311,7 @@ def _resume_point(run, cfg, opt_cls):
     if not os.path.exists(run.checkpoint):
         raise FileNotFoundError(f"{run.checkpoint}: no such file; the run was stopped before its first "
                                 "checkpoint: start it afresh (without --resume)")
-    start, theta, opt_state, reg = _load_checkpoint(run, cfg.layout, opt_cls, saved.optimizer.iterations)
+    start, theta, opt_state, reg = load_checkpoint(run, cfg.layout, opt_cls, saved.optimizer.iterations)
     total = cfg.optimizer.iterations
     if start > total:
         raise ValueError(f"{run.path}: the run has done {start} iterations, more than the {total} "

@@ -206,10 +206,10 @@ def _checkpoint_params(run, cfg):
     """``(iteration, Params)`` of the run's ``checkpoint.npz``, checked as a resume checks it."""
     # Late imports: the training loop, which owns the checkpoint format, imports this module.
     from gridcore.train.hf import AdamState, HFState
-    from gridcore.train.loop import _load_checkpoint
+    from gridcore.train.loop import load_checkpoint
     if not os.path.exists(run.checkpoint):
         raise FileNotFoundError(f"{run.final}: no such file, nor {run.checkpoint}: the run has no parameters "
                                 "beyond its snapshots yet")
     opt_cls = HFState if cfg.optimizer.name == "hf" else AdamState
-    iteration, theta, _, _ = _load_checkpoint(run, cfg.layout, opt_cls, cfg.optimizer.iterations)
+    iteration, theta, _, _ = load_checkpoint(run, cfg.layout, opt_cls, cfg.optimizer.iterations)
     return iteration, Params.from_flat(theta, *cfg.layout.shape, cfg.layout.n_code)
