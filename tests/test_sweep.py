@@ -18,7 +18,7 @@ from gridcore.sweep.runner import run_sweep
 from gridcore.sweep.spec import SpecError, load_spec, parse_spec, run_name
 from gridcore.sweep.summary import columns, last_iteration
 from gridcore.sweep.worker import FINISHED, NEW, PARTIAL, run_state, stop_sweep, train_point
-from gridcore.train.config import make_config
+from gridcore.train.config import RunConfig, make_config
 from gridcore.train.loop import train
 
 # Tiny runs: milliseconds per iteration on the NumPy reference, one thread (bits fixed by the count).
@@ -150,6 +150,17 @@ def test_named_points_change_the_base_one_setting_each(tmp_path):
     assert got == [("relu", 0.1, 0), ("tanh", 0.1, 0), ("relu", 0.0, 0)]
     # The base's other model fields are the preset's: only the point's field changes.
     assert points[2].config.model.alpha == points[0].config.model.alpha
+
+
+def test_the_committed_c2_seeds_are_the_paper_runs_but_for_the_seed():
+    path = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "results", "c2-seeds.toml")
+    points = load_spec(path).points()
+    assert [p.name for p in points] == [f"arena={a},seed={s}" for a in ("square", "triangle", "hexagon")
+                                        for s in (1, 2)]
+    for p in points:
+        committed = RunConfig.load(os.path.join(os.path.dirname(path), p.config.task.arena, "config.json"))
+        # The same recipe: only the seed and the noise's source (counter-based draws) differ.
+        assert p.config.differing(committed, ignore=("threads",)) == ["noise_source", "seed"]
 
 
 @pytest.mark.parametrize("name", ["ladder-down", "ladder-up"])
