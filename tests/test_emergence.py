@@ -176,3 +176,20 @@ def test_figure_without_log_times_and_without_border_units(training):
     fig = emergence_figure(em, title="tiny")
     assert "training iteration" in fig.axes[0].get_xlabel()
     assert any("none at the last stage" in t.get_text() for t in fig.axes[1].get_legend().get_texts())
+
+
+def test_stage_summary_scores_the_hexagonal_units_apart():
+    from types import SimpleNamespace
+
+    from gridcore.analysis.emergence import _stage_summary
+    kinds = np.array(["grid", "grid", "grid", "border", "irregular"])
+    types = SimpleNamespace(
+        spatial_type=kinds, grid_symmetry=np.array([60, 60, 90, 60, 60]),
+        scores={"grid60": np.array([0.9, 0.5, -0.4, 0.8, np.nan]), "grid90": np.array([0.1, 0.0, 1.2, 0.0, 0.0])},
+        counts=lambda: {t: int(np.sum(kinds == t)) for t in SPATIAL_TYPES}, settings={"coverage": 1.0})
+    track = {"normalised_error": 0.1, "squared_error": 0.2, "best_constant_error": 2.0, "n_trials": 3, "n_steps": 4}
+    s = _stage_summary(types, track, {"normalised_error": 0.1})
+    # Only the two 60-degree grid units count: not the 90-degree one, nor a border unit's high score.
+    assert s["grid_scores"]["median_grid60_of_hexagonal_units"] == pytest.approx(0.7)
+    assert s["grid_symmetry"]["median_grid60_of_grid_units"] == pytest.approx(0.5)
+    assert s["grid_scores"]["n_grid60_above"] == {"0.3": 3, "0.5": 2}

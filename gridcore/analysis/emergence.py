@@ -124,6 +124,9 @@ def _stage_summary(types, held_out, recording):
         "grid_scores": {
             "median_grid60": finite_median(g60), "median_grid90": finite_median(g90),
             "n_grid60_above": above, "fraction_grid60_above": {k: v / n for k, v in above.items()},
+            # The positive control's measure: the 60-degree score of the hexagonal grid units.
+            "median_grid60_of_hexagonal_units": finite_median(
+                g60[(types.spatial_type == "grid") & (types.grid_symmetry == 60)]),
         },
         "tracking": {k: held_out[k] for k in ("normalised_error", "squared_error", "best_constant_error",
                                               "n_trials", "n_steps")},
@@ -209,7 +212,9 @@ def emergence(run, backend, stages=None, seed=0, n_trials=None, n_steps=None, no
         ``grid_symmetry`` (grid units with 60 and 90 deg symmetry, median
         grid60 and grid90 scores of the grid units), ``grid_scores``
         (medians over all units, ``n_grid60_above`` and
-        ``fraction_grid60_above`` per level), ``tracking`` (the run's own
+        ``fraction_grid60_above`` per level, and
+        ``median_grid60_of_hexagonal_units``: of the grid units with 60 deg
+        symmetry, the positive control's measure), ``tracking`` (the run's own
         held-out trials: normalised error, squared error and best-constant
         error in arena units^2), ``recording_normalised_error`` (on the
         recorded trials), ``coverage``, ``c5`` (per group of last-stage
