@@ -1,4 +1,4 @@
-"""How unit types emerge over training: unit types, grid scores and tracking at every training stage (issue 21).
+"""How unit types emerge over training: unit types, grid scores and tracking at every training stage.
 
 :func:`emergence` records every stage of a run (its parameter snapshots and
 its final network, or, for a run still training, its latest checkpoint) on
@@ -151,8 +151,9 @@ def _c5(maps, spatial):
         Each unit's map correlation with its last-stage map.
     """
     last = spatial[-1]
-    groups = {"border": last == "border", "grid": last == "grid"}
-    groups["rest"] = ~(groups["border"] | groups["grid"])
+    border, grid, rest = C5_GROUPS
+    groups = {border: last == border, grid: last == grid}
+    groups[rest] = ~(groups[border] | groups[grid])
     r = np.stack([map_correlation(m, maps[-1]) for m in maps])
     per_stage = [{g: {"n": int(sel.sum()), "median_map_correlation_to_last": finite_median(r[s][sel]),
                       "fraction_same_type": float(np.mean(spatial[s][sel] == last[sel])) if sel.any() else None}
@@ -231,8 +232,8 @@ def emergence(run, backend, stages=None, seed=0, n_trials=None, n_steps=None, no
     noise = check_nonneg_float("noise_std", task.noise_std if noise_std is None else noise_std)
     shuffles = check_positive_int("shuffles", shuffles)
     its = emergence_stages(run, stages)
-    log_path = RunDir(run.path).log
-    seconds = training_seconds(RunDir(run.path).read_log() if os.path.exists(log_path) else [], its)
+    run_dir = RunDir(run.path)
+    seconds = training_seconds(run_dir.read_log() if os.path.exists(run_dir.log) else [], its)
     rows, maps, spatial = [], [], []
     for k, (it, secs) in enumerate(zip(its, seconds)):
         t0 = time.perf_counter()
@@ -321,7 +322,7 @@ def emergence_table(result):
             + f" {num(s['grid_scores']['median_grid60'], '7.3f'):>7} "
             f"{num(float_or_none(s['tracking']['normalised_error']), '6.3f'):>6} "
             + " ".join(f"{num(c5[g]['median_map_correlation_to_last'], '.3f'):>{w}}"
-                       for g, w in (("border", 8), ("grid", 6), ("rest", 6))))
+                       for g, w in zip(C5_GROUPS, (8, 6, 6))))
     last = result["stages"][-1]["c5"]
     lines.append(f"last stage: {last['border']['n']} border, {last['grid']['n']} grid, {last['rest']['n']} other "
                  f"units; r: median map correlation with the last stage")

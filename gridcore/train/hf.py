@@ -454,6 +454,10 @@ class AdamState:
         return cls(*moments, int(t))
 
 
+# The state each optimiser (``RunConfig.optimizer.name``) carries between steps and saves in checkpoints.
+OPTIMIZER_STATES = {"hf": HFState, "adam": AdamState}
+
+
 def adam_step(problem, theta, state, settings=AdamSettings()):
     """One Adam step on ``problem.gradient``; returns ``(theta_new, info)``."""
     f0, g, _ = problem.gradient(theta)

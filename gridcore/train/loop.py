@@ -36,6 +36,7 @@ from gridcore.sim.trajectories import simulate
 from gridcore.train.config import RESUME_MAY_CHANGE, RunConfig
 from gridcore.train.heldout import normalised_error, speed_use, trials_baseline
 from gridcore.train.hf import (
+    OPTIMIZER_STATES,
     AdamState,
     HFState,
     adam_step,
@@ -494,7 +495,7 @@ def train(cfg, out, resume=False, stream=sys.stderr):
     if spec.initial_state == "encoded" and task.start == "centre":
         log.warning("initial_state 'encoded' with trials that all start at the centre: every trial has the "
                     "same start code; --motion start=uniform lets them start anywhere")
-    opt_cls = HFState if cfg.optimizer.name == "hf" else AdamState
+    opt_cls = OPTIMIZER_STATES[cfg.optimizer.name]
     backend = get_backend(cfg.compute.backend, cfg.compute.threads, cfg.compute.dtype)
     check_run_memory(cfg, backend.name, backend.threads)
     # Every check before the first file is touched (the lock file included); again under the lock,

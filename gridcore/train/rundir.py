@@ -23,6 +23,7 @@ from gridcore.model.spec import ModelSpec
 from gridcore.sim.arenas import Arena, make_arena
 from gridcore.sim.placecells import PlaceCells
 from gridcore.train.config import RunConfig
+from gridcore.train.hf import OPTIMIZER_STATES
 
 
 class RunDir:
@@ -204,12 +205,11 @@ def load_run(path, unfinished=False):
 
 def _checkpoint_params(run, cfg):
     """``(iteration, Params)`` of the run's ``checkpoint.npz``, checked as a resume checks it."""
-    # Late imports: the training loop, which owns the checkpoint format, imports this module.
-    from gridcore.train.hf import AdamState, HFState
+    # Late import: the training loop, which owns the checkpoint format, imports this module.
     from gridcore.train.loop import load_checkpoint
     if not os.path.exists(run.checkpoint):
         raise FileNotFoundError(f"{run.final}: no such file, nor {run.checkpoint}: the run has no parameters "
                                 "beyond its snapshots yet")
-    opt_cls = HFState if cfg.optimizer.name == "hf" else AdamState
+    opt_cls = OPTIMIZER_STATES[cfg.optimizer.name]
     iteration, theta, _, _ = load_checkpoint(run, cfg.layout, opt_cls, cfg.optimizer.iterations)
     return iteration, Params.from_flat(theta, *cfg.layout.shape, cfg.layout.n_code)
