@@ -43,13 +43,23 @@ def test_gaussian_init_variance_and_input_weights():
     assert q.Win.var() == pytest.approx(1 / 4, rel=0.1)
 
 
+def test_uniform_init_is_pytorchs_rnn_default():
+    n = 400
+    p = init_params(n, 2, seed=4, rec_init="uniform")
+    bound = 1 / np.sqrt(n)
+    assert np.abs(p.Wrec).max() <= bound and np.abs(p.Wrec).max() > 0.99 * bound
+    assert p.Wrec.var() == pytest.approx(bound ** 2 / 3, rel=0.02)
+    # circular law: spectral radius sqrt(n var) = 1/sqrt(3) (0.61 at n = 400: finite size)
+    assert np.abs(np.linalg.eigvals(p.Wrec)).max() == pytest.approx(1 / np.sqrt(3), rel=0.1)
+
+
 def test_init_is_seeded():
     assert init_params(10, 2, seed=5) == init_params(10, 2, seed=5)
     assert init_params(10, 2, seed=5) != init_params(10, 2, seed=6)
 
 
 def test_unknown_init_lists_choices():
-    with pytest.raises(ValueError, match="'orthogonal', 'gaussian'"):
+    with pytest.raises(ValueError, match="'orthogonal', 'gaussian', 'uniform'"):
         init_params(10, 2, seed=0, rec_init="xavier")
 
 

@@ -80,12 +80,13 @@ def test_new_settings_round_trip(tmp_path):
 
 def test_old_config_files_load_with_the_defaults(tmp_path):
     new = make_config("quick").to_dict()
-    old = {k: v for k, v in new.items() if k not in ("place_cells", "lam_rec", "lam_rec_from", "motion_model")}
+    old = {k: v for k, v in new.items()
+           if k not in ("place_cells", "lam_rec", "lam_rec_from", "motion_model", "frozen")}
     (tmp_path / "config.json").write_text(json.dumps(old))
     cfg = RunConfig.load(tmp_path / "config.json")
     assert cfg == make_config("quick")
     assert cfg.task.place_cells == PLACE_CELL_SETTINGS and cfg.schedule.lam_rec == 0.0
-    assert cfg.schedule.lam_rec_from == 0
+    assert cfg.schedule.lam_rec_from == 0 and cfg.network.frozen == ()
 
 
 @pytest.mark.parametrize("override, message", [
@@ -107,6 +108,11 @@ def test_old_config_files_load_with_the_defaults(tmp_path):
     ({"model": {"readout": "place-cells"}}, "n_place_cells must be >= 1 for readout 'place-cells'"),
     ({"model": {"n_place_cells": 8}}, "n_place_cells must be 0 unless readout is 'place-cells'"),
     ({"model": {"readout": "place-cells", "n_place_cells": 1}}, "n_place_cells must be >= 2 for a run"),
+    ({"frozen": "b"}, "frozen must be a list of parameter block names"),
+    ({"frozen": ["bias"]}, "unknown frozen 'bias'; allowed: 'Wrec', 'Win', 'b', 'Wout', 'Wenc'"),
+    ({"frozen": ["b", "b"]}, "frozen names a block twice"),
+    ({"frozen": ["Wenc"]}, "frozen names Wenc, but the model has no Wenc block"),
+    ({"rec_init": "torch"}, "unknown rec_init 'torch'; allowed: 'orthogonal', 'gaussian', 'uniform'"),
 ])
 def test_bad_new_settings_are_named(override, message):
     with pytest.raises((ValueError, TypeError), match=message):
@@ -277,6 +283,21 @@ def test_tiny_grid_cell_network_learns(tmp_path, optimizer, iterations, extra):
     batch, traj = held_out_trials(loaded.settings, loaded.arena)
     assert evaluate(loaded.params, batch, get_backend("numpy"), loaded.spec, traj.positions,
                     loaded.place_cells) == nerr(run)
+
+
+@pytest.mark.parametrize("optimizer", ["hf", "adam"])
+def test_frozen_blocks_stay_at_their_start(tmp_path, optimizer):
+    # Sorscher et al.'s network: no biases (b frozen at 0) and Wrec drawn uniform; the other blocks learn.
+    assert run_cli(tmp_path, "r", "--optimizer", optimizer, "--iterations", "8", "--eval-every", "0",
+                   "--frozen", "b,Win", "--rec-init", "uniform", "--lr", "0.02") == 0
+    cfg = json.load(open(tmp_path / "r" / "config.json"))
+    assert cfg["frozen"] == ["Win", "b"] and cfg["rec_init"] == "uniform"
+    start, end = Params.load(tmp_path / "r" / "snapshots" / "iter_000000.npz"), load_run(tmp_path / "r").params
+    assert np.all(end.b == 0) and np.array_equal(end.Win, start.Win)
+    assert np.abs(start.Wrec).max() <= 1 / np.sqrt(32)
+    for name in ("Wrec", "Wout", "Wenc"):
+        assert not np.array_equal(getattr(end, name), getattr(start, name)), name
+    assert read_log(tmp_path / "r" / "log.jsonl")[-1]["E"] < read_log(tmp_path / "r" / "log.jsonl")[0]["E"]
 
 
 @pytest.mark.parametrize("optimizer", ["hf", "adam"])

@@ -23,6 +23,7 @@ from gridcore.sim.arenas import ARENA_NAMES
 from gridcore.sim.trajectories import ENCODINGS, MOTION_MODELS
 from gridcore.train.config import (
     BACKENDS,
+    BLOCK_NAMES,
     DEFAULTS,
     NOISE_SOURCES,
     OPTIMIZERS,
@@ -109,7 +110,12 @@ def build_parser():
     o.add_argument("--noise-source", choices=NOISE_SOURCES,
                    help="counter: noise computed in the kernels from a seed (no array; default); "
                         "array: an (M, T, N) array drawn in NumPy (runs made before the counter)")
-    o.add_argument("--rec-init", choices=REC_INITS)
+    o.add_argument("--rec-init", choices=REC_INITS,
+                   help="Wrec at the start: orthogonal, Gaussian (1.5^2/N) or uniform on (-1/sqrt(N), 1/sqrt(N)) "
+                        "(default: the paper's choice for the arena)")
+    o.add_argument("--frozen", type=lambda t: [v for v in t.split(",") if v], metavar="BLOCK,...",
+                   help=f"parameter blocks kept at their initial values, of {', '.join(BLOCK_NAMES)} "
+                        "(b: no biases)")
     o.add_argument("--arena-size", type=float, help="side of the equal-area square (arena units)")
     o.add_argument("--motion-model", choices=tuple(MOTION_MODELS),
                    help="how the animal moves: the paper's model or smooth foraging (default: paper)")
@@ -149,8 +155,8 @@ def build_parser():
 def overrides_from_args(args):
     """Config overrides, by flat setting name, for the options actually given on the command line."""
     names = ("arena", "n_units", "n_trials", "n_steps", "curvature_trials", "iterations", "optimizer",
-             "backend", "threads", "dtype", "seed", "encoding", "noise_std", "noise_source", "rec_init", "arena_size",
-             "motion_model", "eval_every", "checkpoint_every", "snapshot_every", "snapshot_at")
+             "backend", "threads", "dtype", "seed", "encoding", "noise_std", "noise_source", "rec_init", "frozen",
+             "arena_size", "motion_model", "eval_every", "checkpoint_every", "snapshot_every", "snapshot_at")
     out = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     if args.motion:
         out["motion"] = dict(args.motion)

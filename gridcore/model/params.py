@@ -8,7 +8,7 @@ from gridcore.model.spec import PAPER, ModelSpec, check_spec
 from gridcore.util.checks import as_float_array, check_choice, check_positive_int
 from gridcore.util.fileio import atomic_savez, load_npz
 
-REC_INITS = ("orthogonal", "gaussian")
+REC_INITS = ("orthogonal", "gaussian", "uniform")
 GAUSSIAN_REC_GAIN = 1.5  # paper Sec. 2.3: Wrec ~ N(0, 1.5^2 / N) in the hexagon
 FILE_FORMAT = 2          # 2: the model spec is stored (key "spec"); 1: no spec (read as any spec)
 FILE_FORMATS = (1, 2)    # the formats load() reads; a file without the key is format 1
@@ -179,7 +179,9 @@ def init_params(n_units, n_in, seed, rec_init="orthogonal", spec=PAPER):
     """The paper's initialisation (Sec. 2.3) of a network under ``spec``.
 
     ``Wrec`` orthogonal (square and triangle arenas) or Gaussian with variance
-    ``1.5**2 / N`` (hexagon); ``Win ~ N(0, 1/Nin)``; ``b = 0``; ``Wout = 0``;
+    ``1.5**2 / N`` (hexagon), or uniform on ``(-1/sqrt(N), 1/sqrt(N))``
+    (PyTorch's ``nn.RNN`` default, as in Sorscher et al.'s code; spectral
+    radius about ``1/sqrt(3)``); ``Win ~ N(0, 1/Nin)``; ``b = 0``; ``Wout = 0``;
     under the ``"encoded"`` initial state ``Wenc ~ N(0, 1/Nc)`` (drawn last,
     so the other blocks do not depend on the spec).
 
@@ -188,7 +190,7 @@ def init_params(n_units, n_in, seed, rec_init="orthogonal", spec=PAPER):
     n_units, n_in : int
         N and Nin; Nout is ``spec.n_out``.
     seed : int or numpy.random.Generator
-    rec_init : {"orthogonal", "gaussian"}
+    rec_init : {"orthogonal", "gaussian", "uniform"}
     spec : ModelSpec
     """
     n, n_in = (check_positive_int(k, v) for k, v in (("n_units", n_units), ("n_in", n_in)))
@@ -198,8 +200,10 @@ def init_params(n_units, n_in, seed, rec_init="orthogonal", spec=PAPER):
     if rec_init == "orthogonal":
         q, r = np.linalg.qr(rng.standard_normal((n, n)))
         Wrec = q * np.sign(np.diag(r))  # sign fix makes Q Haar-distributed
-    else:
+    elif rec_init == "gaussian":
         Wrec = rng.standard_normal((n, n)) * (GAUSSIAN_REC_GAIN / np.sqrt(n))
+    else:
+        Wrec = rng.uniform(-1.0, 1.0, (n, n)) / np.sqrt(n)
     Win = rng.standard_normal((n, n_in)) / np.sqrt(n_in)
     n_code = spec.n_code
     Wenc = rng.standard_normal((n, n_code)) / np.sqrt(n_code) if n_code else None

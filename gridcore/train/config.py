@@ -4,7 +4,7 @@ A run's settings form one frozen, validated :class:`RunConfig`::
 
     RunConfig
         model      ModelSpec          alpha, nonlinearity, readout, initial_state, n_place_cells
-        network    NetworkSettings    n_units, rec_init
+        network    NetworkSettings    n_units, rec_init, frozen
         task       TaskSettings       arena, arena_size, encoding, motion, n_steps, noise_std, motion_model,
                                       place_cells
         optimizer  OptimizerSettings  name, iterations, n_trials, curvature_trials, hf, adam
@@ -48,7 +48,7 @@ from gridcore.util.fileio import atomic_write_json
 
 __all__ = ["RunConfig", "NetworkSettings", "TaskSettings", "OptimizerSettings", "ScheduleSettings",
            "OutputSettings", "ComputeSettings", "DEFAULTS", "PRESETS", "OPTIMIZERS", "BACKENDS", "NOISE_SOURCES",
-           "PAPER_REC_INIT", "PLACE_CELL_SETTINGS", "RESUME_MAY_CHANGE", "make_config"]
+           "PAPER_REC_INIT", "PLACE_CELL_SETTINGS", "BLOCK_NAMES", "RESUME_MAY_CHANGE", "make_config"]
 
 OPTIMIZERS = ("hf", "adam")
 NOISE_SOURCES = ("counter", "array")
@@ -56,6 +56,8 @@ BACKENDS = ("auto",) + BACKEND_NAMES
 # The paper's initialisation per arena (Sec. 2.3); the circle is ours.
 PAPER_REC_INIT = {"square": "orthogonal", "triangle": "orthogonal", "hexagon": "gaussian",
                   "circle": "orthogonal"}
+# Every parameter block, in flat order (gridcore.model.layout); Wenc exists under the encoded initial state only.
+BLOCK_NAMES = ("Wrec", "Win", "b", "Wout", "Wenc")
 # Settings a resumed run may change without changing the numbers it computes.
 RESUME_MAY_CHANGE = ("iterations", "checkpoint_every", "threads", "backend")
 # The task's place-cell settings: PlaceCells' keywords but n_cells (the model's n_place_cells).
@@ -139,19 +141,33 @@ class NetworkSettings:
     ----------
     n_units : int >= 1
         N, the recurrent units.
-    rec_init : {"orthogonal", "gaussian"} or None
+    rec_init : {"orthogonal", "gaussian", "uniform"} or None
         Initialisation of ``Wrec`` (:func:`gridcore.model.params.init_params`);
         None: the paper's choice for the arena (:data:`PAPER_REC_INIT`),
         filled in by :class:`RunConfig`.
+    frozen : sequence of block names
+        Parameter blocks (:data:`BLOCK_NAMES`) kept at their initial values:
+        their gradient and Gauss-Newton rows are zeroed. ``("b",)`` trains a
+        network without biases (``b = 0``), as in Sorscher et al.'s code.
+        Stored as a tuple in flat order.
     """
 
     n_units: int = 100
     rec_init: str = None
+    frozen: tuple = ()
 
     def __post_init__(self):
         object.__setattr__(self, "n_units", check_positive_int("n_units", self.n_units))
         if self.rec_init is not None:
             check_choice("rec_init", self.rec_init, REC_INITS)
+        if isinstance(self.frozen, str) or not isinstance(self.frozen, (list, tuple)):
+            raise ValueError(f"frozen must be a list of parameter block names (of {', '.join(BLOCK_NAMES)}), "
+                             f"got {self.frozen!r}")
+        for name in self.frozen:
+            check_choice("frozen", name, BLOCK_NAMES)
+        if len(set(self.frozen)) != len(self.frozen):
+            raise ValueError(f"frozen names a block twice: {list(self.frozen)}")
+        object.__setattr__(self, "frozen", tuple(n for n in BLOCK_NAMES if n in self.frozen))
 
 
 @dataclass(frozen=True)
@@ -422,6 +438,7 @@ _FLAT = {
     "n_trials": ("optimizer", "n_trials"), "n_steps": ("task", "n_steps"),
     "curvature_trials": ("optimizer", "curvature_trials"), "model": (None, "model"),
     "noise_std": ("task", "noise_std"), "noise_source": ("task", "noise_source"), "rec_init": ("network", "rec_init"),
+    "frozen": ("network", "frozen"),
     "optimizer": ("optimizer", "name"), "iterations": ("optimizer", "iterations"), "seed": (None, "seed"),
     "backend": ("compute", "backend"), "threads": ("compute", "threads"), "dtype": ("compute", "dtype"),
     "l2": ("schedule", "l2"), "l2_decay": ("schedule", "l2_decay"), "l2_min": ("schedule", "l2_min"),
@@ -434,8 +451,8 @@ _FLAT = {
 }
 _DICT_SETTINGS = ("motion", "place_cells", "model", "hf", "adam")  # overrides merge into the current dict
 # Settings added since the first config.json files, with the value that reproduces those runs.
-_ADDED = {"motion_model": "paper", "place_cells": {}, "lam_rec": 0.0, "lam_rec_from": 0, "noise_source": "array",
-          "dtype": "float64"}
+_ADDED = {"frozen": [], "motion_model": "paper", "place_cells": {}, "lam_rec": 0.0, "lam_rec_from": 0,
+          "noise_source": "array", "dtype": "float64"}
 _HF_ADDED = {"evaluate_on": "gradient"}  # the same for the fields of the hf block
 
 
@@ -500,6 +517,9 @@ class RunConfig:
         if self.model.uses_place_cells and self.model.n_place_cells < 2:
             raise ValueError(f"n_place_cells must be >= 2 for a run (its place-cell code needs at least 2 cells), "
                              f"got {self.model.n_place_cells}")
+        if "Wenc" in self.network.frozen and not self.model.n_code:
+            raise ValueError("frozen names Wenc, but the model has no Wenc block (its initial state is not "
+                             "\"encoded\")")
         if self.network.rec_init is None:
             object.__setattr__(self, "network",
                                replace(self.network, rec_init=PAPER_REC_INIT[self.task.arena]))
@@ -543,8 +563,9 @@ class RunConfig:
         top-level ``alpha`` and no ``model`` (written before the model spec
         existed) is read as the paper's model with that ``alpha``; one
         without ``motion_model`` as the paper's motion model; one without
-        ``place_cells``, ``lam_rec`` or ``lam_rec_from`` with their defaults
-        (the default place cells, no weight decay on ``Wrec``); an ``hf``
+        ``place_cells``, ``lam_rec``, ``lam_rec_from`` or ``frozen`` with their
+        defaults (the default place cells, no weight decay on ``Wrec``, every
+        block trained); an ``hf``
         block without ``evaluate_on`` with ``"gradient"`` (HF as it was).
 
         Raises

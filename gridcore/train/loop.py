@@ -120,10 +120,15 @@ class ModelProblem:
     timings : Timings or None
         Where the calls' wall times are added (parts ``gn``, ``forward``,
         ``gradient``, ``loss``); None: a new one, :attr:`timings`.
+    trainable : ndarray (P,) of 0/1, or None
+        Mask of the trained entries (:func:`trainable_mask`): the gradient,
+        its squares and ``G v`` are zero outside it, so neither optimiser
+        moves the frozen blocks. None: every entry is trained.
     """
 
-    def __init__(self, backend, shape, batch, reg, curvature_trials, spec=PAPER, timings=None):
+    def __init__(self, backend, shape, batch, reg, curvature_trials, spec=PAPER, timings=None, trainable=None):
         self.backend, self.shape, self.batch, self.reg, self.spec = backend, shape, batch, reg, spec
+        self.trainable = trainable
         self.curv_batch = batch.subset(min(curvature_trials, batch.n_trials))
         self.timings = Timings() if timings is None else timings
         self.terms = None              # loss terms at the last gradient
@@ -161,6 +166,8 @@ class ModelProblem:
         with self.timings.part("gradient"):
             self.terms, g, sq = self.backend.gradient(self._params(theta), self.batch, self.reg,
                                                       spec=self.spec, sq_grad=True)
+        if self.trainable is not None:
+            g, sq = g * self.trainable, sq * self.trainable
         return self.terms["loss"], g, sq
 
     def curvature(self, theta):
@@ -173,8 +180,15 @@ class ModelProblem:
 
         def gv(v, mu):
             with self.timings.part("gn"):
-                return self.backend.gn_product(params, b, state, v, self.reg, mu=mu, spec=self.spec)
+                out = self.backend.gn_product(params, b, state, v, self.reg, mu=mu, spec=self.spec)
+            # P G P: CG starts at 0 with a masked gradient, so its iterates stay in the trained subspace
+            return out if self.trainable is None else out * self.trainable
         return gv
+
+
+def trainable_mask(layout, frozen):
+    """(P,) float64 mask, 0 over the blocks named in ``frozen`` and 1 elsewhere; None when none is frozen."""
+    return 1.0 - layout.fill({name: 1.0 for name in frozen}) if frozen else None
 
 
 def start_schedule(schedule, terms):
@@ -546,6 +560,7 @@ def _train(run, cfg, backend, point, stream):
         params.save(run.snapshot(0), spec)
         _save_checkpoint(run, 0, theta, opt_state, reg)
     held_out, held_out_traj = held_out_trials(cfg, arena, place_cells)
+    trainable = trainable_mask(layout, cfg.network.frozen)
 
     def nerr(params):
         return evaluate(params, held_out, backend, spec, held_out_traj.positions, place_cells)
@@ -560,7 +575,7 @@ def _train(run, cfg, backend, point, stream):
                 with timings.part("batch"):
                     batch, _ = make_batch(task, arena, _seed_rng(cfg.seed, 0, it), opt.n_trials,
                                           cfg.network.n_units, spec, place_cells)
-                problem = ModelProblem(backend, shape, batch, reg, opt.curvature_trials, spec, timings)
+                problem = ModelProblem(backend, shape, batch, reg, opt.curvature_trials, spec, timings, trainable)
                 opt_state = copy.deepcopy(opt_state)
                 if opt.name == "hf":
                     theta, info = hf_step(problem, theta, opt_state, opt.hf)
