@@ -13,6 +13,13 @@ Examples::
     python -m gridcore.sweep sweeps/noise.toml --workers 1 --threads 2
     python -m gridcore.sweep sweeps/noise.toml --analyze             # also the quick analysis of each run
     python -m gridcore.sweep sweeps/noise.toml --scheduler tcp://10.0.0.5:8786 --threads 4
+    python -m gridcore.sweep docs/results/ladder-down.toml --ladder  # per-configuration summary of named points
+
+``--ladder`` trains nothing: from the analysed runs of a sweep of named
+points it writes ``OUT/ladder.json``, ``ladder.csv`` and ``ladder.png``
+(:mod:`gridcore.sweep.ladder`: hexagonal grid units per configuration over
+its seeds, held-out error, training time, and each configuration's best
+grid maps); runs not finished or not analysed are listed as missing.
 
 Exit status: 0 every run finished, 1 some failed (see ``OUT/summary.csv``),
 2 a refused spec or option, 130 stopped by Ctrl-C (every run resumable).
@@ -23,6 +30,7 @@ import os
 import sys
 
 from gridcore.cli.common import nonneg_float, positive_int, run_main
+from gridcore.sweep.ladder import write_ladder
 from gridcore.sweep.runner import run_sweep
 from gridcore.sweep.spec import load_spec
 from gridcore.sweep.worker import run_state
@@ -49,6 +57,9 @@ def build_parser():
                    help="also run the quick analysis (python -m gridcore.analyze --quick) of each finished run, "
                         "on the workers")
     p.add_argument("--dry-run", action="store_true", help="list the runs and where each stands; train nothing")
+    p.add_argument("--ladder", action="store_true",
+                   help="train nothing: summarise the analysed runs of a sweep of named points per configuration "
+                        "into OUT/ladder.json, ladder.csv and ladder.png (--threads: of the rate-map recordings)")
     p.add_argument("--progress-every", type=nonneg_float, default=10.0, metavar="SECONDS",
                    help="seconds between progress lines (0: a line per finished run only)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -76,6 +87,10 @@ def main(argv=None):
         parser.error("--serial runs in this process: it takes no --scheduler, --workers or --dashboard")
     if args.scheduler and (args.workers or args.dashboard):
         parser.error("--workers and --dashboard shape a LocalCluster; an existing scheduler has its own")
+    if args.ladder and (args.analyze or args.dry_run or args.serial or args.scheduler or args.workers
+                        or args.dashboard):
+        parser.error("--ladder trains nothing: it takes no --analyze, --dry-run, --serial, --scheduler, --workers "
+                     "or --dashboard (only --out, --threads and --quiet)")
     failed = []
 
     def work():
@@ -85,6 +100,9 @@ def main(argv=None):
         if args.dry_run:
             list_points(points, out)
             return out
+        if args.ladder:
+            say = None if args.quiet else (lambda text: print(text, file=sys.stderr, flush=True))
+            return ", ".join(write_ladder(spec, out, threads=args.threads, say=say)[1])
         outcome = run_sweep(points, out, scheduler=args.scheduler, workers=args.workers, threads=args.threads,
                             serial=args.serial, analyze=args.analyze, stream=None if args.quiet else sys.stderr,
                             progress_every=args.progress_every, dashboard=args.dashboard)

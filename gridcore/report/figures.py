@@ -23,6 +23,7 @@ function                   what it shows                                   paper
 :func:`path_figure`        a real path vs a simulated one (--trajectory)   -
 :func:`probe_figure`       response to one moving step: integration?       -
 :func:`pilot_figure`       gain, error and rest output of pilot runs        -
+:func:`ladder_figure`      hexagonal grid units and maps per configuration  -
 =========================  ==============================================  ==========
 
 ``physical=`` (a :class:`gridcore.analysis.physical.PhysicalScale`) labels
@@ -47,7 +48,8 @@ from gridcore.sim.arenas import Circle
 
 __all__ = ["TYPE_COLOURS", "COLOUR_SCALES", "tracking_figure", "ratemap_panel", "tuning_examples",
            "selectivity_figure", "development_figure", "emergence_figure", "error_correction_figure",
-           "stability_figure", "comparison_figure", "path_figure", "probe_figure", "pilot_figure"]
+           "stability_figure", "comparison_figure", "path_figure", "probe_figure", "pilot_figure",
+           "ladder_figure"]
 
 TYPE_COLOURS = {"grid": "#d62728", "border": "#1f77b4", "band": "#2ca02c",
                 "irregular": "#555555", "none": "#aaaaaa"}
@@ -939,4 +941,90 @@ def pilot_figure(rows, *, fig=None):
         ax.set_title(title, fontsize=8.5)
         ax.tick_params(axis="x", labelsize=7)
     fig.tight_layout()
+    return fig
+
+
+def ladder_figure(records, maps, binnings, *, title=None, fig=None):
+    """The ingredient ladder: hexagonal grid units per configuration, and the best grid maps of each.
+
+    a) The fraction of units that are hexagonal grid units (grid units of
+    60-degree symmetry), one dot per seed, with the mean and the range over
+    the seeds, configurations in the ladder's order. b) One row per
+    configuration: the rate maps of its example units (the first seed's
+    highest grid60 scores), each titled with its unit, score and type.
+
+    Parameters
+    ----------
+    records : list of dict
+        :func:`gridcore.sweep.ladder.ladder_records`: ``point``, ``runs``
+        (``seed``, ``hexagonal_fraction``), ``missing``,
+        ``hexagonal_fraction`` (``mean``, ``min``, ``max``) and ``examples``
+        (``seed``, ``units``, ``grid60``, ``type``, ``grid_symmetry``; or None).
+    maps : list of (ndarray, shape (K, H, W)) or None
+        Per record, the maps of its example units (None: none to show).
+    binnings : list of SpatialBins or None
+        Per record, the maps' bins (:func:`gridcore.analysis.ratemaps.spatial_bins`).
+    title : str, optional
+        The sweep's name.
+    fig : Figure, optional
+
+    Returns
+    -------
+    Figure
+    """
+    if not (len(records) == len(maps) == len(binnings)) or not records:
+        raise ValueError(f"records, maps and binnings must be non-empty lists of one entry per configuration, got "
+                         f"{len(records)}, {len(maps)} and {len(binnings)}")
+    k = len(records)
+    cols = max([len(m) for m in maps if m is not None], default=1)
+    # Inches from the top: title 0.55, panel a 2.2, its tick labels and b's title 1.15, a row of maps 1.2
+    # each, the colour bar 0.8.
+    a_top, a_bottom, b_top = 0.55, 2.75, 3.9
+    height = b_top + 1.2 * k + 0.8
+    fig = _figure(fig, (max(1.1 * cols + 1.6, 0.9 * k + 2.0, 6.0), height))
+    ax = fig.add_subplot(fig.add_gridspec(1, 1, left=0.1, right=0.98, top=1 - a_top / height,
+                                          bottom=1 - a_bottom / height)[0])
+    for i, r in enumerate(records):
+        fractions = [run["hexagonal_fraction"] for run in r["runs"]]
+        if not fractions:
+            ax.text(i, 0.0, "no analysed run", rotation=90, ha="center", va="bottom", fontsize=7, color="0.4")
+            continue
+        x = i + 0.1 * np.linspace(-1, 1, len(fractions)) * (len(fractions) > 1)
+        ax.scatter(x, fractions, s=14, color=TYPE_COLOURS["grid"], alpha=0.75, zorder=3, label="one seed")
+        h = r["hexagonal_fraction"]
+        ax.errorbar(i + 0.22, h["mean"], yerr=[[h["mean"] - h["min"]], [h["max"] - h["mean"]]], fmt="_", ms=10,
+                    capsize=3, color="k", lw=1, label="mean and range (min to max) over seeds")
+    tilt = {"rotation": 25, "ha": "right"} if k > 6 else {}        # long ladders: slanted names
+    ax.set_xticks(range(k), [f"{r['point']}\n{len(r['seeds'])} of {len(r['seeds']) + len(r['missing'])} seeds"
+                             for r in records], fontsize=7, **tilt)
+    ax.set_xlim(-0.6, k - 0.4)
+    ax.set_ylim(bottom=0)
+    ax.set_ylabel("hexagonal grid units\n(fraction of units)", fontsize=8)
+    ax.tick_params(axis="y", labelsize=7)
+    handles, labels = ax.get_legend_handles_labels()
+    once = dict(zip(labels, handles))                             # one entry per kind, not per configuration
+    if once:
+        ax.legend(once.values(), once.keys(), fontsize=7, frameon=False, loc="upper right")
+    ax.set_title("a) grid units of 60-degree symmetry (classifier), per configuration", fontsize=8.5)
+    rows = fig.add_gridspec(k, cols + 1, width_ratios=[1.4] + [1.0] * cols, left=0.02, right=0.98,
+                            top=1 - b_top / height, bottom=0.8 / height, hspace=0.3, wspace=0.08)
+    for i, (r, m, b) in enumerate(zip(records, maps, binnings)):
+        ex = r["examples"]
+        label = fig.add_subplot(rows[i, 0])
+        label.axis("off")
+        where = "no analysed run" if ex is None else f"seed {ex['seed']}" + ("" if ex["units"] else
+                                                                              "\nno unit has a grid60 score")
+        label.text(1.0, 0.5, f"{r['point']}\n{where}", ha="right", va="center", fontsize=7.5,
+                   transform=label.transAxes)
+        if m is None:
+            continue
+        for j, (u, g60, t, sym) in enumerate(zip(ex["units"], ex["grid60"], ex["type"], ex["grid_symmetry"])):
+            a = fig.add_subplot(rows[i, j + 1])
+            _map(a, m[j], b)
+            a.set_title(f"{u}: {g60:.2f} {t}{sym if t == 'grid' else ''}", fontsize=6, pad=1.5,
+                        color=TYPE_COLOURS.get(t, "k"))
+    fig.text(0.5, 1 - (b_top - 0.3) / height, "b) rate maps of the first seed's units with the highest grid60 "
+             "scores (title: unit: grid60 score, type)", fontsize=8.5, ha="center", va="bottom")
+    _map_colourbar(fig, fig.add_axes((0.3, 0.25 / height, 0.4, 0.12 / height)), None)
+    _title(fig, title, "ingredient ladder", y=1 - 0.1 / height, va="top")
     return fig
