@@ -7,6 +7,8 @@
 - :mod:`gridcore.sweep.cluster`: a LocalCluster of the right shape, an existing scheduler, threads per run;
 - :mod:`gridcore.sweep.runner`: :func:`run_sweep`: skip, resume, retry, progress, Ctrl-C;
 - :mod:`gridcore.sweep.summary`: ``summary.csv``, one row per run;
+- :mod:`gridcore.sweep.ladder`: per named configuration of an analysed sweep, its grid-unit fractions
+  over the seeds and example rate maps (``ladder.json``, ``ladder.csv``, ``ladder.png``);
 - ``python -m gridcore.sweep``: the command line (:mod:`gridcore.cli.sweep`); ``docs/sweeps.md``.
 
 Dask (``dask.distributed``) is an optional extra: ``pip install 'gridcore[sweep]'``; it is imported
