@@ -20,7 +20,7 @@ from gridcore.sweep.spec import SpecError, load_spec
 from gridcore.train.loop import train
 
 # Tiny place-cell networks: their maps have grid scores (the tiny tanh x,y networks' ramps have none).
-BASE = {**TINY, "n_units": 16}
+BASE = {**TINY, "n_units": 16, "dtype": "float64"}
 POINTS = '[points.relu]\n[points.tanh]\nmodel.nonlinearity = "tanh"\n'
 # The quick analysis, smaller, without the development step (its t-SNE is most of a tiny run's analysis).
 ANALYSIS = dict(SMALL_ANALYSIS, bins=10, n_trials=150, stages=(TINY["iterations"],))

@@ -3,6 +3,7 @@
 import json
 import os
 
+import numpy as np
 import pytest
 
 from gridcore.analysis.pipeline import record_and_classify
@@ -34,3 +35,25 @@ def test_committed_run_gives_its_headline_numbers(name):
         # A unit whose score sits on its threshold may flip by round-off.
         assert abs(counts[t] - m["celltypes"]["counts"][t]) <= 1, t
     assert abs(ramps(types)["n_ramps"] - m["celltypes"]["ramps"]["n_ramps"]) <= 1
+
+
+@pytest.mark.slow
+def test_positive_control_gives_its_grid_units_again():
+    # The grid-cell positive control (python -m gridcore.train --preset grid-cells): its hexagonal grid
+    # units recomputed from the committed network on the analysis's own trials, noise and shuffles.
+    path = os.path.join(ROOT, "grid-cells")
+    with open(os.path.join(path, "analysis", "metrics.json")) as fh:
+        m = json.load(fh)
+    s = m["settings"]
+    run = load_run(path)
+    _, _, track, types = record_and_classify(run, get_backend("auto"), s["seed"], s["n_trials"],
+                                             s["n_steps"], s["test_noise_std"], s["bins"], s["n_shuffles"])
+    assert track["normalised_error"] == pytest.approx(m["tracking"]["normalised_error"], rel=1e-5)
+    hexagonal = (types.spatial_type == "grid") & (types.grid_symmetry == 60)
+    saved = np.array(m["celltypes"]["grid_symmetry"]) == 60
+    # A unit whose score sits on its threshold may flip by round-off (float32 kernels).
+    assert abs(int(hexagonal.sum()) - int(saved.sum())) <= 2
+    assert abs(types.counts()["grid"] - m["celltypes"]["counts"]["grid"]) <= 2
+    # The positive control's targets: at least 30% hexagonal grid units, their median 60-degree score >= 0.5.
+    assert hexagonal.mean() >= 0.3
+    assert np.median(types.scores["grid60"][hexagonal]) >= 0.5

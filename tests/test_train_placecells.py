@@ -31,9 +31,10 @@ from gridcore.train.rundir import load_run
 
 PLACE = ModelSpec(alpha=1.0, nonlinearity="relu", readout="place-cells", initial_state="encoded",
                   n_place_cells=32)
-# A tiny version of the grid-cells preset that learns in tens of iterations: 32 units, 32 Gaussian
-# place cells of width 0.15 in a 1 x 1 arena, trials of 10 steps.
-TINY = ["--preset", "grid-cells", "--backend", "numpy", "--threads", "1", "--n-units", "32", "--n-place-cells", "32",
+# A tiny version of the grid-cells preset that learns in tens of iterations: 32 units with biases
+# and an orthogonal start, 32 Gaussian place cells of width 0.15 in a 1 x 1 arena, trials of 10 steps.
+TINY = ["--preset", "grid-cells", "--backend", "numpy", "--dtype", "float64", "--threads", "1",
+        "--rec-init", "orthogonal", "--frozen", "", "--lr-steps", "", "--n-units", "32", "--n-place-cells", "32",
         "--arena-size", "1.0", "--place-cells", "sigma=0.15", "--place-cells", "surround=false",
         "--n-trials", "50", "--curvature-trials", "25", "--n-steps", "10", "--checkpoint-every", "0",
         "--snapshot-at", "0", "--quiet"]
@@ -156,8 +157,9 @@ def test_cli_names_a_bad_model_setting(tmp_path, capsys):
 def test_grid_cells_preset():
     cfg = make_config("grid-cells")
     assert cfg.model == ModelSpec(alpha=1.0, nonlinearity="relu", readout="place-cells", initial_state="encoded",
-                                  n_place_cells=256)
-    assert cfg.network.n_units == 256 and cfg.shape == (256, 2, 256) and cfg.layout.n_code == 256
+                                  n_place_cells=512)
+    assert cfg.network.n_units == 512 and cfg.shape == (512, 2, 512) and cfg.layout.n_code == 512
+    assert cfg.network.rec_init == "uniform" and cfg.network.frozen == ("b",) and cfg.compute.dtype == "float32"
     t = cfg.task
     assert (t.arena, t.arena_size, t.motion_model, t.start, t.encoding, t.n_steps, t.noise_std) == \
         ("square", 2.2, "smooth", "uniform", "velocity", 20, 0.0)
@@ -165,7 +167,7 @@ def test_grid_cells_preset():
     s = cfg.schedule
     assert (s.l2, s.metabolic, s.lam_rec, s.lam_rec_from) == (False, False, 1e-4, 0)
     assert cfg.optimizer.name == "adam" and cfg.optimizer.n_trials == 200
-    assert cfg.make_place_cells().n_cells == 256
+    assert cfg.make_place_cells().n_cells == 512
     assert "grid-cells" in PRESETS and make_config("grid-cells", optimizer="hf").optimizer.name == "hf"
 
 
@@ -341,9 +343,10 @@ def test_checkpoint_of_another_layout_is_refused(tmp_path, capsys):
 
 
 def test_grid_cells_preset_runs_with_hf_at_full_size(tmp_path):
-    # The preset's sizes (N = Np = 256, M = 200, T = 20) with HF: two iterations that lower the loss
-    # (4 s with the C core on 2 cores).
+    # The preset at half its size (N = Np = 256, M = 200, T = 20) with HF, in float32 and without
+    # biases: two iterations that lower the loss (4 s with the C core on 2 cores).
     assert main(["--out", str(tmp_path / "r"), "--preset", "grid-cells", "--optimizer", "hf", "--iterations", "2",
+                 "--n-units", "256", "--n-place-cells", "256",
                  "--eval-every", "1", "--backend", "c", "--threads", "2", "--quiet"]) == 0
     log = read_log(tmp_path / "r" / "log.jsonl")
     assert all(r["accepted"] for r in log) and log[-1]["loss"] < log[0]["loss"]

@@ -672,17 +672,19 @@ PRESETS = {
     # The paper: N=100, M=500, T=500, noise and metabolic cost on, 90% zero speed.
     "paper": {"n_units": 100, "n_trials": 500, "n_steps": 500, "iterations": 1000,
               "snapshot_at": [0, 10, 20, 50, 100, 200, 500]},
-    # The positive control: Sorscher et al.'s model (ReLU, alpha = 1, place-cell readout and encoded
-    # start, weight decay on Wrec, smooth foraging from anywhere in a 2.2 m square, velocity inputs,
-    # no noise) at a size 2 cores train in about 10 minutes (C core, 0.15-0.2 s per iteration); a
-    # starting point, not a tuned recipe: 3000 iterations reached a held-out error of 0.87.
+    # The positive control (docs/results/grid-cells): Sorscher et al.'s network (ReLU, alpha = 1, no
+    # biases, Wrec uniform on +-1/sqrt(N), place-cell readout and encoded start, weight decay on Wrec
+    # from the start, smooth foraging from anywhere in a 2.2 m square, velocity inputs, no noise) at
+    # N = Np = 512, trained with Adam in float32: a population of hexagonal grid units in about
+    # 25 minutes on one core.
     "grid-cells": {"model": {"alpha": 1.0, "nonlinearity": "relu", "readout": "place-cells",
-                             "initial_state": "encoded", "n_place_cells": 256},
-                   "n_units": 256, "arena_size": 2.2, "motion_model": "smooth", "motion": {"start": "uniform"},
-                   "encoding": "velocity", "n_steps": 20, "n_trials": 200, "curvature_trials": 100,
-                   "noise_std": 0.0, "l2": False, "metabolic": False, "lam_rec": 1e-4, "lam_rec_from": 0,
-                   "optimizer": "adam", "adam": {"lr": 1e-3}, "iterations": 3500, "eval_every": 50,
-                   "checkpoint_every": 100, "snapshot_at": [0, 100, 500, 1000, 2000]},
+                             "initial_state": "encoded", "n_place_cells": 512},
+                   "n_units": 512, "rec_init": "uniform", "frozen": ["b"], "arena_size": 2.2,
+                   "motion_model": "smooth", "motion": {"start": "uniform"}, "encoding": "velocity",
+                   "n_steps": 20, "n_trials": 200, "curvature_trials": 100, "noise_std": 0.0, "l2": False,
+                   "metabolic": False, "lam_rec": 1e-4, "lam_rec_from": 0, "optimizer": "adam",
+                   "adam": {"lr": 1e-3, "lr_steps": [[4000, 3e-4]]}, "dtype": "float32", "iterations": 5000,
+                   "eval_every": 500, "checkpoint_every": 200, "snapshot_every": 1000, "snapshot_at": [0, 100, 500]},
 }
 
 
