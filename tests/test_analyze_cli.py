@@ -4,12 +4,14 @@ import json
 import os
 import re
 import shutil
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 from gridcore.cli.analyze import main
 from gridcore.model.params import init_params
+from gridcore.report import figures
 from gridcore.train.config import make_config
 from gridcore.train.loop import train
 
@@ -41,8 +43,9 @@ def test_writes_metrics_figures_and_report(analysed):
                 "error_correction", "stability", "comparison", "settings", "conventions", "figures",
                 "timings_s"):
         assert key in m, key
-    assert set(m["figures"]) == {"tracking", "probe", "ratemaps", "tuning", "selectivity", "development",
-                                 "error_correction", "stability", "comparison"}
+    assert set(m["figures"]) - {"grid_maps"} == {"tracking", "probe", "ratemaps", "tuning", "selectivity",
+                                                 "development", "error_correction", "stability", "comparison"}
+    assert ("grid_maps" in m["figures"]) == (m["celltypes"]["counts"]["grid"] > 0)   # only with grid units
     # The probe covers every snapshot and the final network (iterations 0 and 3 here).
     assert [o["iteration"] for o in m["probe"]["over_training"]] == [0, 3]
     assert m["probe"]["over_training"][-1]["median_gain"] == m["probe"]["final"]["summary"]["median_gain"]
@@ -245,3 +248,12 @@ def test_trajectory_errors(runs, tmp_path, capsys):
     bad.write_text("t,x\n0,1\n1,2\n")
     assert main([str(runs / "ref"), *SMALL, "--trajectory", str(bad)]) == 2
     assert "no y position column" in capsys.readouterr().err
+
+
+def test_grid_units_panel_shows_hexagonal_units_first_by_score():
+    types = SimpleNamespace(spatial_type=np.array(["grid", "band", "grid", "grid", "grid"]),
+                            grid_symmetry=np.array([90, 0, 60, 60, 90]),
+                            scores={"grid60": np.array([0.1, 0.9, 0.4, 0.8, 0.2]),
+                                    "grid90": np.array([0.5, 0.9, 0.0, 0.0, 0.7])})
+    assert figures.grid_units(types) == [3, 2, 4, 0]
+    assert figures.grid_units(types, limit=3) == [3, 2, 4]

@@ -13,6 +13,7 @@ function                   what it shows                                   paper
 =========================  ==============================================  ==========
 :func:`tracking_figure`    true path (black) and network estimate (red)    Fig. 1c
 :func:`ratemap_panel`      rate maps of units with their type labels       Fig. 2, 5
+:func:`grid_units`         which grid units a panel shows, best first      Fig. 2
 :func:`tuning_examples`    map, direction and speed tuning of examples     Fig. 3
 :func:`selectivity_figure` speed vs direction vs spatial selectivity       App. D
 :func:`development_figure` t-SNE of units over training stages             Fig. 4
@@ -46,7 +47,8 @@ from matplotlib.figure import Figure
 from gridcore.analysis.ratemaps import spatial_bins
 from gridcore.sim.arenas import Circle
 
-__all__ = ["TYPE_COLOURS", "COLOUR_SCALES", "tracking_figure", "ratemap_panel", "tuning_examples",
+__all__ = ["TYPE_COLOURS", "COLOUR_SCALES", "MAX_GRID_MAPS", "grid_units", "tracking_figure", "ratemap_panel",
+           "tuning_examples",
            "selectivity_figure", "development_figure", "emergence_figure", "error_correction_figure",
            "stability_figure", "comparison_figure", "path_figure", "probe_figure", "pilot_figure",
            "ladder_figure"]
@@ -194,6 +196,18 @@ def _box_text(arena, physical):
     f, unit = _length(physical)
     xmin, ymin, xmax, ymax = arena.bounds
     return f"box {f * (xmax - xmin):.3g} x {f * (ymax - ymin):.3g} {unit}"
+
+
+# The grid-unit panel shows at most this many units: beyond it the maps are too small to read.
+MAX_GRID_MAPS = 64
+
+
+def grid_units(types, limit=MAX_GRID_MAPS):
+    """The grid units of ``types`` (CellTypes), 60-degree ones first, each set by falling score; at most ``limit``."""
+    sym, scores = types.grid_symmetry, types.scores
+    order = sorted(np.flatnonzero(types.spatial_type == "grid"),
+                   key=lambda u: (sym[u] != 60, -scores[f"grid{sym[u]}"][u]))
+    return [int(u) for u in order[:limit]]
 
 
 def ratemap_panel(maps, types, arena, bins, *, units=None, colour_scale="unit", physical=None, title=None,

@@ -9,16 +9,18 @@ import html
 import os
 
 from gridcore.analysis.probes import step_gain
+from gridcore.report.figures import MAX_GRID_MAPS
 from gridcore.report.training import training_text
 from gridcore.train.heldout import MAX_ERROR_RATIO, MIN_STEP_GAIN
 
 __all__ = ["caption", "summary_rows", "write_report"]
 
-_ORDER = ("tracking", "probe", "ratemaps", "tuning", "selectivity", "development", "error_correction",
+_ORDER = ("tracking", "probe", "ratemaps", "grid_maps", "tuning", "selectivity", "development", "error_correction",
           "stability", "comparison", "path_error", "path_maps")
 _TITLES = {"tracking": "C1 Tracking (Fig. 1c)",
            "probe": "C1 Does the network integrate? Response to one moving step (ours)",
            "ratemaps": "C2 Rate maps of all units (Figs. 2, 5)",
+           "grid_maps": "C2 Rate maps of the grid units",
            "tuning": "C3 Tuning of example units (Fig. 3)",
            "selectivity": "C4 Speed, direction and spatial selectivity (App. D)",
            "development": "C5 Development during training (Fig. 4)",
@@ -85,6 +87,12 @@ def caption(key, m):
                 f"{ct['ramps']['threshold']:g} of the map's variance): {ct['ramps']['n_ramps']}"
                 + ("" if ct["ramps"]["median_plane"] is None
                    else f"; median plane R^2 {ct['ramps']['median_plane']:.2f}") + ".")
+    if key == "grid_maps":
+        g = m["celltypes"]["grid_symmetry"]
+        return (f"The rate maps of the {g['n_grid']} grid units ({g['n_grid60']} with 60-degree, "
+                f"{g['n_grid90']} with 90-degree symmetry)"
+                + (f", the first {MAX_GRID_MAPS} shown" if g["n_grid"] > MAX_GRID_MAPS else "")
+                + ": 60-degree units first, each set by falling grid score; as in the panel of all units.")
     if key == "tuning":
         return ("For each example unit: its rate map, mean activity against heading (all steps, 10-degree "
                 "bins) and against speed (moving steps, equal-count bins). First the most "

@@ -101,6 +101,10 @@ def draw_figures(analysis, out_dir, formats=("png",)):
                                               track["normalised_error"], physical=phys, title=name)
     fig["probe"] = figures.probe_figure(m["probe"], title=name)
     fig["ratemaps"] = figures.ratemap_panel(types.maps, types, run.arena, bins, physical=phys, title=name)
+    grid = figures.grid_units(types)
+    if grid:
+        fig["grid_maps"] = figures.ratemap_panel(types.maps, types, run.arena, bins, units=grid, physical=phys,
+                                                 title=f"{name}: its grid units")
     fig["tuning"] = figures.tuning_examples(m["tuning"]["examples"], types.maps, a.curves, types, run.arena,
                                             bins, physical=phys, title=name)
     fig["selectivity"] = figures.selectivity_figure(m["selectivity"], types.spatial_type, physical=phys,
@@ -121,7 +125,8 @@ def draw_figures(analysis, out_dir, formats=("png",)):
             m["trajectory"]["comparison"], [path_types["simulated"].maps, path_types["real"].maps],
             [path_types["simulated"], path_types["real"]], [run.arena, run.arena], bins,
             title=f"{name} on a simulated and on the {m['trajectory']['source']} path")
-    files = {"tracking": "tracking", "probe": "probe", "ratemaps": "ratemaps", "tuning": "tuning_examples",
+    files = {"tracking": "tracking", "probe": "probe", "ratemaps": "ratemaps", "grid_maps": "grid_ratemaps",
+             "tuning": "tuning_examples",
              "selectivity": "selectivity", "development": "development", "error_correction": "error_correction",
              "stability": "stability", "comparison": "comparison", "path_error": "path_error",
              "path_maps": "path_maps"}
