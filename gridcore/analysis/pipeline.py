@@ -87,9 +87,11 @@ __all__ = [
     "coverage_warnings", "run_name", "realpath_motion", "cut_trials", "real_path_step", "assemble_metrics",
 ]
 
-# Defaults of the full analysis (the paper's sizes) and of quick.
-DEFAULTS = {"n_trials": 500, "shuffles": 100, "long_steps": 1_000_000, "long_paths": 2}
-QUICK = {"n_trials": 100, "shuffles": 20, "long_steps": 100_000, "long_paths": 1}
+# Defaults of the full analysis and of quick. ``samples``: recorded steps, as ceil(samples / n_steps) test
+# trials; the paper's 500-step trials give 500 (quick 100), and runs trained on short trials, such as the
+# place-cell models' 20 steps, as many steps (12,500 trials; quick 2,500) to fill their rate maps.
+DEFAULTS = {"samples": 250_000, "shuffles": 100, "long_steps": 1_000_000, "long_paths": 2}
+QUICK = {"samples": 50_000, "shuffles": 20, "long_steps": 100_000, "long_paths": 1}
 # Independent random streams, one per purpose, from the seed.
 STREAMS = {"trajectories": 0, "noise": 1, "shuffles": 2, "development_noise": 3, "long_path": 4,
            "embedding": 5, "path_simulated": 6, "path_noise": 7, "path_shuffles": 8, "ratinabox": 9,
@@ -159,10 +161,12 @@ class AnalysisSettings:
         Every random draw of the analysis derives from it (:func:`subseed`).
     quick : bool
         Whether the sizes default to :data:`QUICK` (recorded in ``metrics.json``).
-    n_trials : int
+    samples : int
+        Recorded steps of the test trials when ``n_trials`` is None.
+    n_trials : int or None
         Test trials of the recording (unit types, tuning, C7, comparisons);
-        C1 is on the run's own held-out trials
-        (:func:`gridcore.analysis.tracking.held_out_tracking`).
+        None: ``ceil(samples / n_steps)``. C1 is on the run's own held-out
+        trials (:func:`gridcore.analysis.tracking.held_out_tracking`).
     n_steps : int or None
         Steps per test trial (None: the run's training length).
     long_steps, long_paths : int
@@ -188,7 +192,8 @@ class AnalysisSettings:
 
     seed: int = 0
     quick: bool = False
-    n_trials: int = DEFAULTS["n_trials"]
+    samples: int = DEFAULTS["samples"]
+    n_trials: int = None
     n_steps: int = None
     long_steps: int = DEFAULTS["long_steps"]
     long_paths: int = DEFAULTS["long_paths"]
@@ -203,7 +208,7 @@ class AnalysisSettings:
     trajectory_duration: float = None
 
     @classmethod
-    def make(cls, quick=False, n_trials=None, shuffles=None, long_steps=None, long_paths=None,
+    def make(cls, quick=False, samples=None, shuffles=None, long_steps=None, long_paths=None,
              **rest):
         """Settings with the sizes of a full analysis (:data:`DEFAULTS`) or of ``quick``
         (:data:`QUICK`); sizes given explicitly win over both.
@@ -211,7 +216,7 @@ class AnalysisSettings:
         Parameters
         ----------
         quick : bool
-        n_trials, shuffles, long_steps, long_paths : int or None
+        samples, shuffles, long_steps, long_paths : int or None
             None: the default of the chosen size.
         **rest
             The other fields of :class:`AnalysisSettings`.
@@ -221,7 +226,7 @@ class AnalysisSettings:
         AnalysisSettings
         """
         sizes = {**DEFAULTS, **(QUICK if quick else {})}
-        given = {"n_trials": n_trials, "shuffles": shuffles, "long_steps": long_steps,
+        given = {"samples": samples, "shuffles": shuffles, "long_steps": long_steps,
                  "long_paths": long_paths}
         sizes.update({k: v for k, v in given.items() if v is not None})
         return cls(quick=bool(quick), **sizes, **rest)
@@ -240,12 +245,20 @@ class AnalysisSettings:
             v = getattr(self, name)
             if v is not None and not (check_nonneg_float(name, v) > 0):
                 raise ValueError(f"{name} must be a positive number of seconds, got {v!r}")
-        if self.n_steps is not None:
-            check_positive_int("n_steps", self.n_steps)
+        for name in ("n_trials", "n_steps"):
+            if getattr(self, name) is not None:
+                check_positive_int(name, getattr(self, name))
         if self.noise_std is not None:
             object.__setattr__(self, "noise_std", check_nonneg_float("noise_std", self.noise_std))
         if self.stages is not None:
             object.__setattr__(self, "stages", tuple(self.stages))
+
+
+    def for_run(self, n_steps):
+        """These settings with ``n_steps`` (None here: the run's ``n_steps``) and ``n_trials`` resolved."""
+        steps = n_steps if self.n_steps is None else self.n_steps
+        trials = math.ceil(self.samples / steps) if self.n_trials is None else self.n_trials
+        return replace(self, n_steps=steps, n_trials=trials)
 
 
 class Steps:
@@ -356,7 +369,7 @@ def analyze_run(run_dir, compare=(), backend="auto", threads=None, settings=None
     run = load_run(run_dir)
     others = [load_run(p) for p in compare]       # fail early, before the long work
     task = run.settings.task
-    s = replace(settings, n_steps=task.n_steps if settings.n_steps is None else settings.n_steps)
+    s = settings.for_run(task.n_steps)
     test_noise = task.noise_std if s.noise_std is None else s.noise_std
     stages = select_stages(run.snapshots, run.final_iteration, s.stages)
     be = get_backend(backend, threads)
@@ -887,7 +900,7 @@ def assemble_metrics(run, others, backend, settings, stages, test_noise, probe, 
         "settings": {
             "backend": backend.name, "threads": backend.threads, "seed": s.seed,
             "seeds": {k: subseed(s.seed, k) for k in STREAMS}, "quick": bool(s.quick),
-            "n_trials": s.n_trials, "n_steps": s.n_steps, "test_noise_std": test_noise,
+            "samples": s.samples, "n_trials": s.n_trials, "n_steps": s.n_steps, "test_noise_std": test_noise,
             "bins": s.bins, "n_shuffles": s.shuffles, "long_steps": s.long_steps,
             "long_paths": s.long_paths, "block_steps": s.block_steps,
             "stages": stages, "embedding": s.embedding,

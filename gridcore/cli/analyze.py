@@ -82,7 +82,7 @@ def analyze(run_dir, compare=(), backend="auto", threads=None, stream=sys.stderr
         Files of each figure (PNG at 200 dpi; PDF and SVG vector).
     **settings
         Keyword arguments of :meth:`gridcore.analysis.pipeline.AnalysisSettings.make`:
-        ``seed``, ``quick``, ``n_trials``, ``n_steps``, ``long_steps``,
+        ``seed``, ``quick``, ``samples``, ``n_trials``, ``n_steps``, ``long_steps``,
         ``long_paths``, ``block_steps``, ``shuffles``, ``bins``,
         ``noise_std``, ``stages``, ``embedding``, ``trajectory``,
         ``trajectory_dt``, ``trajectory_duration``.
@@ -167,12 +167,13 @@ def build_parser():
     p.add_argument("--threads", type=positive_int, default=None, help="threads (default: all cores)")
     p.add_argument("--seed", type=int, default=0, help="seed of every random draw of the analysis")
     p.add_argument("--quick", action="store_true",
-                   help=f"a fast look: {QUICK['n_trials']} trials, {QUICK['shuffles']} shuffles, "
+                   help=f"a fast look: {QUICK['samples']:,} recorded steps, {QUICK['shuffles']} shuffles, "
                         f"{QUICK['long_paths']} long path of {QUICK['long_steps']:,} steps")
     p.add_argument("--n-trials", type=positive_int, default=None,
                    help=f"test trials of the recording (unit types, tuning, C7, comparisons; default "
-                        f"{DEFAULTS['n_trials']}); C1 is on the run's own held-out trials; with --emergence "
-                        f"enough for {SAMPLES:,} steps")
+                        f"enough for {DEFAULTS['samples']:,} steps: 500 of the paper's 500 steps, 12,500 of "
+                        f"20); C1 is on the run's own held-out trials; with --emergence enough for "
+                        f"{SAMPLES:,} steps")
     p.add_argument("--n-steps", type=positive_int, default=None,
                    help="steps per test trial (default: the run's n_steps)")
     p.add_argument("--long-steps", type=positive_int, default=None,

@@ -76,9 +76,10 @@ def presets_table():
 
 
 def _shown(value):
-    """A setting's value as the table shows it (lists comma-separated, None as auto)."""
+    """A setting's value as the table shows it, as its option takes it (lists comma-separated, pairs
+    such as the Adam steps ``I:LR``, None as auto)."""
     if isinstance(value, (list, tuple)):
-        return ",".join(map(str, value)) or "none"
+        return ",".join(":".join(map(str, v)) if isinstance(v, (list, tuple)) else str(v) for v in value) or "none"
     return "auto" if value is None else str(value)
 
 
