@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from gridcore.cli.sweep import main
+from gridcore.cli.sweep import build_parser, main
 from gridcore.sweep import cluster
 from gridcore.sweep.runner import run_sweep
 from gridcore.sweep.spec import SpecError, load_spec, parse_spec, run_name
@@ -400,3 +400,12 @@ def test_killed_worker_resumes_from_its_checkpoint(client, tmp_path):
         assert same_bits(final(tmp_path / "sweep" / p.name), final(alone)), p.name
     assert run_state(str(tmp_path / "sweep" / victim), points[1].config) == FINISHED
     assert run_state(str(tmp_path / "nothing"), points[1].config) == NEW
+
+
+def test_analyze_option_chooses_the_analysis():
+    parser = build_parser()
+    assert parser.parse_args(["s.toml"]).analyze is None
+    assert parser.parse_args(["s.toml", "--analyze"]).analyze == "quick"
+    assert parser.parse_args(["s.toml", "--analyze", "full"]).analyze == "full"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["s.toml", "--analyze", "slow"])

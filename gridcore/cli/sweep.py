@@ -12,6 +12,7 @@ Examples::
     python -m gridcore.sweep sweeps/noise.toml --dry-run             # the runs and where each stands
     python -m gridcore.sweep sweeps/noise.toml --workers 1 --threads 2
     python -m gridcore.sweep sweeps/noise.toml --analyze             # also the quick analysis of each run
+    python -m gridcore.sweep sweeps/noise.toml --analyze full        # also the full analysis of each run
     python -m gridcore.sweep sweeps/noise.toml --scheduler tcp://10.0.0.5:8786 --threads 4
     python -m gridcore.sweep docs/results/ladder-down.toml --ladder  # per-configuration summary of named points
 
@@ -35,6 +36,8 @@ from gridcore.sweep.runner import run_sweep
 from gridcore.sweep.spec import load_spec
 from gridcore.sweep.worker import run_state
 
+ANALYSES = ("quick", "full")  # what --analyze runs on each finished run
+
 
 def build_parser():
     """The argument parser of ``python -m gridcore.sweep``."""
@@ -53,9 +56,9 @@ def build_parser():
     where.add_argument("--serial", action="store_true", help="one run after another in this process, without Dask")
     where.add_argument("--dashboard", nargs="?", const=":8787", default=None, metavar="ADDRESS",
                        help="serve the LocalCluster's Dask dashboard (default address :8787; needs bokeh)")
-    p.add_argument("--analyze", action="store_true",
-                   help="also run the quick analysis (python -m gridcore.analyze --quick) of each finished run, "
-                        "on the workers")
+    p.add_argument("--analyze", nargs="?", const="quick", choices=ANALYSES, default=None,
+                   help="also analyse each finished run, on the workers: quick (the default: python -m "
+                        "gridcore.analyze --quick) or full (python -m gridcore.analyze)")
     p.add_argument("--dry-run", action="store_true", help="list the runs and where each stands; train nothing")
     p.add_argument("--ladder", action="store_true",
                    help="train nothing: summarise the analysed runs of a sweep of named points per configuration "
@@ -87,7 +90,7 @@ def main(argv=None):
         parser.error("--serial runs in this process: it takes no --scheduler, --workers or --dashboard")
     if args.scheduler and (args.workers or args.dashboard):
         parser.error("--workers and --dashboard shape a LocalCluster; an existing scheduler has its own")
-    if args.ladder and (args.analyze or args.dry_run or args.serial or args.scheduler or args.workers
+    if args.ladder and (args.analyze is not None or args.dry_run or args.serial or args.scheduler or args.workers
                         or args.dashboard):
         parser.error("--ladder trains nothing: it takes no --analyze, --dry-run, --serial, --scheduler, --workers "
                      "or --dashboard (only --out, --threads and --quiet)")
@@ -104,7 +107,8 @@ def main(argv=None):
             say = None if args.quiet else (lambda text: print(text, file=sys.stderr, flush=True))
             return ", ".join(write_ladder(spec, out, threads=args.threads, say=say)[1])
         outcome = run_sweep(points, out, scheduler=args.scheduler, workers=args.workers, threads=args.threads,
-                            serial=args.serial, analyze=args.analyze, stream=None if args.quiet else sys.stderr,
+                            serial=args.serial, analyze=args.analyze is not None,
+                            analysis={"quick": args.analyze == "quick"}, stream=None if args.quiet else sys.stderr,
                             progress_every=args.progress_every, dashboard=args.dashboard)
         failed.append(outcome.failed + outcome.analysis_failed)
         return os.path.join(out, "summary.csv")
