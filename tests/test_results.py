@@ -46,9 +46,8 @@ def test_positive_control_gives_its_grid_units_again():
         m = json.load(fh)
     s = m["settings"]
     run = load_run(path)
-    _, _, track, types = record_and_classify(run, get_backend("auto"), s["seed"], s["n_trials"],
-                                             s["n_steps"], s["test_noise_std"], s["bins"], s["n_shuffles"])
-    assert track["normalised_error"] == pytest.approx(m["tracking"]["normalised_error"], rel=1e-5)
+    types = record_and_classify(run, get_backend("auto"), s["seed"], s["n_trials"], s["n_steps"],
+                                s["test_noise_std"], s["bins"], s["n_shuffles"])[3]
     hexagonal = (types.spatial_type == "grid") & (types.grid_symmetry == 60)
     # A unit whose score sits on its threshold may flip by round-off (float32 kernels, another thread count).
     assert abs(int(hexagonal.sum()) - m["celltypes"]["grid_symmetry"]["n_grid60"]) <= 2
