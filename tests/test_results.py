@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from gridcore.analysis.pipeline import record_and_classify
-from gridcore.analysis.unitsummary import ramps
+from gridcore.analysis.unitsummary import hexagonal_units, ramps
 from gridcore.backends import get_backend
 from gridcore.cli.reproduce import RESULTS, RUNS
 from gridcore.train.rundir import load_run
@@ -48,7 +48,7 @@ def test_positive_control_gives_its_grid_units_again():
     run = load_run(path)
     types = record_and_classify(run, get_backend("auto"), s["seed"], s["n_trials"], s["n_steps"],
                                 s["test_noise_std"], s["bins"], s["n_shuffles"])[3]
-    hexagonal = (types.spatial_type == "grid") & (types.grid_symmetry == 60)
+    hexagonal = hexagonal_units(types)
     # A unit whose score sits on its threshold may flip by round-off (float32 kernels, another thread count).
     assert abs(int(hexagonal.sum()) - m["celltypes"]["grid_symmetry"]["n_grid60"]) <= 2
     assert abs(types.counts()["grid"] - m["celltypes"]["counts"]["grid"]) <= 2

@@ -27,7 +27,6 @@ training) and 1.6 GB of memory at the peak (the recording's rates are
 100,000 x 512 doubles, 0.4 GB).
 """
 
-import math
 import os
 import time
 from dataclasses import replace
@@ -36,10 +35,10 @@ import numpy as np
 
 from gridcore.analysis.development import select_stages
 from gridcore.analysis.jsonready import finite_median, float_or_none, floats
-from gridcore.analysis.pipeline import CONVENTIONS, DEFAULTS, record_and_classify, subseed
+from gridcore.analysis.pipeline import CONVENTIONS, DEFAULTS, record_and_classify, subseed, trials_for
 from gridcore.analysis.ratemaps import map_correlation
 from gridcore.analysis.tracking import held_out_tracking
-from gridcore.analysis.unitsummary import grid_symmetry_counts
+from gridcore.analysis.unitsummary import grid_symmetry_counts, hexagonal_units
 from gridcore.train.rundir import RunDir
 from gridcore.util.checks import check_nonneg_float, check_positive_int
 
@@ -125,8 +124,7 @@ def _stage_summary(types, held_out, recording):
             "median_grid60": finite_median(g60), "median_grid90": finite_median(g90),
             "n_grid60_above": above, "fraction_grid60_above": {k: v / n for k, v in above.items()},
             # The positive control's measure: the 60-degree score of the hexagonal grid units.
-            "median_grid60_of_hexagonal_units": finite_median(
-                g60[(types.spatial_type == "grid") & (types.grid_symmetry == 60)]),
+            "median_grid60_of_hexagonal_units": finite_median(g60[hexagonal_units(types)]),
         },
         "tracking": {k: held_out[k] for k in ("normalised_error", "squared_error", "best_constant_error",
                                               "n_trials", "n_steps")},
@@ -228,7 +226,7 @@ def emergence(run, backend, stages=None, seed=0, n_trials=None, n_steps=None, no
     t_start = time.perf_counter()
     task = run.settings.task
     n_steps = check_positive_int("n_steps", task.n_steps if n_steps is None else n_steps)
-    n_trials = check_positive_int("n_trials", math.ceil(SAMPLES / n_steps) if n_trials is None else n_trials)
+    n_trials = check_positive_int("n_trials", trials_for(SAMPLES, n_steps) if n_trials is None else n_trials)
     noise = check_nonneg_float("noise_std", task.noise_std if noise_std is None else noise_std)
     shuffles = check_positive_int("shuffles", shuffles)
     its = emergence_stages(run, stages)

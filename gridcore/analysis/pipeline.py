@@ -81,7 +81,7 @@ from gridcore.util.checks import check_choice, check_nonneg_float, check_positiv
 from gridcore.version import __version__
 
 __all__ = [
-    "DEFAULTS", "QUICK", "STREAMS", "CONVENTIONS", "AnalysisSettings", "Analysis", "Steps", "subseed",
+    "DEFAULTS", "QUICK", "STREAMS", "CONVENTIONS", "AnalysisSettings", "Analysis", "Steps", "subseed", "trials_for",
     "analyze_run", "held_out_recording", "record_and_classify", "celltypes_section", "tuning_step",
     "error_correction_step", "development_step", "stability_step", "compare_step", "load_real_path",
     "coverage_warnings", "run_name", "realpath_motion", "cut_trials", "real_path_step", "assemble_metrics",
@@ -253,12 +253,16 @@ class AnalysisSettings:
         if self.stages is not None:
             object.__setattr__(self, "stages", tuple(self.stages))
 
-
     def for_run(self, n_steps):
         """These settings with ``n_steps`` (None here: the run's ``n_steps``) and ``n_trials`` resolved."""
         steps = n_steps if self.n_steps is None else self.n_steps
-        trials = math.ceil(self.samples / steps) if self.n_trials is None else self.n_trials
+        trials = trials_for(self.samples, steps) if self.n_trials is None else self.n_trials
         return replace(self, n_steps=steps, n_trials=trials)
+
+
+def trials_for(samples, n_steps):
+    """Trials of ``n_steps`` steps that record at least ``samples`` steps: ``ceil(samples / n_steps)``."""
+    return math.ceil(samples / n_steps)
 
 
 class Steps:

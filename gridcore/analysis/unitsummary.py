@@ -15,11 +15,16 @@ from gridcore.analysis.jsonready import finite_median, float_or_none, floats, li
 from gridcore.analysis.scores import plane_score
 from gridcore.analysis.tuning import direction_tuning, speed_tuning
 
-__all__ = ["RAMP_R2", "grid_symmetry_counts", "ramps", "tuning_curves", "curves_to_json",
+__all__ = ["RAMP_R2", "hexagonal_units", "grid_symmetry_counts", "ramps", "tuning_curves", "curves_to_json",
            "heading_wrap", "pick_examples", "tuning_summary", "selectivity"]
 
 # A map a plane explains this well is a ramp: a linear code of position.
 RAMP_R2 = 0.9
+
+
+def hexagonal_units(types):
+    """(N,) bool: the grid units whose 60-degree symmetry won (``types``: CellTypes)."""
+    return (types.spatial_type == "grid") & (types.grid_symmetry == 60)
 
 
 def grid_symmetry_counts(types):
@@ -35,7 +40,7 @@ def grid_symmetry_counts(types):
     and grid90 scores over the grid units (None without grid units).
     """
     grid = types.spatial_type == "grid"
-    out = {"n_grid": int(grid.sum()), "n_grid60": int(np.sum(grid & (types.grid_symmetry == 60))),
+    out = {"n_grid": int(grid.sum()), "n_grid60": int(np.sum(hexagonal_units(types))),
            "n_grid90": int(np.sum(grid & (types.grid_symmetry == 90)))}
     for k in ("grid60", "grid90"):
         out[f"median_{k}_of_grid_units"] = finite_median(types.scores[k][grid])
