@@ -676,7 +676,7 @@ PRESETS = {
     # biases, Wrec uniform on +-1/sqrt(N), place-cell readout and encoded start, weight decay on Wrec
     # from the start, smooth foraging from anywhere in a 2.2 m square, velocity inputs, no noise) at
     # N = Np = 512, trained with Adam in float32: a population of hexagonal grid units in about
-    # 25 minutes on one core.
+    # 26 minutes on one core.
     "grid-cells": {"model": {"alpha": 1.0, "nonlinearity": "relu", "readout": "place-cells",
                              "initial_state": "encoded", "n_place_cells": 512},
                    "n_units": 512, "rec_init": "uniform", "frozen": ["b"], "arena_size": 2.2,
