@@ -402,6 +402,31 @@ def test_killed_worker_resumes_from_its_checkpoint(client, tmp_path):
     assert run_state(str(tmp_path / "nothing"), points[1].config) == NEW
 
 
+def _break_running(broken):
+    """On a worker: the progress lines' count of its running trainings fails (as from a lost worker), or not."""
+    import gridcore.sweep.worker as worker_module
+    real = getattr(worker_module, "real_running", worker_module.running)
+
+    def running(sweep):
+        raise OSError("connection to the worker closed")
+    worker_module.running, worker_module.real_running = (running if broken else real), real
+
+
+def test_a_worker_that_does_not_answer_the_progress_line_does_not_end_the_sweep(client, tmp_path):
+    import cloudpickle
+    cloudpickle.register_pickle_by_value(__import__(__name__))
+    points = spec(vary={"noise_std": [0.0]}).points()
+    client.run(_break_running, True, workers=[sorted(client.scheduler_info()["workers"])[0]])
+    try:
+        log = io.StringIO()
+        outcome = run_sweep(points, str(tmp_path / "sweep"), client=client, stream=log, progress_every=0.05)
+    finally:
+        client.run(_break_running, False)
+    assert outcome.finished == 2 and outcome.failed == 0
+    lines = [t for t in log.getvalue().splitlines() if " finished, " in t]
+    assert lines and not any(" running" in t for t in lines)          # the count left out, not made up
+
+
 def test_analyze_option_chooses_the_analysis():
     parser = build_parser()
     assert parser.parse_args(["s.toml"]).analyze is None

@@ -361,8 +361,20 @@ class _Sweep:
                 kind, job = kinds[future.key]
                 (self.trained if kind == "train" else self.analysed)(job, _result(future, kind))
             if time.monotonic() >= next_line:
-                self.progress_line(running=sum(client.run(running, self.id).values()))
+                self.progress_line(running=_running_now(client, self.id))
                 next_line += every
+
+
+def _running_now(client, sweep):
+    """Trainings of ``sweep`` running on ``client``'s workers, or None when a worker does not answer.
+
+    A worker lost or restarted between two progress lines (its task goes to
+    another worker and resumes from its checkpoint) must not end the sweep.
+    """
+    try:
+        return sum(client.run(running, sweep).values())
+    except Exception:  # CommClosedError, OSError, TimeoutError, or an error on the worker
+        return None
 
 
 def _result(future, kind):
