@@ -163,6 +163,15 @@ def test_the_committed_c2_seeds_are_the_paper_runs_but_for_the_seed():
         assert p.config.differing(committed, ignore=("threads",)) == ["noise_source", "seed"]
 
 
+def test_the_committed_arenas_of_the_positive_control_are_its_recipe_but_for_the_arena():
+    path = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "results", "grid-cells-arenas.toml")
+    points = load_spec(path).points()
+    assert [p.name for p in points] == ["arena=triangle,seed=0", "arena=hexagon,seed=0"]
+    committed = RunConfig.load(os.path.join(os.path.dirname(path), "grid-cells", "config.json"))
+    for p in points:
+        assert p.config.differing(committed, ignore=("threads",)) == ["arena"]
+
+
 @pytest.mark.parametrize("name", ["ladder-down", "ladder-up"])
 def test_the_committed_ladders_are_valid(name):
     path = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "results", f"{name}.toml")
