@@ -391,7 +391,7 @@ def analyze_run(run_dir, compare=(), backend="auto", threads=None, settings=None
     track, outputs, positions = steps.run("tracking", "held-out error and the heading-only integrator's",
                                           held_out_tracking, run, be)
     track["speed_use"] = speed_use(track["normalised_error"], track["heading_baseline_normalised_error"],
-                                   probes.step_gain(probe["final"]["summary"]))
+                                   probes.step_gain(probe["final"]["summary"]), track["readout_floor"])
     # One recording serves C2-C4, C7 and the comparison's unit types.
     traj, rec, _, types = steps.run(
         "recording_and_celltypes",

@@ -25,7 +25,7 @@ from gridcore.analysis.ratemaps import RateMapAccumulator, map_correlation
 from gridcore.analysis.recording import path_errors
 from gridcore.model.spec import PAPER
 from gridcore.sim.trajectories import simulate
-from gridcore.train.heldout import heading_baseline, normalised_error, trials_baseline
+from gridcore.train.heldout import heading_baseline, normalised_error, readout_floor, trials_baseline
 from gridcore.train.loop import held_out_trials, reported_positions
 from gridcore.util.checks import check_positive_int
 
@@ -101,7 +101,9 @@ def held_out_tracking(run, backend):
     track : dict
         :func:`tracking`, with ``heading_baseline_normalised_error``
         (:func:`gridcore.train.heldout.trials_baseline`: an integrator that
-        ignores speed, on the same trials).
+        ignores speed, on the same trials) and ``readout_floor``
+        (:func:`gridcore.train.heldout.readout_floor`: a perfect integrator
+        read through the readout).
     outputs, positions : ndarray, shape (M, T, 2)
         The reported and the true positions (for the tracking figure).
     """
@@ -109,6 +111,7 @@ def held_out_tracking(run, backend):
     outputs = reported_positions(run.params, batch, backend, run.spec, run.place_cells)
     track = tracking(outputs, traj.positions)
     track["heading_baseline_normalised_error"] = trials_baseline(traj, run.arena, run.spec)
+    track["readout_floor"] = readout_floor(traj.positions, run.spec, run.place_cells)
     return track, outputs, traj.positions
 
 

@@ -170,6 +170,11 @@ def caption(key, m):
     raise ValueError(f"unknown figure {key!r}; allowed: {', '.join(_ORDER)}")
 
 
+# integrates_speed: None when the readout's resolution makes the test unable to tell
+# (gridcore.train.heldout.speed_use).
+_ANSWER = {True: "yes", False: "no", None: "cannot tell (the readout's resolution)"}
+
+
 def summary_rows(m):
     """The metrics table: ``(claim, quantity, value)`` rows of text."""
     t, ct = m["tracking"], m["celltypes"]
@@ -179,7 +184,7 @@ def summary_rows(m):
             ("C1", "normalised error of an integrator that ignores speed (same trials)",
              f"{t['heading_baseline_normalised_error']:.4f}"),
             ("C1", f"integrates speed (error <= {MAX_ERROR_RATIO:g} of that integrator's and step gain > "
-                   f"{MIN_STEP_GAIN:g})", "yes" if t["speed_use"]["integrates_speed"] else "no")]
+                   f"{MIN_STEP_GAIN:g})", _ANSWER[t["speed_use"]["integrates_speed"]])]
     s = m["probe"]["final"]["summary"]
     rows += [("C1", f"step response: median gain (step {s['speeds'][len(s['speeds']) // 2]:.3g}; integrator 1)",
               f"{step_gain(s):.3g}"),

@@ -12,12 +12,21 @@ that integrator, :func:`heading_baseline`, on the same trials. A network
 :data:`MAX_ERROR_RATIO` of the baseline's and, where a step response was
 measured (:func:`gridcore.analysis.probes.step_response`), its median step
 gain is above :data:`MIN_STEP_GAIN` (a path integrator's is 1).
+
+A readout can make the test impossible to pass: the place-cell readout
+reports positions only as finely as its cells' decoding resolves them, and
+on short trials from a known start with smooth motion the heading-only
+integrator errs less than that. :func:`readout_floor` is the error of a
+perfect integrator read through the readout; when it is above
+:data:`MAX_ERROR_RATIO` of the baseline's, no network with that readout
+could show it uses speed on those trials, and :func:`speed_use` says it
+cannot tell.
 """
 
 import numpy as np
 
 __all__ = ["MAX_ERROR_RATIO", "MIN_STEP_GAIN", "normalised_error", "heading_baseline", "trials_baseline",
-           "speed_use"]
+           "readout_floor", "speed_use"]
 
 MAX_ERROR_RATIO = 0.5   # held-out error / heading-only integrator's error, at most
 MIN_STEP_GAIN = 0.8     # output moved by one step / the step's length, above
@@ -96,7 +105,36 @@ def trials_baseline(traj, arena, spec):
     return heading_baseline(traj.speed, traj.heading, traj.positions, arena, start)
 
 
-def speed_use(error, baseline, step_gain=None):
+def readout_floor(positions, spec, place_cells=None, chunk=4096):
+    """Normalised error of a perfect path integrator read through the network's readout.
+
+    0 for the ``"xy"`` readout, which reports positions as they are. For
+    ``"place-cells"``, the true positions' own place-cell codes decoded
+    (:meth:`gridcore.sim.placecells.PlaceCells.decode`): the decoding's
+    resolution, below which no network of that readout can go.
+
+    Parameters
+    ----------
+    positions : array_like, shape (M, T, 2)
+        True positions (arena units).
+    spec : ModelSpec
+    place_cells : PlaceCells or None
+        The run's place cells; required by the ``"place-cells"`` readout.
+    chunk : int
+        Positions encoded at a time (bounds the (chunk, N_p) code array).
+    """
+    p = np.asarray(positions, dtype=np.float64)
+    if spec.readout == "xy":
+        return 0.0
+    if place_cells is None:
+        raise ValueError("the 'place-cells' readout needs the run's place_cells to decode positions")
+    flat = p.reshape(-1, 2)
+    decoded = np.concatenate([place_cells.decode(place_cells.encode(flat[lo:lo + chunk]))
+                              for lo in range(0, len(flat), chunk)])
+    return normalised_error(decoded.reshape(p.shape), p)
+
+
+def speed_use(error, baseline, step_gain=None, floor=0.0):
     """Whether a network integrates speed, by its held-out error against the baseline's.
 
     Parameters
@@ -107,15 +145,25 @@ def speed_use(error, baseline, step_gain=None):
         :func:`heading_baseline` on the same trials.
     step_gain : float or None
         The median gain of the step response at the median speed, if measured.
+    floor : float
+        :func:`readout_floor` on the same trials (0: the x, y readout).
 
     Returns
     -------
     dict (JSON-ready)
-        ``integrates_speed`` (bool: every test given passed), ``error_ratio``
-        (error / baseline), ``step_gain`` (if given) and ``verdict``, one
-        sentence that says which and why.
+        ``integrates_speed`` (bool: every test given passed; None: the test
+        cannot tell, ``floor`` above :data:`MAX_ERROR_RATIO` of
+        ``baseline``), ``error_ratio`` (error / baseline), ``readout_floor``
+        (if above 0), ``step_gain`` (if given and the test can tell) and
+        ``verdict``, one sentence that says which and why.
     """
     ratio = error / baseline if baseline > 0 else float("inf")
+    extra = {"readout_floor": float(floor)} if floor > 0 else {}
+    if floor > MAX_ERROR_RATIO * baseline:
+        return {"integrates_speed": None, "error_ratio": float(ratio), **extra,
+                "verdict": f"cannot tell whether it integrates speed: on these trials an integrator that ignores "
+                           f"speed errs {baseline:.4f}, and a perfect integrator read through the readout "
+                           f"{floor:.4f}, above {MAX_ERROR_RATIO:g} of it (held-out error {error:.3f})"}
     passed = [ratio <= MAX_ERROR_RATIO]
     verdict = (f"held-out error {error:.3f} is {ratio:.2f} of the {baseline:.3f} of an integrator that ignores "
                f"speed (at most {MAX_ERROR_RATIO:g} shows it uses speed)")
@@ -126,7 +174,7 @@ def speed_use(error, baseline, step_gain=None):
     integrates = all(passed)
     head = "integrates speed" if integrates else "does not integrate speed"
     gain = {} if step_gain is None else {"step_gain": float(step_gain)}
-    return {"integrates_speed": bool(integrates), "error_ratio": float(ratio), **gain,
+    return {"integrates_speed": bool(integrates), "error_ratio": float(ratio), **extra, **gain,
             "verdict": f"{head}: {verdict}"}
 
 

@@ -34,7 +34,7 @@ from gridcore.sim.arenas import make_arena
 from gridcore.sim.placecells import outputs_to_positions
 from gridcore.sim.trajectories import simulate
 from gridcore.train.config import RESUME_MAY_CHANGE, RunConfig
-from gridcore.train.heldout import normalised_error, speed_use, trials_baseline
+from gridcore.train.heldout import normalised_error, readout_floor, speed_use, trials_baseline
 from gridcore.train.hf import (
     OPTIMIZER_STATES,
     AdamState,
@@ -609,7 +609,8 @@ def _train(run, cfg, backend, point, stream):
     params.save(run.final, spec)
     error = nerr(params)
     baseline = trials_baseline(held_out_traj, arena, spec)
+    floor = readout_floor(held_out_traj.positions, spec, place_cells)
     atomic_write_json(run.metrics, {"nerr_heldout": error, "heading_baseline_nerr": baseline,
-                                    **speed_use(error, baseline), "eval_trials": out_settings.eval_trials,
+                                    **speed_use(error, baseline, floor=floor), "eval_trials": out_settings.eval_trials,
                                     "iterations": total, "gridcore_version": __version__})
     return params
