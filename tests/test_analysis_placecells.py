@@ -331,3 +331,34 @@ def test_analyze_run_on_other_variants(runs, name, tmp_path):
         assert lead > 0 and m["trajectory"]["real"]["trials"]["lead_in_steps"] > 0
     if run.settings.task.motion_model == "paper":
         assert m["probe"]["final"]["speeds"] == pytest.approx([0.027543, 0.070644, 0.128758], abs=1e-6)
+
+
+def test_a_network_that_diverges_on_a_long_path_gets_an_infinite_error_not_a_crash():
+    # W_rec = 3 I with ReLU and leak 0.5: active units double every step and overflow after ~1000 steps.
+    pc = PlaceCells("square", n_cells=24)
+    p = _network(SPEC)
+    p = Params(3.0 * np.eye(p.n_units), p.Win, np.abs(p.b) + 0.1, p.Wout, p.Wenc)
+    traj = _smooth_trials(n_trials=2, n_steps=1500)
+    with np.errstate(over="ignore", invalid="ignore"):
+        err = path_errors(p, NUMPY, traj, 0.0, 9, SPEC, chunk_steps=250, place_cells=pc)
+        ref = NUMPY.forward(p, traj.inputs, None, spec=SPEC, start_codes=pc.encode(traj.start)).y
+    first = int(np.flatnonzero(~np.isfinite(ref).all(axis=(0, 2)))[0])     # the first step any path overflows
+    assert 500 < first < 1500
+    np.testing.assert_allclose(err[:, :first], np.sum((pc.decode(ref[:, :first]) - traj.positions[:, :first]) ** 2,
+                                                      axis=2), atol=1e-12)
+    assert np.all(np.isinf(err[:, first:]))
+    with np.errstate(over="ignore", invalid="ignore"):
+        out = long_path(p, NUMPY, pc.arena, 3000, seed=1, motion_model="smooth", spec=SPEC, block=200,
+                        chunk_steps=250, bins=6, place_cells=pc)
+    k = out["diverged_at_step"]
+    assert 0 < k < 3000 and out["error"] is None and out["ratio"] is None and out["last_block"] is None
+    assert all(e is not None for e in out["error_mean"][:k // 200]) and out["error_mean"][-1] is None
+    assert out["first_block"] is not None and np.isfinite(out["constant_error"])
+    # The report states it instead of failing on the missing numbers.
+    from gridcore.report import figures
+    from gridcore.report.html import _diverged
+    assert f"overflowed at step {k:,}" in _diverged(out)
+    figures.stability_figure(out).clf()
+    # A network that does not diverge says so.
+    assert long_path(_network(SPEC), NUMPY, pc.arena, 600, seed=1, motion_model="smooth", spec=SPEC, block=200,
+                     chunk_steps=250, bins=6, place_cells=pc)["diverged_at_step"] is None

@@ -319,16 +319,24 @@ def path_errors(params, backend, traj, noise_std, seed, spec=PAPER, chunk_steps=
     Returns
     -------
     (M, T) squared error ``|e_t - p_t|^2`` (arena units squared) of the
-    position estimate ``e_t`` (:func:`output_positions`)
+    position estimate ``e_t`` (:func:`output_positions`). A network whose
+    activity overflows (a ReLU network can grow without bound on paths far
+    longer than its trials) has an infinite error from the first step at
+    which any path's outputs are not finite; the paths are not run further,
+    and ``on_chunk`` does not see that chunk.
     """
     m, t_steps, _ = traj.inputs.shape
     codes = trial_start_codes(spec, place_cells, traj.start)
     chunk_steps = _chunk_for_outputs(check_positive_int("chunk_steps", chunk_steps), m, params.n_out)
-    err = np.empty((m, t_steps))
+    err = np.full((m, t_steps), np.inf)
     for lo, hi, res in run_chunks(params, backend, traj.inputs, noise_std, seed, spec, chunk_steps,
                                   keep_u=on_chunk is not None, start_codes=codes):
-        est = output_positions(res.y, spec, place_cells)
-        err[:, lo:hi] = np.sum((est - traj.positions[:, lo:hi]) ** 2, axis=2)
+        bad = np.flatnonzero(~np.isfinite(res.y).all(axis=(0, 2)))
+        end = hi if len(bad) == 0 else lo + int(bad[0])
+        est = output_positions(res.y[:, :end - lo], spec, place_cells)
+        err[:, lo:end] = np.sum((est - traj.positions[:, lo:end]) ** 2, axis=2)
+        if end < hi:
+            break
         if on_chunk is not None:
             on_chunk(lo, hi, res)
     return err

@@ -224,7 +224,8 @@ def stability(err, positions, block=10_000, constant=None):
     Parameters
     ----------
     err : array_like, shape (M, T)
-        Squared error per path and step (arena units^2).
+        Squared error per path and step (arena units^2); infinite from the
+        step a network diverged (:func:`gridcore.analysis.recording.path_errors`).
     positions : array_like, shape (M, T, 2)
         True positions (arena units).
     block : int
@@ -242,8 +243,10 @@ def stability(err, positions, block=10_000, constant=None):
         one path); ``constant_mean`` per block; overall ``error``,
         ``constant_error`` and their ``ratio``; ``max_block_ratio``; the
         line fit of the block means against the step (``slope_per_million_steps``
-        and its standard error ``slope_se``); ``first_block`` and
-        ``last_block`` means; ``n_paths``, ``n_steps``, ``n_blocks``.
+        and its standard error ``slope_se``, over the blocks before a
+        divergence); ``first_block`` and ``last_block`` means; ``n_paths``,
+        ``n_steps``, ``n_blocks``; ``diverged_at_step``, the first step with
+        an infinite error (None: none). Means over a diverged block are None.
     """
     err = np.asarray(err, float)
     positions = np.asarray(positions, float)
@@ -264,17 +267,19 @@ def stability(err, positions, block=10_000, constant=None):
     ends = (np.arange(nb) + 1) * block
     slope, _, _, se = line_fit(ends - block / 2, means)
     const_means = const.mean(axis=(0, 2))
+    diverged = np.flatnonzero(~np.isfinite(err).all(axis=0))
     return {
+        "diverged_at_step": int(diverged[0]) if len(diverged) else None,
         "block_steps": block, "n_paths": int(m), "n_steps": int(t_steps), "n_blocks": int(nb),
         "block_end": ends.tolist(),
         "error_mean": floats(means), "error_sd": floats(e.std(axis=(0, 2))),
         "path_sd": floats(e.mean(axis=2).std(axis=0, ddof=1)) if m > 1 else None,
         "constant_mean": floats(const_means), "constant": floats(c),
-        "error": float(means.mean()), "constant_error": float(const_means.mean()),
-        "ratio": float(means.mean() / const_means.mean()),
-        "max_block_ratio": float(np.max(means / const_means)),
+        "error": float_or_none(means.mean()), "constant_error": float(const_means.mean()),
+        "ratio": float_or_none(means.mean() / const_means.mean()),
+        "max_block_ratio": float_or_none(np.max(means / const_means)),
         "slope_per_million_steps": float_or_none(slope * 1e6), "slope_se": float_or_none(se * 1e6),
-        "first_block": float(means[0]), "last_block": float(means[-1]),
+        "first_block": float_or_none(means[0]), "last_block": float_or_none(means[-1]),
     }
 
 

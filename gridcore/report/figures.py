@@ -676,10 +676,14 @@ def stability_figure(st, *, physical=None, title=None, ax=None):
     ax.set_ylim(bottom=0)
     ax.set_xlabel(f"time on the path ({tunit})" if physical is not None else "step", fontsize=8)
     ax.set_ylabel(err, fontsize=8)
-    ax.set_title((f"{title}: " if title else "")
-                 + f"{st['n_paths']} path(s) of {st['n_steps']:,} steps: error / constant = {st['ratio']:.3f},\n"
-                 f"slope {fe * st['slope_per_million_steps']:.2g} ± {fe * st['slope_se']:.2g} "
-                 f"{eunit} per 10$^6$ steps", fontsize=8)
+    if st.get("diverged_at_step") is not None:
+        summary = f"activity overflowed at step {st['diverged_at_step']:,}"
+    else:
+        summary = f"error / constant = {st['ratio']:.3f}"
+    slope = ("slope n/a" if st["slope_per_million_steps"] is None or st["slope_se"] is None else
+             f"slope {fe * st['slope_per_million_steps']:.2g} ± {fe * st['slope_se']:.2g} {eunit} per 10$^6$ steps")
+    ax.set_title((f"{title}: " if title else "") + f"{st['n_paths']} path(s) of {st['n_steps']:,} steps: {summary},\n"
+                 + slope, fontsize=8)
     ax.legend(fontsize=7, frameon=False, loc="upper center", bbox_to_anchor=(0.5, -0.14), ncol=2)
     ax.tick_params(labelsize=7)
     if own:

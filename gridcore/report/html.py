@@ -36,6 +36,13 @@ def _g(v, fmt=".3g"):
     return "n/a" if v is None else format(v, fmt)
 
 
+def _diverged(st):
+    """The sentence on a long path's divergence, or nothing."""
+    k = st.get("diverged_at_step")
+    return "" if k is None else (f"The network's activity overflowed at step {k:,}: the error is infinite from "
+                                 "there on and the paths were not run further. ")
+
+
 def _readout(m):
     """What the tracking figures show as the network's estimate, from the run's model."""
     model = m.get("config", {}).get("model") or {}
@@ -129,9 +136,10 @@ def caption(key, m):
         st = m["stability"]
         return (f"Squared error of {st['n_paths']} path(s) of {st['n_steps']:,} steps (the network was "
                 f"trained on {m['config']['n_steps']}), mean and sd per block of {st['block_steps']:,} "
-                f"steps, against the error of the best constant output (red). Error / constant = "
-                f"{st['ratio']:.3f}; slope {_g(st['slope_per_million_steps'])} +- {_g(st['slope_se'])} per "
-                f"10^6 steps; rate maps of the first and second half correlate with median r = "
+                f"steps, against the error of the best constant output (red). "
+                f"{_diverged(st)}Error / constant = {_g(st['ratio'], '.3f')}; slope "
+                f"{_g(st['slope_per_million_steps'])} +- {_g(st['slope_se'])} per 10^6 steps; rate maps of "
+                f"the first and second half correlate with median r = "
                 f"{_g(st['map_stability']['median'], '.2f')}.")
     if key == "comparison":
         runs = m["comparison"]["runs"]
@@ -228,10 +236,12 @@ def summary_rows(m):
     rows.append(("C7", f"error growth without interactions per step (R^2), {gr['n_trials']} trials",
                  f"{_g(gr['slope'])} ({_g(gr['r2'], '.2f')})"))
     st = m["stability"]
-    rows += [("C8", "long-path error / best-constant error", f"{st['ratio']:.4f}"),
+    rows += [("C8", "long-path error / best-constant error", _g(st["ratio"], ".4f")),
+             ("C8", "activity diverged (overflowed) at step", _g(st.get("diverged_at_step"), ",")),
              ("C8", "slope of the block errors per 10^6 steps (+- se)",
               f"{_g(st['slope_per_million_steps'])} +- {_g(st['slope_se'])}"),
-             ("C8", "first / last block error", f"{st['first_block']:.4g} / {st['last_block']:.4g}"),
+             ("C8", "first / last block error",
+              f"{_g(st['first_block'], '.4g')} / {_g(st['last_block'], '.4g')}"),
              ("C8", "median rate-map correlation, first vs second half",
               _g(st["map_stability"]["median"], ".3f"))]
     p = m.get("trajectory")
