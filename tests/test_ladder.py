@@ -1,9 +1,11 @@
 """The ingredient ladder of a sweep: its records against each run's own files, missing runs, the files and
-figure, the command and its errors."""
+figure, the command and its errors; a ladder that keeps the seeds of an earlier one."""
 
 import csv
 import json
 import os
+import re
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -11,10 +13,12 @@ import pytest
 from matplotlib.image import imread
 from test_sweep import SMALL_ANALYSIS, TINY
 
+from gridcore.analysis.ratemaps import spatial_bins
 from gridcore.analysis.scores import grid_score
 from gridcore.cli.sweep import main
 from gridcore.report.figures import ladder_figure
-from gridcore.sweep.ladder import CSV_COLUMNS, example_maps, ladder_records, write_ladder
+from gridcore.sim.arenas import arena_from_dict
+from gridcore.sweep.ladder import CSV_COLUMNS, MAPS_FILE, N_EXAMPLES, example_maps, ladder_records, write_ladder
 from gridcore.sweep.runner import run_sweep
 from gridcore.sweep.spec import SpecError, load_spec
 from gridcore.train.loop import train
@@ -68,6 +72,7 @@ def test_records_are_each_runs_own_numbers(sweep):
     records = ladder_records(spec, n_examples=4)
     assert [r["point"] for r in records] == ["relu", "tanh"]
     assert [r["seeds"] for r in records] == [[0, 1], [0]]
+    assert [r["from_earlier"] for r in records] == [[], []]
     assert records[1]["settings"] == {"model": {"nonlinearity": "tanh"}}
     scored = 0
     for rec in records:
@@ -115,7 +120,7 @@ def test_runs_not_finished_or_not_analysed_are_missing(sweep, tmp_path):
 def test_files_figure_and_maps(sweep):
     spec, _ = sweep
     records, files = write_ladder(spec, n_examples=3, threads=1)
-    assert [os.path.basename(f) for f in files] == ["ladder.json", "ladder.csv", "ladder.png"]
+    assert [os.path.basename(f) for f in files] == ["ladder.json", "ladder.csv", MAPS_FILE, "ladder.png"]
     with open(files[0]) as fh:
         assert json.load(fh) == records
     with open(files[1]) as fh:
@@ -125,13 +130,22 @@ def test_files_figure_and_maps(sweep):
         ("relu", "2", "0 1", ""), ("tanh", "1", "0", "tanh,seed=1")]
     assert float(rows[0]["hexagonal_fraction_max"]) == records[0]["hexagonal_fraction"]["max"]
     assert float(rows[1]["nerr_heldout_mean"]) == pytest.approx(records[1]["runs"][0]["nerr_heldout"])
-    image = imread(files[2])
+    image = imread(files[3])
     assert image.shape[0] > 1000 and image.shape[1] > 1000            # 200 dpi
     # The maps recorded again are the maps the analysis scored: their grid60 scores are units.csv's.
     ex = records[0]["examples"]
     maps, binning = example_maps(os.path.join(spec.out, ex["run"]), ex["units"])
     assert maps.shape == (3, *binning.shape)
     np.testing.assert_allclose(grid_score(maps, 60), ex["grid60"], rtol=1e-9, atol=1e-12)
+    # The examples name their binning, and ladder-maps.npz keeps each configuration's maps.
+    rebuilt = spatial_bins(arena_from_dict(ex["arena"]), ex["bins"])
+    assert ex["bins"] == ANALYSIS["bins"] and rebuilt.shape == binning.shape
+    np.testing.assert_array_equal(rebuilt.x_edges, binning.x_edges)
+    np.testing.assert_array_equal(rebuilt.inside, binning.inside)
+    with np.load(files[2]) as kept:
+        assert sorted(kept.files) == ["relu", "tanh"]
+        np.testing.assert_allclose(kept["relu"], maps, rtol=1e-9, atol=1e-12, equal_nan=True)
+        assert kept["tanh"].shape == (3, *binning.shape)
     # One map per example unit, and a row label per configuration, also one without analysed runs.
     none = {**records[1], "seeds": [], "runs": [], "examples": None,
             "hexagonal_fraction": {"mean": None, "min": None, "max": None}}
@@ -167,3 +181,155 @@ def test_command_and_bad_input(sweep, tmp_path, capsys):
     with pytest.raises(SystemExit):
         main([str(path), "--ladder", "--analyze"])
     assert "--ladder trains nothing: it takes no --analyze" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def earlier(sweep, tmp_path_factory):
+    """The fixture's ladder (N_EXAMPLES examples, as the command's), written in its out folder and kept in a folder
+    of its own: (records, the path of its ladder.json; ladder-maps.npz beside it)."""
+    spec, _ = sweep
+    records, files = write_ladder(spec, threads=1)
+    folder = tmp_path_factory.mktemp("earlier")
+    for f in files[:3]:
+        shutil.copy(f, folder)
+    return records, str(folder / "ladder.json")
+
+
+def second_out(spec, folder, runs=("relu,seed=1", "tanh,seed=1")):
+    """A second out folder holding copies of some of the fixture's runs only (the others are not trained there)."""
+    for run in runs:
+        shutil.copytree(os.path.join(spec.out, run), folder / run)
+    return str(folder)
+
+
+def but_from_earlier(records):
+    """The records without their from_earlier lists."""
+    return [{k: v for k, v in r.items() if k != "from_earlier"} for r in records]
+
+
+def test_earlier_ladder_keeps_the_runs_not_trained_here(sweep, earlier, tmp_path):
+    spec, _ = sweep
+    full, first = earlier
+    out = second_out(spec, tmp_path / "out")
+    records, files = write_ladder(spec, out, threads=1, earlier=first)
+    # Seed 0 of each point is kept from the earlier ladder, seed 1 is the out folder's (tanh's: not analysed).
+    assert [r["from_earlier"] for r in records] == [["relu,seed=0"], ["tanh,seed=0"]]
+    assert [r["seeds"] for r in records] == [[0, 1], [0]]
+    assert but_from_earlier(records) == but_from_earlier(full)   # the numbers, the missing run and the examples
+    with open(files[0]) as fh:
+        assert json.load(fh) == records
+    # The examples' runs are not on disk: their maps are the earlier file's, exactly, and the figure is drawn.
+    assert not os.path.exists(os.path.join(out, "relu,seed=0"))
+    with np.load(os.path.join(os.path.dirname(first), MAPS_FILE)) as old, np.load(files[2]) as new:
+        assert sorted(new.files) == ["relu", "tanh"]
+        for name in new.files:
+            np.testing.assert_array_equal(new[name], old[name])
+    assert imread(files[3]).shape[0] > 1000
+    # Fewer examples: the earlier ones cut, with their maps.
+    records, files = write_ladder(spec, out, n_examples=2, threads=1, earlier=first)
+    assert records[0]["examples"] == {**full[0]["examples"], **{k: full[0]["examples"][k][:2] for k in
+                                                                ("units", "grid60", "type", "grid_symmetry")}}
+    with np.load(os.path.join(os.path.dirname(first), MAPS_FILE)) as old, np.load(files[2]) as new:
+        np.testing.assert_array_equal(new["relu"], old["relu"][:2])
+    # More examples than the earlier file has: relu's come from its next seed, here; tanh's next is not analysed.
+    records = ladder_records(spec, out, n_examples=N_EXAMPLES + 1, earlier=first)
+    assert records[0]["examples"] == ladder_records(spec, out, n_examples=N_EXAMPLES + 1)[0]["examples"]
+    assert records[0]["examples"]["run"] == "relu,seed=1" and records[1]["examples"] is None
+    # An earlier ladder without its maps file (as the committed seed-0 ladders): the same, for any n_examples.
+    (tmp_path / "nomaps").mkdir()
+    shutil.copy(first, tmp_path / "nomaps")
+    records, files = write_ladder(spec, out, threads=1, earlier=tmp_path / "nomaps" / "ladder.json")
+    assert records[0]["examples"]["run"] == "relu,seed=1" and records[1]["examples"] is None
+    assert [r["from_earlier"] for r in records] == [["relu,seed=0"], ["tanh,seed=0"]]
+    ex = records[0]["examples"]
+    maps, _ = example_maps(os.path.join(out, ex["run"]), ex["units"], threads=1)
+    with np.load(files[2]) as new:
+        assert new.files == ["relu"]
+        np.testing.assert_allclose(new["relu"], maps, rtol=1e-12, equal_nan=True)
+    # Earlier maps of other bins than relu's examples', and examples not of the kept run (relu) or without their
+    # binning (tanh): the next seed's.
+    with np.load(os.path.join(os.path.dirname(first), MAPS_FILE)) as old:
+        np.savez(tmp_path / "nomaps" / MAPS_FILE, relu=old["relu"][:, :-1], tanh=old["tanh"])
+    records = ladder_records(spec, out, earlier=tmp_path / "nomaps" / "ladder.json")
+    assert records[0]["examples"]["run"] == "relu,seed=1" and records[1]["examples"] == full[1]["examples"]
+    (tmp_path / "other").mkdir()
+    shutil.copy(os.path.join(os.path.dirname(first), MAPS_FILE), tmp_path / "other")
+    relu, tanh = full
+    relu = {**relu, "examples": {**relu["examples"], "run": "relu,seed=1"}}
+    tanh = {**tanh, "examples": {k: v for k, v in tanh["examples"].items() if k != "bins"}}
+    (tmp_path / "other" / "ladder.json").write_text(json.dumps([relu, tanh]))
+    records = ladder_records(spec, out, earlier=tmp_path / "other" / "ladder.json")
+    assert records[0]["examples"] == ladder_records(spec, out)[0]["examples"] and records[1]["examples"] is None
+
+
+def test_runs_in_the_out_folder_are_its_own(sweep, earlier, tmp_path):
+    spec, _ = sweep
+    full, first = earlier
+    with open(first) as fh:
+        relu, tanh = json.load(fh)
+    relu["runs"][0]["hexagonal_fraction"] = 0.75          # seed 0: not in the out folder, kept as is
+    relu["runs"][1]["nerr_heldout"] = 99.0                # seed 1: the out folder's
+    tanh["runs"].append({**tanh["runs"][0], "seed": 1, "run": "tanh,seed=1"})   # in the out folder, not analysed
+    other = {"point": "other", "settings": {"n_units": 3}, "runs": []}             # not in the spec: ignored
+    changed = tmp_path / "ladder.json"
+    changed.write_text(json.dumps([relu, tanh, other]))
+    records = ladder_records(spec, second_out(spec, tmp_path / "out"), earlier=changed)
+    assert records[0]["runs"] == [relu["runs"][0], full[0]["runs"][1]]
+    assert records[0]["hexagonal_fraction"]["max"] == 0.75
+    assert records[0]["hexagonal_fraction"]["mean"] == pytest.approx((0.75 + full[0]["runs"][1]["hexagonal_fraction"])
+                                                                      / 2, rel=1e-15)
+    assert records[0]["mean_over_seeds"]["nerr_heldout"] == pytest.approx(
+        (full[0]["runs"][0]["nerr_heldout"] + full[0]["runs"][1]["nerr_heldout"]) / 2, rel=1e-15)
+    assert records[1]["seeds"] == [0] and records[1]["from_earlier"] == ["tanh,seed=0"]
+    assert [m["run"] for m in records[1]["missing"]] == ["tanh,seed=1"]
+    assert records[1]["missing"][0]["why"].startswith("not analysed")
+    # A run of the earlier file under another name (another seed's) is not this run's record.
+    relu["runs"][0]["run"] = "relu,seed=7"
+    changed.write_text(json.dumps([relu, tanh]))
+    records = ladder_records(spec, tmp_path / "out", earlier=changed)
+    assert records[0]["seeds"] == [1] and records[0]["from_earlier"] == []
+    assert records[0]["missing"] == [{"run": "relu,seed=0", "seed": 0, "why": "not trained"}]
+
+
+def test_earlier_file_errors(sweep, earlier, tmp_path):
+    spec, _ = sweep
+    _, first = earlier
+    with open(first) as fh:
+        relu, tanh = json.load(fh)
+    bad = tmp_path / "ladder.json"
+    bad.write_text(json.dumps([relu, {**tanh, "settings": {"model": {"nonlinearity": "sigmoid"}}}]))
+    with pytest.raises(ValueError, match=re.escape(f"earlier: {bad} gives point 'tanh' the settings "
+                                                   "{'model': {'nonlinearity': 'sigmoid'}}, but ") + ".* gives it "
+                       + re.escape("{'model': {'nonlinearity': 'tanh'}}; an earlier ladder must come from the same")):
+        ladder_records(spec, earlier=bad)
+    expected = "give the ladder.json of an earlier --ladder of the same spec"
+    for text, problem in [(json.dumps({"point": "relu"}), "it holds a dict, not a list"),
+                          (json.dumps([{"point": "relu", "settings": {}}]), "entry 0 is not a dict with 'point'"),
+                          (json.dumps([{**relu, "runs": [{"seed": 0}]}]), "the runs of 'relu' are not seed records")]:
+        bad.write_text(text)
+        with pytest.raises(ValueError, match=re.escape(f"earlier: {bad} is not a ladder: {problem}") + ".*" + expected):
+            ladder_records(spec, earlier=bad)
+    bad.write_text("point,settings\n")
+    with pytest.raises(ValueError, match=re.escape(f"earlier: {bad} is not JSON (") + ".*" + expected):
+        ladder_records(spec, earlier=bad)
+    with pytest.raises(FileNotFoundError, match=re.escape(f"earlier: {tmp_path / 'none.json'}: no such file; ")):
+        ladder_records(spec, earlier=tmp_path / "none.json")
+
+
+def test_command_with_earlier(sweep, earlier, tmp_path, capsys):
+    spec, path = sweep
+    full, first = earlier
+    out = second_out(spec, tmp_path / "out")
+    assert main([str(path), "--ladder", "--out", out, "--earlier", first, "--threads", "1"]) == 0
+    err = capsys.readouterr().err
+    assert f"relu: 2 of 2 seeds analysed; 1 kept from {first}; maps of relu,seed=0\n" in err
+    assert (f"tanh: 1 of 2 seeds analysed; 1 kept from {first}; maps of tanh,seed=0; missing tanh,seed=1: "
+            "not analysed") in err
+    with open(os.path.join(out, "ladder.json")) as fh:
+        assert but_from_earlier(json.load(fh)) == but_from_earlier(full)
+    assert os.path.exists(os.path.join(out, MAPS_FILE)) and os.path.exists(os.path.join(out, "ladder.png"))
+    assert main([str(path), "--ladder", "--out", out, "--earlier", str(tmp_path / "none.json")]) == 2
+    assert "error: earlier: " in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([str(path), "--earlier", first])
+    assert "--earlier adds an earlier ladder's seeds to a ladder: it needs --ladder" in capsys.readouterr().err

@@ -15,12 +15,17 @@ Examples::
     python -m gridcore.sweep sweeps/noise.toml --analyze full        # also the full analysis of each run
     python -m gridcore.sweep sweeps/noise.toml --scheduler tcp://10.0.0.5:8786 --threads 4
     python -m gridcore.sweep docs/results/ladder-down.toml --ladder  # per-configuration summary of named points
+    python -m gridcore.sweep docs/results/ladder-down.toml --out runs/ladder-down --ladder \
+        --earlier docs/results/ladder-down/ladder.json               # with the seeds an earlier ladder kept
 
 ``--ladder`` trains nothing: from the analysed runs of a sweep of named
-points it writes ``OUT/ladder.json``, ``ladder.csv`` and ``ladder.png``
-(:mod:`gridcore.sweep.ladder`: hexagonal grid units per configuration over
-its seeds, held-out error, training time, and each configuration's best
-grid maps); runs not finished or not analysed are listed as missing.
+points it writes ``OUT/ladder.json``, ``ladder.csv``, ``ladder-maps.npz``
+and ``ladder.png`` (:mod:`gridcore.sweep.ladder`: hexagonal grid units per
+configuration over its seeds, held-out error, training time, and each
+configuration's best grid maps); runs not finished or not analysed are
+listed as missing. ``--earlier LADDER_JSON`` adds the seed records of an
+earlier ladder of the same spec for the runs OUT has never seen (not
+trained there), as is; OUT's own runs take precedence.
 
 Exit status: 0 every run finished, 1 some failed (see ``OUT/summary.csv``),
 2 a refused spec or option, 130 stopped by Ctrl-C (every run resumable).
@@ -62,7 +67,11 @@ def build_parser():
     p.add_argument("--dry-run", action="store_true", help="list the runs and where each stands; train nothing")
     p.add_argument("--ladder", action="store_true",
                    help="train nothing: summarise the analysed runs of a sweep of named points per configuration "
-                        "into OUT/ladder.json, ladder.csv and ladder.png (--threads: of the rate-map recordings)")
+                        "into OUT/ladder.json, ladder.csv, ladder-maps.npz and ladder.png (--threads: of the "
+                        "rate-map recordings)")
+    p.add_argument("--earlier", default=None, metavar="LADDER_JSON",
+                   help="with --ladder: the ladder.json of an earlier --ladder of the same spec; each run not trained "
+                        "in OUT takes its seed record (and example maps, from ladder-maps.npz beside it) from there")
     p.add_argument("--progress-every", type=nonneg_float, default=10.0, metavar="SECONDS",
                    help="seconds between progress lines (0: a line per finished run only)")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -93,7 +102,9 @@ def main(argv=None):
     if args.ladder and (args.analyze is not None or args.dry_run or args.serial or args.scheduler or args.workers
                         or args.dashboard):
         parser.error("--ladder trains nothing: it takes no --analyze, --dry-run, --serial, --scheduler, --workers "
-                     "or --dashboard (only --out, --threads and --quiet)")
+                     "or --dashboard (only --out, --threads, --earlier and --quiet)")
+    if args.earlier is not None and not args.ladder:
+        parser.error("--earlier adds an earlier ladder's seeds to a ladder: it needs --ladder")
     failed = []
 
     def work():
@@ -105,7 +116,7 @@ def main(argv=None):
             return out
         if args.ladder:
             say = None if args.quiet else (lambda text: print(text, file=sys.stderr, flush=True))
-            return ", ".join(write_ladder(spec, out, threads=args.threads, say=say)[1])
+            return ", ".join(write_ladder(spec, out, threads=args.threads, say=say, earlier=args.earlier)[1])
         outcome = run_sweep(points, out, scheduler=args.scheduler, workers=args.workers, threads=args.threads,
                             serial=args.serial, analyze=args.analyze is not None,
                             analysis={"quick": args.analyze == "quick"}, stream=None if args.quiet else sys.stderr,
