@@ -968,8 +968,9 @@ def ladder_figure(records, maps, binnings, *, title=None, fig=None):
     a) The fraction of units that are hexagonal grid units (grid units of
     60-degree symmetry), one dot per seed, with the mean and the range over
     the seeds, configurations in the ladder's order. b) One row per
-    configuration: the rate maps of its example units (the first seed's
-    highest grid60 scores), each titled with its unit, score and type.
+    configuration: the rate maps of its example units (one seed's highest
+    grid60 scores, the seed named in the row's label), each titled with its
+    unit, score and type.
 
     Parameters
     ----------
@@ -1041,7 +1042,7 @@ def ladder_figure(records, maps, binnings, *, title=None, fig=None):
             _map(a, m[j], b)
             a.set_title(f"{u}: {g60:.2f} {t}{sym if t == 'grid' else ''}", fontsize=6, pad=1.5,
                         color=TYPE_COLOURS.get(t, "k"))
-    fig.text(0.5, 1 - (b_top - 0.3) / height, "b) rate maps of the first seed's units with the highest grid60 "
+    fig.text(0.5, 1 - (b_top - 0.3) / height, "b) rate maps of one seed's units with the highest grid60 "
              "scores (title: unit: grid60 score, type)", fontsize=8.5, ha="center", va="bottom")
     _map_colourbar(fig, fig.add_axes((0.3, 0.25 / height, 0.4, 0.12 / height)), None)
     _title(fig, title, "ingredient ladder", y=1 - 0.1 / height, va="top")
