@@ -162,3 +162,20 @@ def test_autocorrelogram_min_overlap_and_constant_maps():
     overlap = (10 - np.abs(np.arange(-9, 10)))[:, None] * (10 - np.abs(np.arange(-9, 10)))[None]
     np.testing.assert_array_equal(np.isnan(ac[0]), overlap < 20)
     assert np.all(np.isnan(autocorrelogram(np.ones((1, 6, 6)))))
+
+
+@pytest.mark.parametrize("n", [4, 512])
+def test_ratemap_panel_title_clears_the_map_titles(n):
+    # The figure title's two lines must not run into the first row's map titles, also in a tall panel.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from gridcore.report.figures import ratemap_panel
+    maps = np.random.default_rng(0).random((n, 6, 6))
+    fig = ratemap_panel(maps, None, make_arena("square"), 6, title="run")
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    top = fig._suptitle.get_window_extent(renderer)
+    for ax in fig.axes:
+        if ax.get_title():
+            assert not top.overlaps(ax.title.get_window_extent(renderer)), ax.get_title()

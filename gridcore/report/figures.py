@@ -257,7 +257,9 @@ def ratemap_panel(maps, types, arena, bins, *, units=None, colour_scale="unit", 
         counts = types.counts()
         text += "\n" + ", ".join(f"{k} {counts[k]}" for k in ("grid", "border", "band", "irregular", "none",
                                                                 "speed", "direction"))
-    _title(fig, title, text)
+    # Anchored in inches from the top: a tall panel (512 units) would otherwise run its two title lines
+    # into the first row's map titles.
+    _title(fig, title, text, y=1 - 0.1 / height, va="top")
     return fig
 
 
