@@ -149,10 +149,12 @@ def test_files_figure_and_maps(sweep):
     # One map per example unit, and a row label per configuration, also one without analysed runs.
     none = {**records[1], "seeds": [], "runs": [], "examples": None,
             "hexagonal_fraction": {"mean": None, "min": None, "max": None}}
-    fig = ladder_figure([records[0], none], [maps, None], [binning, None])
+    unmapped = {**records[1], "point": "kept", "examples": None}     # runs, but their maps not kept
+    fig = ladder_figure([records[0], none, unmapped], [maps, None, None], [binning, None, None])
     assert sum(len(ax.images) for ax in fig.axes) == 3
     texts = [t.get_text() for ax in fig.axes for t in ax.texts]
     assert "relu\nseed 0" in texts and "tanh\nno analysed run" in texts and "no analysed run" in texts
+    assert "kept\nmaps not kept" in texts
     with pytest.raises(ValueError, match="one entry per configuration"):
         ladder_figure(records, [maps], [binning])
 

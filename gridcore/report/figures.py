@@ -1033,8 +1033,10 @@ def ladder_figure(records, maps, binnings, *, title=None, fig=None):
         ex = r["examples"]
         label = fig.add_subplot(rows[i, 0])
         label.axis("off")
-        where = "no analysed run" if ex is None else f"seed {ex['seed']}" + ("" if ex["units"] else
-                                                                              "\nno unit has a grid60 score")
+        if ex is None:     # no run, or only runs kept from an earlier ladder without their maps
+            where = "maps not kept" if r["runs"] else "no analysed run"
+        else:
+            where = f"seed {ex['seed']}" + ("" if ex["units"] else "\nno unit has a grid60 score")
         label.text(1.0, 0.5, f"{r['point']}\n{where}", ha="right", va="center", fontsize=7.5,
                    transform=label.transAxes)
         if m is None:
