@@ -357,25 +357,6 @@ def test_local_cluster_equals_the_runs_made_one_by_one(client, tmp_path):
     assert same_bits(final(tmp_path / "by-address" / points[0].name), final(os.path.join(out, points[0].name)))
 
 
-def test_local_cluster_analyses_a_finished_run_before_training_more(client, tmp_path):
-    # On 2 workers: the analyses of runs trained before go first, and each run trained now is analysed
-    # before the trainings still waiting, so a sweep stopped early has analysed what it trained.
-    points = spec(vary={"noise_std": [0.0, 0.05, 0.1, 0.2]}).points()
-    out, analysis = str(tmp_path / "sweep"), dict(SMALL_ANALYSIS, stages=(TINY["iterations"],))
-    assert run_sweep(points[:2], out, client=client, stream=None).finished == 2
-    log = io.StringIO()
-    outcome = run_sweep(points, out, client=client, analyze=True, analysis=analysis, stream=log, progress_every=0)
-    assert outcome.finished == 8 and outcome.analysis_failed == 0
-    lines = log.getvalue().splitlines()
-    events = re.findall(r"^\[ *[\d.]+ s\] (finished|analysed) ([^:\s]+)", log.getvalue(), re.M)
-    assert sorted(run for kind, run in events if kind == "analysed") == sorted(p.name for p in points), lines
-    assert events[0] in [("analysed", p.name) for p in points[:2]], lines
-    # Never more trained runs waiting for their analysis than there are workers.
-    waiting = np.cumsum([1 if kind == "finished" else -(run not in (p.name for p in points[:2]))
-                         for kind, run in events])
-    assert waiting.max() <= 2, lines
-
-
 def _kill_worker_at(marker, name, line):
     """On a worker: the training of run ``name`` kills its process (SIGKILL) at progress line ``line``, once."""
     import gridcore.sweep.worker as worker_module

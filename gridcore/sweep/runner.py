@@ -315,29 +315,18 @@ class _Sweep:
         events = queue.Queue()
         kinds = {}
 
-        def submit(function, jobs, args, kind):
-            """One task per job, all in one call: Dask then holds the surplus at the scheduler (queued
-            root tasks) instead of handing each worker several as they are submitted one by one."""
-            futures = client.map(function, *zip(*args), key=[f"{kind}-{j.point.name}-{self.id}" for j in jobs],
-                                 pure=False) if jobs else []
-            for future, job in zip(futures, jobs):
-                kinds[future.key] = (kind, job)
-                future.add_done_callback(events.put)
-            return futures
-
-        def analyse(jobs):
-            args = [(j.path, j.point.config.compute.backend, threads, self.analysis, self.id, j.train) for j in jobs]
-            for job, future in zip(jobs, submit(analyze_point, jobs, args, "analyze")):
-                job.analysis = future
+        def submit(function, *args, kind, job):
+            future = client.submit(function, *args, key=f"{kind}-{job.point.name}-{self.id}", pure=False)
+            kinds[future.key] = (kind, job)
+            future.add_done_callback(events.put)
+            return future
 
         try:
-            analyse(analyse_only)       # first: the runs trained before
-            for job, future in zip(train, submit(train_point, train, [(j.path, self.config(j, threads), self.id)
-                                                                      for j in train], "train")):
-                job.train = future
-            # Not root tasks: each goes to a worker when its training ends, ahead of the trainings still
-            # queued, so a sweep stopped early has analysed what it trained.
-            analyse(train if self.analyze else [])
+            for job in train:
+                job.train = submit(train_point, job.path, self.config(job, threads), self.id, kind="train", job=job)
+            for job in analyse_only + (train if self.analyze else []):
+                job.analysis = submit(analyze_point, job.path, job.point.config.compute.backend, threads,
+                                      self.analysis, self.id, job.train, kind="analyze", job=job)
             try:
                 self.follow(client, events, kinds, len(kinds), self.progress_every)
             except KeyboardInterrupt:
