@@ -237,7 +237,7 @@ def _earlier_examples(old, old_maps, run, n):
     if (not isinstance(ex, dict) or ex.get("run") != run or old_maps is None or not {"arena", "bins"} <= set(ex)
             or len(ex["units"]) < n):
         return None, None
-    binning = spatial_bins(arena_from_dict(ex["arena"]), ex["bins"])
+    binning = _binning(ex)
     if old_maps.shape != (len(ex["units"]), *binning.shape):     # not the maps of these units and bins
         return None, None
     return {k: v[:n] if k in _PER_UNIT else v for k, v in ex.items()}, old_maps[:n]
@@ -305,6 +305,11 @@ def _examples(path, units, run, n):
             "grid_symmetry": [int(units["grid_symmetry"][u]) for u in shown],
             "arena": make_arena(task.arena, task.arena_size).to_dict(),
             "bins": int(_analysis_metrics(path)["celltypes"]["settings"]["bins"])}
+
+
+def _binning(examples):
+    """The bins of a configuration's example maps, from the arena and bins its ``examples`` name."""
+    return spatial_bins(arena_from_dict(examples["arena"]), examples["bins"])
 
 
 def _analysis_metrics(path):
@@ -391,8 +396,7 @@ def write_ladder(spec, out=None, n_examples=N_EXAMPLES, threads=None, say=None, 
         if ex and ex["units"]:    # maps kept from the earlier ladder, else those of a run in ``out`` recorded again
             maps[name] = kept_maps[name] if name in kept_maps else example_maps(os.path.join(out, ex["run"]),
                                                                                 ex["units"], threads)[0]
-    binnings = [spatial_bins(arena_from_dict(r["examples"]["arena"]), r["examples"]["bins"])
-                if r["point"] in maps else None for r in records]
+    binnings = [_binning(r["examples"]) if r["point"] in maps else None for r in records]
     files = [os.path.join(out, name) for name in ("ladder.json", "ladder.csv", MAPS_FILE)]
     atomic_write_json(files[0], records)
     atomic_write(files[1], lambda fh: _write_csv(fh, records))
