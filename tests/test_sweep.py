@@ -443,3 +443,19 @@ def test_analyze_option_chooses_the_analysis():
     assert parser.parse_args(["s.toml", "--analyze", "full"]).analyze == "full"
     with pytest.raises(SystemExit):
         parser.parse_args(["s.toml", "--analyze", "slow"])
+
+
+def test_a_worker_analyses_each_run_right_after_training_it(client, tmp_path):
+    points = spec(vary={"noise_std": [0.0, 0.1]}).points()
+    log = io.StringIO()
+    outcome = run_sweep(points, str(tmp_path / "sweep"), client=client, analyze=True, analysis=SMALL_ANALYSIS,
+                        stream=log, progress_every=0)
+    assert outcome.finished == 4 and outcome.analysis_failed == 0
+    events = re.findall(r"\] (finished|analysed) (\S+?)[:( ]", log.getvalue())
+    assert len(events) == 8
+    # Each run's analysis comes before any later training on its worker: two tasks per run let a worker
+    # take the next training first.
+    for (first, name), (second, after) in zip(events[::2], events[1::2]):
+        assert (first, second, after) == ("finished", "analysed", name), log.getvalue()
+    for p in points:
+        assert os.path.exists(os.path.join(tmp_path, "sweep", p.name, "analysis", "metrics.json"))

@@ -7,8 +7,9 @@ path (one machine, or a shared file system on a cluster). Then:
 
 - points with invalid settings are failed at once; finished runs are
   skipped (and counted), unfinished ones resumed from their checkpoints;
-- each remaining point is one task (:func:`gridcore.sweep.worker.train_point`)
-  and, with ``analyze``, one analysis task after it; a worker's death makes
+- each remaining point is one task (:func:`gridcore.sweep.worker.train_point`;
+  with ``analyze``, :func:`~gridcore.sweep.worker.train_and_analyze_point`,
+  which analyses the run right after its training); a worker's death makes
   Dask run the task again elsewhere, which resumes from the checkpoint
   (after ``distributed.scheduler.allowed-failures`` deaths, 3 by default, the
   run is reported as failed);
@@ -32,7 +33,16 @@ from dataclasses import dataclass
 
 from gridcore.sweep import cluster
 from gridcore.sweep.summary import last_iteration, summary_row, write_summary
-from gridcore.sweep.worker import FINISHED, analysed, analyze_point, run_state, running, stop_sweep, train_point
+from gridcore.sweep.worker import (
+    FINISHED,
+    analysed,
+    analyze_point,
+    run_state,
+    running,
+    stop_sweep,
+    train_and_analyze_point,
+    train_point,
+)
 
 __all__ = ["run_sweep", "Outcome", "ANALYSIS"]
 
@@ -167,6 +177,7 @@ class _Sweep:
         self.progress_every = progress_every or math.inf
         self.summary = None if summary is None else os.path.join(self.out, summary)
         self.rows = {}
+        self.left = 0         # Dask task results still to come
         self.t0 = time.perf_counter()
         self.id = uuid.uuid4().hex[:8]
 
@@ -322,13 +333,20 @@ class _Sweep:
             return future
 
         try:
-            for job in train:
-                job.train = submit(train_point, job.path, self.config(job, threads), self.id, kind="train", job=job)
-            for job in analyse_only + (train if self.analyze else []):
+            for job in analyse_only:
                 job.analysis = submit(analyze_point, job.path, job.point.config.compute.backend, threads,
-                                      self.analysis, self.id, job.train, kind="analyze", job=job)
+                                      self.analysis, self.id, kind="analyze", job=job)
+            for job in train:
+                if self.analyze:
+                    job.train = job.analysis = submit(
+                        train_and_analyze_point, job.path, self.config(job, threads), self.id,
+                        job.point.config.compute.backend, threads, self.analysis, kind="train+analyze", job=job)
+                else:
+                    job.train = submit(train_point, job.path, self.config(job, threads), self.id, kind="train",
+                                       job=job)
+            self.left = len(kinds)
             try:
-                self.follow(client, events, kinds, len(kinds), self.progress_every)
+                self.follow(client, events, kinds, self.progress_every)
             except KeyboardInterrupt:
                 self.say("stopping: the running runs save their checkpoints (Ctrl-C again to leave now; "
                          "they then resume from their last periodic checkpoint)")
@@ -336,9 +354,7 @@ class _Sweep:
                     client.run(stop_sweep, self.id)
                 except Exception as err:  # a worker lost meanwhile: its run resumes from its last checkpoint
                     self.say(f"could not reach every worker ({type(err).__name__}: {err})")
-                left = sum(not f.done() for f in (j.train for j in train) if f is not None) \
-                    + sum(not f.done() for f in (j.analysis for j in self.jobs) if f is not None)
-                self.follow(client, events, kinds, left, self.progress_every, deadline=stop_timeout)
+                self.follow(client, events, kinds, self.progress_every, deadline=stop_timeout)
                 raise
         finally:
             if own:
@@ -346,20 +362,25 @@ class _Sweep:
                 if scheduler is None:
                     client.cluster.close()
 
-    def follow(self, client, events, kinds, left, every, deadline=None):
-        """Record ``left`` task results as they come, with a progress line every ``every`` s."""
+    def follow(self, client, events, kinds, every, deadline=None):
+        """Record the ``self.left`` task results still to come, with a progress line every ``every`` s."""
         end = None if deadline is None else time.monotonic() + deadline
         next_line = time.monotonic() + every
-        while left > 0 and (end is None or time.monotonic() < end):
+        while self.left > 0 and (end is None or time.monotonic() < end):
             wake = min(next_line, math.inf if end is None else end)
             try:
                 future = events.get(timeout=None if wake == math.inf else max(0.05, wake - time.monotonic()))
             except queue.Empty:
                 future = None
             if future is not None:
-                left -= 1
+                self.left -= 1
                 kind, job = kinds[future.key]
-                (self.trained if kind == "train" else self.analysed)(job, _result(future, kind))
+                result = _result(future)
+                if kind == "train+analyze" and "train" in result:
+                    self.trained(job, result["train"])
+                    self.analysed(job, result["analysis"])
+                else:  # a training, an analysis, or a task that failed as a whole (its training, then)
+                    (self.analysed if kind == "analyze" else self.trained)(job, result)
             if time.monotonic() >= next_line:
                 self.progress_line(running=_running_now(client, self.id))
                 next_line += every
@@ -377,7 +398,7 @@ def _running_now(client, sweep):
         return None
 
 
-def _result(future, kind):
+def _result(future):
     """A task's result dict, or a failure one when its worker died too often or it was cancelled."""
     if future.status == "finished":
         return future.result()

@@ -35,8 +35,8 @@ from gridcore.train.loop import train
 from gridcore.train.rundir import RunDir
 from gridcore.util.dirlock import dir_lock
 
-__all__ = ["NEW", "PARTIAL", "FINISHED", "run_state", "analysed", "train_point", "analyze_point", "stop_sweep",
-           "running", "dask_setup"]
+__all__ = ["NEW", "PARTIAL", "FINISHED", "run_state", "analysed", "train_point", "analyze_point",
+           "train_and_analyze_point", "stop_sweep", "running", "dask_setup"]
 
 NEW, PARTIAL, FINISHED = "new", "partial", "finished"
 
@@ -210,7 +210,8 @@ def analyze_point(path, backend, threads, settings, sweep, trained=None):
     if trained is not None and trained["status"] not in ("finished", "skipped"):
         return {**result, "seconds": 0.0}
     try:
-        with _run_lock(path), _stoppable(sweep, "analyze") as go:
+        # Right after its training, the analysis is still the run's task: the progress line counts it running.
+        with _run_lock(path), _stoppable(sweep, "analyze" if trained is None else "train") as go:
             if not go:
                 result["status"] = "stopped"
             elif not analysed(path):
@@ -223,6 +224,22 @@ def analyze_point(path, backend, threads, settings, sweep, trained=None):
         result["status"], result["error"] = "failed", f"{type(err).__name__}: {err}"
     result["seconds"] = time.perf_counter() - t0
     return result
+
+
+def train_and_analyze_point(path, config, sweep, backend, threads, settings):
+    """:func:`train_point`, then :func:`analyze_point` of the run it trained, as one task.
+
+    One task, so that a worker analyses each run as soon as it is trained:
+    as two tasks, Dask hands a worker whose training ends the next queued
+    training before the analysis that has just become ready.
+
+    Returns
+    -------
+    dict
+        ``train`` and ``analysis``: the two tasks' results.
+    """
+    trained = train_point(path, config, sweep)
+    return {"train": trained, "analysis": analyze_point(path, backend, threads, settings, sweep, trained)}
 
 
 def dask_setup(worker):
