@@ -172,6 +172,25 @@ def test_the_committed_arenas_of_the_positive_control_are_its_recipe_but_for_the
         assert p.config.differing(committed, ignore=("threads",)) == ["arena"]
 
 
+def test_the_committed_seeds_of_the_positive_control_are_its_recipe_but_for_the_seed():
+    path = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "results", "grid-cells-seeds.toml")
+    points = load_spec(path).points()
+    assert [p.name for p in points] == ["seed=1", "seed=2"]
+    committed = RunConfig.load(os.path.join(os.path.dirname(path), "grid-cells", "config.json"))
+    for p in points:
+        assert p.config.differing(committed, ignore=("threads",)) == ["seed"]
+
+
+def test_the_committed_grid_recipes_change_the_positive_control_in_one_setting_each():
+    path = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "results", "grid-recipes.toml")
+    points = load_spec(path).points()
+    committed = RunConfig.load(os.path.join(os.path.dirname(path), "grid-cells", "config.json"))
+    changed = {p.name: p.config.differing(committed, ignore=("threads",)) for p in points}
+    assert changed == {"weight-decay-3e-4,seed=0": ["lam_rec"], "place-cells-0.08,seed=0": ["place_cells"],
+                       "metabolic-small,seed=0": ["fr_init_ratio", "fr_max_ratio", "metabolic"],
+                       "decay-from-3000,seed=0": ["lam_rec_from"]}
+
+
 @pytest.mark.parametrize("name", ["ladder-down", "ladder-up"])
 def test_the_committed_ladders_are_valid(name):
     path = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "results", f"{name}.toml")
