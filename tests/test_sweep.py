@@ -181,6 +181,15 @@ def test_the_committed_seeds_of_the_positive_control_are_its_recipe_but_for_the_
         assert p.config.differing(committed, ignore=("threads",)) == ["seed"]
 
 
+def test_the_committed_noise_seeds_are_the_noisy_recipe_but_for_the_seed():
+    here = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "results")
+    points = load_spec(os.path.join(here, "grid-cells-noise-seeds.toml")).points()
+    noisy = next(p for p in load_spec(os.path.join(here, "grid-recipes.toml")).points() if p.name == "noise-0.02,seed=0")
+    assert [p.name for p in points] == ["seed=1", "seed=2"]
+    for p in points:
+        assert p.config.differing(noisy.config) == ["seed"]
+
+
 def test_the_committed_grid_recipes_change_the_positive_control_in_one_setting_each():
     path = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "results", "grid-recipes.toml")
     points = load_spec(path).points()
@@ -189,7 +198,7 @@ def test_the_committed_grid_recipes_change_the_positive_control_in_one_setting_e
     assert changed == {"weight-decay-3e-4,seed=0": ["lam_rec"], "place-cells-0.08,seed=0": ["place_cells"],
                        "metabolic-small,seed=0": ["fr_init_ratio", "fr_max_ratio", "metabolic"],
                        "decay-from-3000,seed=0": ["lam_rec_from"], "no-weight-decay,seed=0": ["lam_rec"],
-                       "noise-0.02,seed=0": ["noise_std"]}
+                       "noise-0.02,seed=0": ["noise_std"], "noise-0.04,seed=0": ["noise_std"]}
 
 
 @pytest.mark.parametrize("name", ["ladder-down", "ladder-up"])
