@@ -25,6 +25,7 @@ from gridcore.train.loop import train
 TINY = dict(n_units=8, n_trials=10, curvature_trials=5, n_steps=10, iterations=3, eval_trials=8,
             backend="numpy", threads=1, checkpoint_every=1)
 SMALL_ANALYSIS = dict(quick=True, n_trials=16, long_steps=1000, block_steps=500, shuffles=5, bins=8)
+RESULTS = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "results")   # the committed sweep files
 
 
 def spec(**changes):
@@ -153,7 +154,7 @@ def test_named_points_change_the_base_one_setting_each(tmp_path):
 
 
 def test_the_committed_c2_seeds_are_the_paper_runs_but_for_the_seed():
-    path = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "results", "c2-seeds.toml")
+    path = os.path.join(RESULTS, "c2-seeds.toml")
     points = load_spec(path).points()
     assert [p.name for p in points] == [f"arena={a},seed={s}" for a in ("square", "triangle", "hexagon")
                                         for s in (1, 2)]
@@ -164,7 +165,7 @@ def test_the_committed_c2_seeds_are_the_paper_runs_but_for_the_seed():
 
 
 def test_the_committed_arenas_of_the_positive_control_are_its_recipe_but_for_the_arena():
-    path = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "results", "grid-cells-arenas.toml")
+    path = os.path.join(RESULTS, "grid-cells-arenas.toml")
     points = load_spec(path).points()
     assert [p.name for p in points] == ["arena=triangle,seed=0", "arena=hexagon,seed=0"]
     committed = RunConfig.load(os.path.join(os.path.dirname(path), "grid-cells", "config.json"))
@@ -173,7 +174,7 @@ def test_the_committed_arenas_of_the_positive_control_are_its_recipe_but_for_the
 
 
 def test_the_committed_seeds_of_the_positive_control_are_its_recipe_but_for_the_seed():
-    path = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "results", "grid-cells-seeds.toml")
+    path = os.path.join(RESULTS, "grid-cells-seeds.toml")
     points = load_spec(path).points()
     assert [p.name for p in points] == ["seed=1", "seed=2"]
     committed = RunConfig.load(os.path.join(os.path.dirname(path), "grid-cells", "config.json"))
@@ -182,16 +183,16 @@ def test_the_committed_seeds_of_the_positive_control_are_its_recipe_but_for_the_
 
 
 def test_the_committed_noise_seeds_are_the_noisy_recipe_but_for_the_seed():
-    here = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "results")
-    points = load_spec(os.path.join(here, "grid-cells-noise-seeds.toml")).points()
-    noisy = next(p for p in load_spec(os.path.join(here, "grid-recipes.toml")).points() if p.name == "noise-0.02,seed=0")
+    points = load_spec(os.path.join(RESULTS, "grid-cells-noise-seeds.toml")).points()
+    recipes = load_spec(os.path.join(RESULTS, "grid-recipes.toml")).points()
+    noisy = next(p for p in recipes if p.name == "noise-0.02,seed=0")
     assert [p.name for p in points] == ["seed=1", "seed=2"]
     for p in points:
         assert p.config.differing(noisy.config) == ["seed"]
 
 
 def test_the_committed_grid_recipes_change_the_positive_control_in_one_setting_each():
-    path = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "results", "grid-recipes.toml")
+    path = os.path.join(RESULTS, "grid-recipes.toml")
     points = load_spec(path).points()
     committed = RunConfig.load(os.path.join(os.path.dirname(path), "grid-cells", "config.json"))
     changed = {p.name: p.config.differing(committed, ignore=("threads",)) for p in points}
@@ -203,7 +204,7 @@ def test_the_committed_grid_recipes_change_the_positive_control_in_one_setting_e
 
 @pytest.mark.parametrize("name", ["ladder-down", "ladder-up"])
 def test_the_committed_ladders_are_valid(name):
-    path = os.path.join(os.path.dirname(__file__), os.pardir, "docs", "results", f"{name}.toml")
+    path = os.path.join(RESULTS, f"{name}.toml")
     points = load_spec(path).points()
     assert len(points) >= 8 and all(p.error is None for p in points)
     # Each rung changes the settings its name says and nothing else of the first point's (seeds aside).
