@@ -164,22 +164,16 @@ def test_the_committed_c2_seeds_are_the_paper_runs_but_for_the_seed():
         assert p.config.differing(committed, ignore=("threads",)) == ["noise_source", "seed"]
 
 
-def test_the_committed_arenas_of_the_positive_control_are_its_recipe_but_for_the_arena():
-    path = os.path.join(RESULTS, "grid-cells-arenas.toml")
-    points = load_spec(path).points()
-    assert [p.name for p in points] == ["arena=triangle,seed=0", "arena=hexagon,seed=0"]
-    committed = RunConfig.load(os.path.join(os.path.dirname(path), "grid-cells", "config.json"))
+@pytest.mark.parametrize("name, runs, setting", [
+    ("grid-cells-arenas", ["arena=triangle,seed=0", "arena=hexagon,seed=0"], "arena"),
+    ("grid-cells-seeds", ["seed=1", "seed=2"], "seed"),
+])
+def test_the_committed_sweeps_of_the_positive_control_are_its_recipe_but_for_one_setting(name, runs, setting):
+    points = load_spec(os.path.join(RESULTS, f"{name}.toml")).points()
+    assert [p.name for p in points] == runs
+    committed = RunConfig.load(os.path.join(RESULTS, "grid-cells", "config.json"))
     for p in points:
-        assert p.config.differing(committed, ignore=("threads",)) == ["arena"]
-
-
-def test_the_committed_seeds_of_the_positive_control_are_its_recipe_but_for_the_seed():
-    path = os.path.join(RESULTS, "grid-cells-seeds.toml")
-    points = load_spec(path).points()
-    assert [p.name for p in points] == ["seed=1", "seed=2"]
-    committed = RunConfig.load(os.path.join(os.path.dirname(path), "grid-cells", "config.json"))
-    for p in points:
-        assert p.config.differing(committed, ignore=("threads",)) == ["seed"]
+        assert p.config.differing(committed, ignore=("threads",)) == [setting]
 
 
 def test_the_committed_noise_seeds_are_the_noisy_recipe_but_for_the_seed():
@@ -192,9 +186,8 @@ def test_the_committed_noise_seeds_are_the_noisy_recipe_but_for_the_seed():
 
 
 def test_the_committed_grid_recipes_change_the_positive_control_in_one_setting_each():
-    path = os.path.join(RESULTS, "grid-recipes.toml")
-    points = load_spec(path).points()
-    committed = RunConfig.load(os.path.join(os.path.dirname(path), "grid-cells", "config.json"))
+    points = load_spec(os.path.join(RESULTS, "grid-recipes.toml")).points()
+    committed = RunConfig.load(os.path.join(RESULTS, "grid-cells", "config.json"))
     changed = {p.name: p.config.differing(committed, ignore=("threads",)) for p in points}
     assert changed == {"weight-decay-3e-4,seed=0": ["lam_rec"], "place-cells-0.08,seed=0": ["place_cells"],
                        "metabolic-small,seed=0": ["fr_init_ratio", "fr_max_ratio", "metabolic"],
@@ -476,17 +469,27 @@ def test_analyze_option_chooses_the_analysis():
         parser.parse_args(["s.toml", "--analyze", "slow"])
 
 
-def test_a_worker_analyses_each_run_right_after_training_it(client, tmp_path):
-    points = spec(vary={"noise_std": [0.0, 0.1]}).points()
+def test_local_cluster_analyses_a_finished_run_before_training_more(client, tmp_path):
+    # On 2 workers: the analyses of runs trained before go first, and each run trained now is analysed
+    # right after its training, before its worker trains another (as two tasks per run, a worker would
+    # take the next training first), so a sweep stopped early has analysed what it trained.
+    points = spec(vary={"noise_std": [0.0, 0.05, 0.1, 0.2]}).points()
+    out, analysis = str(tmp_path / "sweep"), dict(SMALL_ANALYSIS, stages=(TINY["iterations"],))
+    assert run_sweep(points[:2], out, client=client, stream=None).finished == 2
     log = io.StringIO()
-    outcome = run_sweep(points, str(tmp_path / "sweep"), client=client, analyze=True, analysis=SMALL_ANALYSIS,
-                        stream=log, progress_every=0)
-    assert outcome.finished == 4 and outcome.analysis_failed == 0
-    events = re.findall(r"\] (finished|analysed) (\S+?)[:( ]", log.getvalue())
-    assert len(events) == 8
-    # Each run's analysis comes before any later training on its worker: two tasks per run let a worker
-    # take the next training first.
-    for (first, name), (second, after) in zip(events[::2], events[1::2]):
-        assert (first, second, after) == ("finished", "analysed", name), log.getvalue()
+    outcome = run_sweep(points, out, client=client, analyze=True, analysis=analysis, stream=log, progress_every=0)
+    assert outcome.finished == 8 and outcome.analysis_failed == 0
+    lines = log.getvalue().splitlines()
+    events = re.findall(r"^\[ *[\d.]+ s\] (finished|analysed) ([^:\s]+)", log.getvalue(), re.M)
+    assert sorted(run for kind, run in events if kind == "analysed") == sorted(p.name for p in points), lines
+    assert events[0] in [("analysed", p.name) for p in points[:2]], lines
+    # Never more trained runs waiting for their analysis than there are workers.
+    waiting = np.cumsum([1 if kind == "finished" else -(run not in (p.name for p in points[:2]))
+                         for kind, run in events])
+    assert waiting.max() <= 2, lines
+    trained_now = [e for e in events if e[1] not in (p.name for p in points[:2])]
+    assert len(trained_now) == 12, lines
+    for (first, name), (second, after) in zip(trained_now[::2], trained_now[1::2]):
+        assert (first, second, after) == ("finished", "analysed", name), lines
     for p in points:
-        assert os.path.exists(os.path.join(tmp_path, "sweep", p.name, "analysis", "metrics.json"))
+        assert os.path.exists(os.path.join(out, p.name, "analysis", "metrics.json"))
