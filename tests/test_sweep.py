@@ -193,7 +193,9 @@ def test_the_committed_grid_recipes_change_the_positive_control_in_one_setting_e
                        "metabolic-small,seed=0": ["fr_init_ratio", "fr_max_ratio", "metabolic"],
                        "decay-from-3000,seed=0": ["lam_rec_from"], "no-weight-decay,seed=0": ["lam_rec"],
                        "noise-0.02,seed=0": ["noise_std"], "noise-0.04,seed=0": ["noise_std"],
-                       "noise-0.08,seed=0": ["noise_std"]}
+                       "noise-0.03,seed=0": ["noise_std"], "noise-0.08,seed=0": ["noise_std"],
+                       "noise-0.02-decay-3e-4,seed=0": ["lam_rec", "noise_std"],
+                       "noise-0.02-1024,seed=0": ["iterations", "n_units", "noise_std"]}
 
 
 @pytest.mark.parametrize("name", ["ladder-down", "ladder-up"])
