@@ -195,7 +195,9 @@ def test_the_committed_grid_recipes_change_the_positive_control_in_one_setting_e
                        "noise-0.02,seed=0": ["noise_std"], "noise-0.04,seed=0": ["noise_std"],
                        "noise-0.03,seed=0": ["noise_std"], "noise-0.08,seed=0": ["noise_std"],
                        "noise-0.02-decay-3e-4,seed=0": ["lam_rec", "noise_std"],
-                       "noise-0.02-1024,seed=0": ["iterations", "n_units", "noise_std"]}
+                       "noise-0.02-1024,seed=0": ["iterations", "n_units", "noise_std"],
+                       "noise-0.02-lr3e-4,seed=0": ["adam", "iterations", "noise_std"],
+                       "noise-0.02-lr1e-4,seed=0": ["adam", "iterations", "noise_std"]}
 
 
 @pytest.mark.parametrize("name", ["ladder-down", "ladder-up"])
