@@ -480,18 +480,19 @@ def test_local_cluster_analyses_a_finished_run_before_training_more(client, tmp_
     points = spec(vary={"noise_std": [0.0, 0.05, 0.1, 0.2]}).points()
     out, analysis = str(tmp_path / "sweep"), dict(SMALL_ANALYSIS, stages=(TINY["iterations"],))
     assert run_sweep(points[:2], out, client=client, stream=None).finished == 2
+    before = {p.name for p in points[:2]}
     log = io.StringIO()
     outcome = run_sweep(points, out, client=client, analyze=True, analysis=analysis, stream=log, progress_every=0)
     assert outcome.finished == 8 and outcome.analysis_failed == 0
     lines = log.getvalue().splitlines()
     events = re.findall(r"^\[ *[\d.]+ s\] (finished|analysed) ([^:\s]+)", log.getvalue(), re.M)
     assert sorted(run for kind, run in events if kind == "analysed") == sorted(p.name for p in points), lines
-    assert events[0] in [("analysed", p.name) for p in points[:2]], lines
+    assert events[0][0] == "analysed" and events[0][1] in before, lines
     # Never more trained runs waiting for their analysis than there are workers.
-    waiting = np.cumsum([1 if kind == "finished" else -(run not in (p.name for p in points[:2]))
+    waiting = np.cumsum([1 if kind == "finished" else -(run not in before)
                          for kind, run in events])
     assert waiting.max() <= 2, lines
-    trained_now = [e for e in events if e[1] not in (p.name for p in points[:2])]
+    trained_now = [e for e in events if e[1] not in before]
     assert len(trained_now) == 12, lines
     for (first, name), (second, after) in zip(trained_now[::2], trained_now[1::2]):
         assert (first, second, after) == ("finished", "analysed", name), lines
