@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 import gridcore
-from gridcore.sim.arenas import ARENA_NAMES, Polygon, make_arena
+from gridcore.sim.arenas import WALLED_ARENA_NAMES, Polygon, make_arena
 from gridcore.sim.placecells import PLACE_CELL_DEFAULTS, PlaceCells
 
 PENTAGON = Polygon([(1.0, 0.0), (0.5, 0.9), (-0.6, 0.8), (-0.9, -0.3), (0.2, -1.0)], name="pentagon")
-ARENAS = [make_arena(n, 2.2) for n in ARENA_NAMES] + [PENTAGON]
+ARENAS = [make_arena(n, 2.2) for n in WALLED_ARENA_NAMES] + [PENTAGON]   # the torus: tests/test_torus.py
 
 
 def dense_lattice(arena, n=80):

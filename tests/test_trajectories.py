@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from gridcore.sim.arenas import ARENA_NAMES, Polygon, make_arena
+from gridcore.sim.arenas import WALLED_ARENA_NAMES, Polygon, make_arena
 from gridcore.sim.trajectories import (
     ENCODINGS,
     MOTION_DEFAULTS,
@@ -18,7 +18,7 @@ from gridcore.sim.trajectories import (
 
 PENTAGON = Polygon([(1.0, 0.0), (0.5, 0.9), (-0.6, 0.8), (-0.9, -0.3),
                     (0.2, -1.0)], name="pentagon")
-ARENAS = [make_arena(n) for n in ARENA_NAMES] + [PENTAGON]
+ARENAS = [make_arena(n) for n in WALLED_ARENA_NAMES] + [PENTAGON]   # the torus: tests/test_torus.py
 
 
 def wrap(a):

@@ -487,7 +487,7 @@ def record_and_classify(run, backend, seed, n_trials, n_steps, noise_std, bins, 
     types : CellTypes
     """
     traj, rec = held_out_recording(run, backend, seed, n_trials, n_steps, noise_std)
-    track = tracking(rec.outputs, rec.positions)
+    track = tracking(rec.outputs, rec.positions, run.arena)
     # The baseline starts where the network is told it starts: at its start
     # position under the encoded initial state, else at the centre.
     start = traj.start if run.spec.initial_state == "encoded" else None
@@ -551,8 +551,7 @@ def error_correction_step(rec):
     -------
     dict from :func:`gridcore.analysis.tracking.error_correction`
     """
-    err = np.sum((rec.outputs - rec.positions) ** 2, axis=2)
-    return error_correction(err, rec.boundary)
+    return error_correction(rec.arena.squared_distance(rec.outputs, rec.positions), rec.boundary)
 
 
 def development_step(run, stages, backend, traj, noise_std, settings, types, steps):
@@ -779,7 +778,7 @@ def _trial_tracking(run, backend, traj, noise_std, seed):
                         for _, _, res in run_chunks(run.params, backend, traj.inputs, noise_std, seed,
                                                     run.spec, keep_u=False, start_codes=codes)], axis=1)
     lead = int(traj.motion.get("lead_in_steps", 0))
-    track = tracking(y[:, lead:], traj.positions[:, lead:])
+    track = tracking(y[:, lead:], traj.positions[:, lead:], run.arena)
     del track["example_trials"]
     return track
 
@@ -828,9 +827,9 @@ def real_path_step(run, backend, real, settings, noise_std, steps):
                         run.params, backend, traj, subseed(seed, "path_noise"), noise_std, run.spec,
                         run.place_cells).from_step(start)
         act, y, pos = rec.rates[0], rec.outputs[0], rec.positions[0]
-        track = tracking(y[None], pos[None])
+        track = tracking(y[None], pos[None], run.arena)
         del track["squared_error_by_step"], track["example_trials"]   # one long trial: see over_time
-        over_time = stability(np.sum((y - pos) ** 2, axis=1)[None], pos[None], block)
+        over_time = stability(run.arena.squared_distance(y, pos)[None], pos[None], block, arena=run.arena)
         over_time["block_end_s"] = [e * dt for e in over_time["block_end"]]
         types[name] = steps.run(f"path_celltypes:{name}", f"unit types on the {name} path", classify,
                                 act, pos, traj.speed[0, start:], traj.heading[0, start:], run.arena,

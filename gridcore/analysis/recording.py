@@ -334,7 +334,7 @@ def path_errors(params, backend, traj, noise_std, seed, spec=PAPER, chunk_steps=
         bad = np.flatnonzero(~np.isfinite(res.y).all(axis=(0, 2)))
         end = hi if len(bad) == 0 else lo + int(bad[0])
         est = output_positions(res.y[:, :end - lo], spec, place_cells)
-        err[:, lo:end] = np.sum((est - traj.positions[:, lo:end]) ** 2, axis=2)
+        err[:, lo:end] = traj.arena.squared_distance(est, traj.positions[:, lo:end])
         if end < hi:
             break
         if on_chunk is not None:

@@ -24,6 +24,7 @@ from gridcore.analysis.jsonready import finite_median, float_or_none, floats, li
 from gridcore.analysis.ratemaps import RateMapAccumulator, map_correlation
 from gridcore.analysis.recording import path_errors
 from gridcore.model.spec import PAPER
+from gridcore.sim.arenas import position_ops
 from gridcore.sim.trajectories import simulate
 from gridcore.train.heldout import heading_baseline, normalised_error, readout_floor, trials_baseline
 from gridcore.train.loop import held_out_trials, reported_positions
@@ -40,7 +41,7 @@ INTERACTION_GROUPS = ((0, 0), (1, 1), (2, 5), (6, 50))
 # ---------------------------------------------------------------- C1 tracking
 
 
-def tracking(outputs, positions):
+def tracking(outputs, positions, arena=None):
     """How well the network tracks position on held-out trials (C1, paper Fig. 1c).
 
     Parameters
@@ -49,6 +50,10 @@ def tracking(outputs, positions):
         Network estimates y_t (arena units).
     positions : array_like, shape (M, T, 2)
         True positions p_t (arena units).
+    arena : Arena or None
+        The trials' arena: in a periodic one errors are minimum-image and the
+        best constant is the circular mean (:func:`gridcore.train.heldout.normalised_error`);
+        None: plain differences.
 
     Returns
     -------
@@ -65,12 +70,13 @@ def tracking(outputs, positions):
     if y.ndim != 3 or y.shape != p.shape:
         raise ValueError(f"outputs and positions must both have shape (M, T, 2), got {y.shape} "
                          f"and {p.shape}")
-    err = np.sum((y - p) ** 2, axis=2)
-    centre = p.mean(axis=(0, 1))
-    const = float(np.mean(np.sum((p - centre) ** 2, axis=2)))
+    diff, mean = position_ops(arena)
+    err = np.sum(diff(y, p) ** 2, axis=2)
+    centre = mean(p, axis=(0, 1))
+    const = float(np.mean(np.sum(diff(p, centre) ** 2, axis=2)))
     per_trial = err.mean(axis=1) / const
     return {
-        "normalised_error": normalised_error(y, p),
+        "normalised_error": normalised_error(y, p, arena),
         "squared_error": float(err.mean()),
         "best_constant_error": const,
         "best_constant": floats(centre),
@@ -109,7 +115,7 @@ def held_out_tracking(run, backend):
     """
     batch, traj = held_out_trials(run.settings, run.arena, run.place_cells)
     outputs = reported_positions(run.params, batch, backend, run.spec, run.place_cells)
-    track = tracking(outputs, traj.positions)
+    track = tracking(outputs, traj.positions, run.arena)
     track["heading_baseline_normalised_error"] = trials_baseline(traj, run.arena, run.spec)
     track["readout_floor"] = readout_floor(traj.positions, run.spec, run.place_cells)
     return track, outputs, traj.positions
@@ -218,7 +224,7 @@ def error_correction(err, boundary, window=50, groups=INTERACTION_GROUPS, pre_st
 # ---------------------------------------------------------------- C8 stability
 
 
-def stability(err, positions, block=10_000, constant=None):
+def stability(err, positions, block=10_000, constant=None, arena=None):
     """Error per block of steps along long paths vs the best constant (C8, paper Fig. 6b).
 
     Parameters
@@ -233,6 +239,9 @@ def stability(err, positions, block=10_000, constant=None):
     constant : array_like, shape (2,), optional
         The constant output compared with; default the mean position over
         all paths and steps (the best constant).
+    arena : Arena or None
+        The paths' arena: minimum-image distances and a circular mean in a
+        periodic one; None: plain differences.
 
     Returns
     -------
@@ -259,10 +268,11 @@ def stability(err, positions, block=10_000, constant=None):
     if nb == 0:
         raise ValueError(f"paths of {t_steps} steps are shorter than one block of {block} steps; "
                          "use longer paths or a smaller block")
-    c = positions.reshape(-1, 2).mean(axis=0) if constant is None else np.asarray(constant, float)
+    diff, mean = position_ops(arena)
+    c = mean(positions.reshape(-1, 2), axis=0) if constant is None else np.asarray(constant, float)
     used = nb * block
     e = err[:, :used].reshape(m, nb, block)
-    const = np.sum((positions[:, :used] - c) ** 2, axis=2).reshape(m, nb, block)
+    const = np.sum(diff(positions[:, :used], c) ** 2, axis=2).reshape(m, nb, block)
     means = e.mean(axis=(0, 2))
     ends = (np.arange(nb) + 1) * block
     slope, _, _, se = line_fit(ends - block / 2, means)
@@ -344,7 +354,7 @@ def long_path(params, backend, arena, n_steps, seed, n_paths=1, encoding="speed-
             progress(hi, n_steps)
 
     err = path_errors(params, backend, traj, noise_std, rng, spec, chunk_steps, on_chunk, place_cells)
-    out = stability(err, traj.positions, block)
+    out = stability(err, traj.positions, block, arena=traj.arena)
     r = map_correlation(halves[0].maps(smooth=1.0), halves[1].maps(smooth=1.0))
     nb = out["n_blocks"]
     out["map_stability"] = {"correlation_first_vs_second_half": floats(r),

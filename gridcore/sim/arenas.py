@@ -4,12 +4,18 @@ All lengths are in *arena units*; the default square is [-1, 1]^2 (area 4).
 Every named arena built by :func:`make_arena` has the same area, ``size**2``,
 where ``size`` is the side of the square of equal area (default 2.0).
 
-Two concrete kinds exist: :class:`Polygon` (any convex polygon containing the
-origin strictly inside) and :class:`Circle`. Both describe themselves to Numba
-code through :meth:`Arena.kernel_geometry`, a ``(kind, params)`` pair read by
-the one njit helper :func:`gridcore.sim.walk.point_inside` (kept in the
-module of the walk kernel that calls it, for Numba's cache), so trajectory
-kernels handle every arena with the same code.
+Three concrete kinds exist: :class:`Polygon` (any convex polygon containing the
+origin strictly inside), :class:`Circle` and :class:`Torus`, a square with
+periodic boundaries (no walls for motion; it describes itself as its square).
+All describe themselves to Numba code through :meth:`Arena.kernel_geometry`,
+a ``(kind, params)`` pair read by the one njit helper
+:func:`gridcore.sim.walk.point_inside` (kept in the module of the walk kernel
+that calls it, for Numba's cache), so trajectory kernels handle every walled
+arena with the same code.
+
+Positions are compared through :meth:`Arena.difference`, :meth:`Arena.mean`
+and :meth:`Arena.squared_distance`: plain arithmetic in a walled arena,
+minimum-image and circular in the torus, so one code path serves both.
 """
 
 import math
@@ -21,16 +27,21 @@ from gridcore.sim.walk import KIND_CIRCLE, KIND_POLYGON
 
 __all__ = [
     "ARENA_NAMES",
+    "WALLED_ARENA_NAMES",
     "KIND_POLYGON",
     "KIND_CIRCLE",
     "Arena",
     "Polygon",
     "Circle",
+    "Torus",
+    "min_image",
+    "position_ops",
     "make_arena",
     "arena_from_dict",
 ]
 
-ARENA_NAMES = ("square", "triangle", "hexagon", "circle")
+WALLED_ARENA_NAMES = ("square", "triangle", "hexagon", "circle")
+ARENA_NAMES = WALLED_ARENA_NAMES + ("torus",)
 DEFAULT_SIZE = 2.0  # arena units: side of the equal-area square, [-1, 1]^2
 # Range of sizes (arena units): it keeps areas and the simulation's squared distances finite and
 # normal. Polygon corners and circle radii are held to the matching extent, [MIN_SIZE / 2, MAX_SIZE].
@@ -46,6 +57,18 @@ def _check_extent(what, extent):
 # Relative tolerance for geometric degeneracy checks (collinear vertices, a
 # zero-length edge, the origin on a wall), scaled by the polygon's extent.
 _GEOM_RTOL = 1e-12
+
+
+def min_image(d, period):
+    """Displacements ``d`` (arena units) wrapped into [-period/2, period/2]: the minimum image."""
+    return d - period * np.round(d / period)
+
+
+def position_ops(arena):
+    """``(difference, mean)`` for positions in ``arena``: its methods, or plain subtraction and mean for None."""
+    if arena is None:
+        return np.subtract, np.mean
+    return arena.difference, arena.mean
 
 
 def _as_points(points):
@@ -70,6 +93,23 @@ class Arena:
     perimeter: float
     inradius: float
     bounds: tuple
+    periodic = False  # True: opposite sides are joined (no walls for motion)
+
+    def wrap(self, points):
+        """Positions (..., 2) as a float64 array; periodic arenas wrap them into ``bounds``."""
+        return _as_points(points)
+
+    def difference(self, a, b):
+        """Displacement ``a - b`` (arena units, shape of the broadcast), the minimum image if periodic."""
+        return np.subtract(a, b)
+
+    def squared_distance(self, a, b):
+        """Squared distance |a - b|^2 (arena units^2) over the last axis, shape (...)."""
+        return np.sum(self.difference(a, b) ** 2, axis=-1)
+
+    def mean(self, points, axis):
+        """Mean position over ``axis`` (arena units); periodic arenas take the circular mean per coordinate."""
+        return np.mean(points, axis=axis)
 
     def contains(self, points, tol=0.0):
         """Whether points lie inside or on the boundary.
@@ -329,16 +369,63 @@ class Circle(Arena):
         return f"Circle(radius={self.radius!r}, name={self.name!r})"
 
 
+class Torus(Polygon):
+    """Square of side ``size`` centred on the origin whose opposite sides are joined.
+
+    Nothing stops motion: positions wrap modulo ``size`` into
+    [-size/2, size/2]^2 and distances are minimum-image. The square's edges
+    still serve as the "walls" of :meth:`wall_distance`, :meth:`nearest_wall`
+    and :meth:`kernel_geometry`, for analyses of the unwrapped square
+    (border scores, wall masks); they are no walls for motion.
+    """
+
+    periodic = True
+
+    def __init__(self, size, name="torus"):
+        if (isinstance(size, bool) or not isinstance(size, Real)
+                or not math.isfinite(size) or size <= 0):
+            raise ValueError(f"size must be a positive finite number, got {size!r}")
+        h = 0.5 * float(size)
+        super().__init__([(-h, -h), (h, -h), (h, h), (-h, h)], name=name)
+        self.side = float(size)
+
+    def wrap(self, points):
+        """Positions (..., 2) wrapped modulo ``side`` into [-side/2, side/2) (arena units)."""
+        p = _as_points(points)
+        return p - self.side * np.floor((p + 0.5 * self.side) / self.side)
+
+    def difference(self, a, b):
+        """Minimum-image displacement ``a - b`` (arena units), each coordinate in [-side/2, side/2]."""
+        return min_image(np.subtract(a, b), self.side)
+
+    def mean(self, points, axis):
+        """Circular mean per coordinate over ``axis`` (arena units, in [-side/2, side/2]).
+
+        Each coordinate is an angle 2 pi x / side; the mean is the direction of
+        the mean unit vector (0 if they cancel), so points either side of a
+        seam average near the seam, not the centre.
+        """
+        a = np.asarray(points, dtype=np.float64) * (2 * np.pi / self.side)
+        return np.arctan2(np.mean(np.sin(a), axis=axis), np.mean(np.cos(a), axis=axis)) * (self.side / (2 * np.pi))
+
+    def to_dict(self):
+        """``{"kind": "torus", "name", "size"}`` (see :meth:`Arena.to_dict`)."""
+        return {"kind": "torus", "name": self.name, "size": self.side}
+
+    def __repr__(self):
+        return f"Torus(size={self.side!r}, name={self.name!r})"
+
 
 def make_arena(name, size=None):
     """Build a named arena centred on the origin.
 
     Parameters
     ----------
-    name : {"square", "triangle", "hexagon", "circle"}
+    name : {"square", "triangle", "hexagon", "circle", "torus"}
         Shape. The triangle is equilateral with a horizontal base at the
         bottom and its centroid at the origin; the hexagon is regular with
-        flat top and bottom walls (corners at 0, 60, ..., 300 degrees).
+        flat top and bottom walls (corners at 0, 60, ..., 300 degrees); the
+        torus is the square with periodic boundaries (:class:`Torus`).
     size : float, optional
         Side of the square of equal area (arena units), default 2.0: every
         named arena has area ``size**2`` (default 4, the square [-1, 1]^2).
@@ -358,6 +445,8 @@ def make_arena(name, size=None):
     area = float(size) ** 2
     if name == "circle":
         return Circle(math.sqrt(area / math.pi), name=name)
+    if name == "torus":
+        return Torus(float(size), name=name)
     if name == "square":
         h = 0.5 * size
         vertices = [(-h, -h), (h, -h), (h, h), (-h, h)]
@@ -381,14 +470,16 @@ def arena_from_dict(d):
     ----------
     d : dict
         ``{"kind": "polygon", "name": str, "vertices": [[x, y], ...]}`` or
-        ``{"kind": "circle", "name": str, "radius": float}``.
+        ``{"kind": "circle", "name": str, "radius": float}`` or
+        ``{"kind": "torus", "name": str, "size": float}``.
 
     Returns
     -------
     Arena
     """
     fields = {"polygon": {"kind", "name", "vertices"},
-              "circle": {"kind", "name", "radius"}}
+              "circle": {"kind", "name", "radius"},
+              "torus": {"kind", "name", "size"}}
     kind = d.get("kind") if isinstance(d, dict) else None
     if kind not in fields:
         raise ValueError(
@@ -399,5 +490,7 @@ def arena_from_dict(d):
             f"{sorted(fields[kind])}, got {sorted(d)}")
     if kind == "polygon":
         return Polygon(d["vertices"], name=d["name"])
+    if kind == "torus":
+        return Torus(d["size"], name=d["name"])
     return Circle(d["radius"], name=d["name"])
 

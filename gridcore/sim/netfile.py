@@ -29,7 +29,7 @@ import numpy as np
 
 from gridcore.model.params import Params
 from gridcore.model.spec import INITIAL_STATES, NONLINEARITIES, READOUTS, ModelSpec
-from gridcore.sim.arenas import ARENA_NAMES, make_arena
+from gridcore.sim.arenas import WALLED_ARENA_NAMES, make_arena
 from gridcore.sim.placecells import PlaceCells
 from gridcore.sim.trajectories import ENCODINGS
 from gridcore.util.checks import check_choice
@@ -42,7 +42,8 @@ DECODER_K = 3           # PlaceCells.decode's default: Sorscher et al.'s 3 most 
 _HEAD = struct.Struct("<8sII6q6i4dq")
 # codes written out, as in csrc/gridcore.h (GRC_ENC_*, GRC_ARENA_*); the tests check them against the header
 ENCODING_CODES = {name: i for i, name in enumerate(ENCODINGS)}
-ARENA_CODES = {name: i for i, name in enumerate(ARENA_NAMES)}
+# The torus has no code: the C core's decoder takes plain, not circular, means.
+ARENA_CODES = {name: i for i, name in enumerate(WALLED_ARENA_NAMES)}
 
 
 @dataclass(frozen=True, eq=False)
@@ -56,7 +57,7 @@ class Network:
     encoding : str
         Key of :data:`gridcore.sim.trajectories.ENCODINGS`: the inputs.
     arena : str
-        Name of the arena (:data:`gridcore.sim.arenas.ARENA_NAMES`).
+        Name of the arena (:data:`gridcore.sim.arenas.WALLED_ARENA_NAMES`).
     arena_size : float
         Side of the arena's equal-area square (arena units).
     place_cells : PlaceCells or None
@@ -94,7 +95,10 @@ def write_network(path, params, spec, encoding, arena, arena_size, place_cells=N
     """
     params.check_spec(spec)
     check_choice("encoding", encoding, tuple(ENCODINGS))
-    check_choice("arena", arena, tuple(ARENA_NAMES))
+    if arena == "torus":
+        raise ValueError("arena 'torus' cannot be exported: the C core decodes place cells with plain means, "
+                         f"not periodic ones; exportable arenas: {', '.join(ARENA_CODES)}")
+    check_choice("arena", arena, tuple(ARENA_CODES))
     make_arena(arena, arena_size)                    # checks the size
     if params.n_in != ENCODINGS[encoding]:
         raise ValueError(f"encoding {encoding!r} has {ENCODINGS[encoding]} inputs but the network has "
@@ -146,7 +150,7 @@ def read_network(path):
                          initial_state=INITIAL_STATES[x0], n_place_cells=n_pc)
         params = Params.from_flat(arrays[:n_theta], n, n_in, n_out, n_code)
         params.check_spec(spec)
-        arena_name = ARENA_NAMES[arena]
+        arena_name = WALLED_ARENA_NAMES[arena]
         cells = None
         if n_pc:
             cells = PlaceCells(make_arena(arena_name, size), sigma=sigma, surround=bool(surround),

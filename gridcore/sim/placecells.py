@@ -17,6 +17,10 @@ Tuning, for a position p and centres c_i, with d_i = |p - c_i| (arena units):
   sum_j (g_j - min_i g)``: shifted to be non-negative and normalised to sum 1,
   as in Sorscher et al.'s ``place_cells.py``.
 
+In a periodic arena (:class:`gridcore.sim.arenas.Torus`) d_i is the
+minimum-image distance, so the code is periodic, and decoding takes the
+circular mean of the centres.
+
 Units: arena units throughout; with the smooth motion model one arena unit
 is one metre, so the defaults (sigma = 0.12) are Sorscher et al.'s 12 cm.
 """
@@ -26,7 +30,7 @@ from numbers import Integral, Real
 
 import numpy as np
 
-from gridcore.sim.arenas import Arena, arena_from_dict, make_arena
+from gridcore.sim.arenas import Arena, arena_from_dict, make_arena, min_image
 from gridcore.util.checks import check_choice
 
 __all__ = ["PLACE_CELL_DEFAULTS", "LAYOUTS", "PlaceCells", "outputs_to_positions"]
@@ -81,8 +85,16 @@ def _lattice(arena, n):
     and shrinks until at least ``n`` points (at half-integer multiples of the
     spacing) lie inside; surplus points nearest the walls are dropped (ties
     by row order). A square arena with n = k^2 gets the k x k grid of
-    spacing side / k exactly.
+    spacing side / k exactly. A periodic arena has no walls to drop cells
+    near: it gets the k x k grid with k = ceil(sqrt(n)), which tiles the
+    torus evenly, and drops its surplus at evenly spaced row-major indices.
     """
+    if arena.periodic:
+        k = math.ceil(math.sqrt(n))
+        g = (np.arange(k) + 0.5) * (arena.side / k) - 0.5 * arena.side
+        gx, gy = np.meshgrid(g, g, indexing="xy")
+        pts = np.column_stack([gx.ravel(), gy.ravel()])
+        return pts[np.round(np.linspace(0, k * k - 1, n)).astype(np.int64)]
     h = math.sqrt(arena.area / n)
     xmin, ymin, xmax, ymax = arena.bounds
     while True:
@@ -209,8 +221,11 @@ class PlaceCells:
         """:meth:`encode` of rows p, shape (n, 2) -> (n, N_p), in place where it can."""
         c = self.centres
         z = p[:, None, 0] - c[:, 0]
-        z *= z
         dy = p[:, None, 1] - c[:, 1]
+        if self.arena.periodic:            # minimum-image distances: the code is periodic
+            z = min_image(z, self.arena.side)
+            dy = min_image(dy, self.arena.side)
+        z *= z
         dy *= dy
         z += dy
         # z = -d^2 / (2 sigma^2) shifted so that its maximum (the nearest
@@ -237,6 +252,10 @@ class PlaceCells:
     def decode(self, activity, k=3):
         """Positions from activities: the mean of the centres of the ``k`` most active cells.
 
+        The mean is the arena's (:meth:`gridcore.sim.arenas.Arena.mean`):
+        circular per coordinate in a periodic arena, so cells either side of
+        a seam decode near the seam.
+
         Parameters
         ----------
         activity : array_like, shape (..., N_p)
@@ -260,7 +279,7 @@ class PlaceCells:
         if isinstance(k, bool) or not isinstance(k, Integral) or not 1 <= k <= self.n_cells:
             raise ValueError(f"k must be an integer in [1, {self.n_cells}], got {k!r}")
         top = np.argpartition(-a, k - 1, axis=-1)[..., :k]
-        return self.centres[top].mean(axis=-2)
+        return self.arena.mean(self.centres[top], axis=-2)
 
     # ---- saving
 

@@ -40,6 +40,12 @@ one arena unit is one metre, so the default square is 2 m x 2 m and
 - start: uniform over the arena (``start="uniform"``, the default), heading
   uniform on the circle.
 
+**The torus** (:class:`gridcore.sim.arenas.Torus`) has no walls: both
+models run as above without any wall handling (no re-samples, turns,
+reflections or boundary interactions), and positions wrap modulo the side
+into the square. Speeds and headings, hence the inputs, are the true
+motion, so integrating them gives the unwrapped path.
+
 Conventions relied on by the network code: ``positions[:, 0]`` is the start
 (also :attr:`Trajectories.start`); ``inputs[:, t]`` encodes (speed_t,
 heading_t), the move from ``positions[:, t]`` to ``positions[:, t+1]``;
@@ -263,19 +269,55 @@ def simulate(arena, n_trials, n_steps, seed, encoding="speed-angle", motion_mode
     if motion_model == "paper":
         start, heading0, speed, turn, key = _predraw(
             rng, arena, n_trials, n_steps, params)
-        walk(kind, geometry, margin, start, heading0, speed, turn, key,
-             params["max_retries"], positions, heading, boundary, final)
+        if arena.periodic:
+            _free_walk(arena, start, heading0, speed, turn, positions, heading, final)
+        else:
+            walk(kind, geometry, margin, start, heading0, speed, turn, key,
+                 params["max_retries"], positions, heading, boundary, final)
     else:
         start, heading0, speed, rotation = _predraw_smooth(
             rng, arena, n_trials, n_steps, params)
-        # One arena unit is one metre: metres become arena units unchanged.
-        smooth_walk(kind, geometry, margin, start, heading0, speed, rotation,
-                    float(params["border_region"]), float(params["wall_slowdown"]),
-                    positions, heading, boundary, final)
+        if arena.periodic:
+            _free_walk(arena, start, heading0, speed, rotation, positions, heading, final)
+        else:
+            # One arena unit is one metre: metres become arena units unchanged.
+            smooth_walk(kind, geometry, margin, start, heading0, speed, rotation,
+                        float(params["border_region"]), float(params["wall_slowdown"]),
+                        positions, heading, boundary, final)
     return Trajectories(
         inputs=encode(speed, heading, encoding), positions=positions,
         speed=speed, heading=heading, boundary=boundary, final_position=final,
         encoding=encoding, arena=arena, motion=params, motion_model=motion_model)
+
+
+def _free_walk(arena, start, heading0, speed, turn, positions, heading, final):
+    """Both motion models without walls, in a periodic arena; fills ``positions``, ``heading`` and ``final``.
+
+    Parameters
+    ----------
+    arena : Arena
+        Periodic: its :meth:`~gridcore.sim.arenas.Arena.wrap` puts the
+        unwrapped path back into the bounds.
+    start : ndarray, shape (M, 2)
+        p_0 (arena units).
+    heading0 : ndarray, shape (M,)
+        Heading before step 0 (rad).
+    speed, turn : ndarray, shape (M, T)
+        Speed of each move (arena units per step) and heading change before it (rad).
+    positions : ndarray, shape (M, T, 2)
+        Output: p_0..p_{T-1}, wrapped (arena units).
+    heading : ndarray, shape (M, T)
+        Output: heading of each move (rad, in [-pi, pi)).
+    final : ndarray, shape (M, 2)
+        Output: p_T, wrapped (arena units).
+    """
+    h = np.mod(heading0[:, None] + np.cumsum(turn, axis=1) + np.pi, 2 * np.pi) - np.pi
+    heading[:] = np.where(h >= np.pi, h - 2 * np.pi, h)   # round-off at the upper edge
+    moves = speed[..., None] * np.stack([np.cos(heading), np.sin(heading)], axis=-1)
+    path = start[:, None] + np.cumsum(moves, axis=1)     # p_1..p_T, unwrapped
+    positions[:, 0] = arena.wrap(start)
+    positions[:, 1:] = arena.wrap(path[:, :-1])
+    final[:] = arena.wrap(path[:, -1])
 
 
 def _predraw(rng, arena, n_trials, n_steps, params):

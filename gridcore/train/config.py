@@ -55,7 +55,7 @@ NOISE_SOURCES = ("counter", "array")
 BACKENDS = ("auto",) + BACKEND_NAMES
 # The paper's initialisation per arena (Sec. 2.3); the circle is ours.
 PAPER_REC_INIT = {"square": "orthogonal", "triangle": "orthogonal", "hexagon": "gaussian",
-                  "circle": "orthogonal"}
+                  "circle": "orthogonal", "torus": "orthogonal"}
 # Every parameter block, in flat order (gridcore.model.layout); Wenc exists under the encoded initial state only.
 BLOCK_NAMES = ("Wrec", "Win", "b", "Wout", "Wenc")
 # Settings a resumed run may change without changing the numbers it computes.
@@ -517,6 +517,10 @@ class RunConfig:
         if self.model.uses_place_cells and self.model.n_place_cells < 2:
             raise ValueError(f"n_place_cells must be >= 2 for a run (its place-cell code needs at least 2 cells), "
                              f"got {self.model.n_place_cells}")
+        if self.task.arena == "torus" and self.model.readout != "place-cells":
+            # An x, y readout would have to jump across the seams; the place-cell code is periodic.
+            raise ValueError(f"arena 'torus' needs the 'place-cells' readout (its code is periodic), got readout "
+                             f"{self.model.readout!r}; e.g. --preset grid-cells")
         if "Wenc" in self.network.frozen and not self.model.n_code:
             raise ValueError("frozen names Wenc, but the model has no Wenc block (its initial state is not "
                              "\"encoded\")")

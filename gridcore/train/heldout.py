@@ -25,6 +25,8 @@ cannot tell.
 
 import numpy as np
 
+from gridcore.sim.arenas import position_ops
+
 __all__ = ["MAX_ERROR_RATIO", "MIN_STEP_GAIN", "normalised_error", "heading_baseline", "trials_baseline",
            "readout_floor", "speed_use"]
 
@@ -32,18 +34,29 @@ MAX_ERROR_RATIO = 0.5   # held-out error / heading-only integrator's error, at m
 MIN_STEP_GAIN = 0.8     # output moved by one step / the step's length, above
 
 
-def normalised_error(y, targets):
+def normalised_error(y, targets, arena=None):
     """Mean squared error divided by that of the best constant output.
 
     The best constant is the mean target (per output) over all trials and
     steps; 1 means no better than always guessing it, 0 is perfect.
 
+    In a periodic arena (:class:`gridcore.sim.arenas.Torus`) errors are
+    minimum-image distances and the constant is the circular mean of the
+    targets (:meth:`gridcore.sim.arenas.Arena.mean`). Positions that cover
+    the torus evenly are about equally far from every constant (mean squared
+    distance side^2 / 6), so the normalisation is the error of a guess that
+    knows nothing of the position, as in a walled arena.
+
     Parameters
     ----------
     y, targets : (M, T, Nout)
+        Positions (Nout = 2, arena units) when ``arena`` is given.
+    arena : Arena or None
+        The arena of the positions; None: plain differences.
     """
-    const = np.mean((targets - targets.mean(axis=(0, 1))) ** 2)
-    return float(np.mean((y - targets) ** 2) / const)
+    diff, mean = position_ops(arena)
+    const = np.mean(diff(targets, mean(targets, axis=(0, 1))) ** 2)
+    return float(np.mean(diff(y, targets) ** 2) / const)
 
 
 def heading_baseline(speed, heading, positions, arena, start=None):
@@ -52,7 +65,7 @@ def heading_baseline(speed, heading, positions, arena, start=None):
     It starts at the centre (or at ``start``: where a network with the
     encoded initial state is told it starts) and on every step moves by the
     mean speed of all steps along the heading, projected back into the arena
-    when it would leave it. On the default motion model it reaches about 0.2
+    when it would leave it (wrapped, in a periodic arena). On the default motion model it reaches about 0.2
     in the square: a network near that error may be integrating the heading
     alone (check :func:`gridcore.analysis.probes.step_response`).
 
@@ -86,7 +99,7 @@ def heading_baseline(speed, heading, positions, arena, start=None):
         est[:, 0] = start
     for t in range(1, p.shape[1]):
         est[:, t] = _into_arena(est[:, t - 1] + step[:, t - 1], arena)
-    return normalised_error(est, p)
+    return normalised_error(est, p, arena)
 
 
 def trials_baseline(traj, arena, spec):
@@ -131,7 +144,7 @@ def readout_floor(positions, spec, place_cells=None, chunk=4096):
     flat = p.reshape(-1, 2)
     decoded = np.concatenate([place_cells.decode(place_cells.encode(flat[lo:lo + chunk]))
                               for lo in range(0, len(flat), chunk)])
-    return normalised_error(decoded.reshape(p.shape), p)
+    return normalised_error(decoded.reshape(p.shape), p, place_cells.arena)
 
 
 def speed_use(error, baseline, step_gain=None, floor=0.0):
@@ -179,7 +192,9 @@ def speed_use(error, baseline, step_gain=None, floor=0.0):
 
 
 def _into_arena(q, arena):
-    """Points (n, 2) moved into a convex arena (half-plane projections, twice for corners)."""
+    """Points (n, 2) moved into a convex arena (half-plane projections, twice for corners); wrapped if periodic."""
+    if arena.periodic:
+        return arena.wrap(q)
     if hasattr(arena, "radius"):
         r = np.hypot(q[:, 0], q[:, 1])
         return q * np.minimum(1.0, arena.radius / np.maximum(r, 1e-300))[:, None]

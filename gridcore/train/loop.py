@@ -443,7 +443,9 @@ def evaluate(params, batch, backend, spec=PAPER, positions=None, place_cells=Non
             raise ValueError(f"evaluate needs the trials' positions under the {spec.readout!r} readout "
                              "(batch.targets are not positions)")
         positions = batch.targets
-    return normalised_error(reported_positions(params, batch, backend, spec, place_cells), positions)
+    # The torus needs the place-cell readout, so its place cells carry the arena whose distances count.
+    arena = None if place_cells is None else place_cells.arena
+    return normalised_error(reported_positions(params, batch, backend, spec, place_cells), positions, arena)
 
 
 @contextmanager
