@@ -2,6 +2,7 @@
 
 import os
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -134,6 +135,21 @@ def test_stability_slope_of_a_growing_error_and_partial_block():
     assert st["path_sd"] is None
     with pytest.raises(ValueError, match="shorter than one block"):
         stability(err[:, :500], pos[:, :500], block=1000)
+
+
+def test_stability_of_a_diverged_path_reports_none_for_its_blocks_without_a_warning():
+    rng = np.random.default_rng(1)
+    pos = rng.uniform(-1, 1, (2, 300, 2))
+    err = np.full((2, 300), 0.1)
+    err[1, 250:] = np.inf                           # path 1 overflows at step 250
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")              # inf - inf in the sd of the last block must not warn
+        st = stability(err, pos, block=100)
+    assert st["diverged_at_step"] == 250
+    assert st["error_mean"][:2] == pytest.approx([0.1, 0.1]) and st["error_mean"][2] is None
+    assert st["error_sd"][:2] == pytest.approx([0.0, 0.0], abs=1e-15) and st["error_sd"][2] is None
+    assert st["path_sd"][:2] == pytest.approx([0.0, 0.0], abs=1e-15) and st["path_sd"][2] is None
+    assert st["error"] is None and st["first_block"] == pytest.approx(0.1)
 
 
 def test_long_path_streams_and_matches_stability():

@@ -278,12 +278,15 @@ def stability(err, positions, block=10_000, constant=None, arena=None):
     slope, _, _, se = line_fit(ends - block / 2, means)
     const_means = const.mean(axis=(0, 2))
     diverged = np.flatnonzero(~np.isfinite(err).all(axis=0))
+    with np.errstate(invalid="ignore"):   # a diverged block's sd is inf - inf = NaN, reported as None
+        sd = e.std(axis=(0, 2))
+        path_sd = e.mean(axis=2).std(axis=0, ddof=1) if m > 1 else None
     return {
         "diverged_at_step": int(diverged[0]) if len(diverged) else None,
         "block_steps": block, "n_paths": int(m), "n_steps": int(t_steps), "n_blocks": int(nb),
         "block_end": ends.tolist(),
-        "error_mean": floats(means), "error_sd": floats(e.std(axis=(0, 2))),
-        "path_sd": floats(e.mean(axis=2).std(axis=0, ddof=1)) if m > 1 else None,
+        "error_mean": floats(means), "error_sd": floats(sd),
+        "path_sd": floats(path_sd) if m > 1 else None,
         "constant_mean": floats(const_means), "constant": floats(c),
         "error": float_or_none(means.mean()), "constant_error": float(const_means.mean()),
         "ratio": float_or_none(means.mean() / const_means.mean()),
