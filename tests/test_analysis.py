@@ -176,6 +176,9 @@ def test_map_correlation():
     assert r == pytest.approx([1.0, -1.0, 1.0])
     const = np.ones((1, 6, 6))
     assert np.isnan(map_correlation(const, a[:1])[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")              # maps of runaway activity must not overflow
+        assert map_correlation(1e200 * a, b) == pytest.approx([1.0, -1.0, 1.0])
 
 
 # ---------------------------------------------------------------- C1 tracking

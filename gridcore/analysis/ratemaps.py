@@ -559,6 +559,10 @@ def map_correlation(a, b):
     with np.errstate(invalid="ignore", divide="ignore"):
         ma, mb = a0.sum(axis=1) / n, b0.sum(axis=1) / n
         da, db = np.where(v, a0 - ma[:, None], 0.0), np.where(v, b0 - mb[:, None], 0.0)
+        # r is scale-free: dividing each row by its largest |value| keeps the products finite
+        # for the huge maps of a network whose activity ran away
+        da /= np.abs(da).max(axis=1, keepdims=True, initial=0.0)
+        db /= np.abs(db).max(axis=1, keepdims=True, initial=0.0)
         r = (da * db).sum(axis=1) / np.sqrt((da ** 2).sum(axis=1) * (db ** 2).sum(axis=1))
     r[n < 3] = np.nan
     return r
