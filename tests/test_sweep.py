@@ -176,16 +176,18 @@ def test_the_committed_sweeps_of_the_positive_control_are_its_recipe_but_for_one
         assert p.config.differing(committed, ignore=("threads",)) == [setting]
 
 
-def test_the_committed_noise_seeds_are_the_noisy_recipe_but_for_the_seed():
-    points = load_spec(os.path.join(RESULTS, "grid-cells-noise-seeds.toml")).points()
+@pytest.mark.parametrize("spec, recipe", [("grid-cells-noise-seeds", "noise-0.02"),
+                                          ("grid-cells-pc1024-seeds", "noise-0.02-pc-1024")])
+def test_the_committed_seed_sweeps_are_their_recipe_but_for_the_seed(spec, recipe):
+    points = load_spec(os.path.join(RESULTS, f"{spec}.toml")).points()
     recipes = load_spec(os.path.join(RESULTS, "grid-recipes.toml")).points()
-    noisy = next(p for p in recipes if p.name == "noise-0.02,seed=0")
+    seed0 = next(p for p in recipes if p.name == f"{recipe},seed=0")
     assert [p.name for p in points] == ["seed=1", "seed=2"]
     for p in points:
-        assert p.config.differing(noisy.config) == ["seed"]
+        assert p.config.differing(seed0.config) == ["seed"]
 
 
-def test_the_committed_grid_recipes_change_the_positive_control_in_one_setting_each():
+def test_the_committed_grid_recipes_change_the_positive_control_in_the_settings_they_name():
     points = load_spec(os.path.join(RESULTS, "grid-recipes.toml")).points()
     committed = RunConfig.load(os.path.join(RESULTS, "grid-cells", "config.json"))
     changed = {p.name: p.config.differing(committed, ignore=("threads",)) for p in points}
@@ -197,7 +199,13 @@ def test_the_committed_grid_recipes_change_the_positive_control_in_one_setting_e
                        "noise-0.02-decay-3e-4,seed=0": ["lam_rec", "noise_std"],
                        "noise-0.02-1024,seed=0": ["iterations", "n_units", "noise_std"],
                        "noise-0.02-lr3e-4,seed=0": ["adam", "iterations", "noise_std"],
-                       "noise-0.02-lr1e-4,seed=0": ["adam", "iterations", "noise_std"]}
+                       "noise-0.02-lr1e-4,seed=0": ["adam", "iterations", "noise_std"],
+                       "noise-0.02-lattice,seed=0": ["noise_std", "place_cells"],
+                       "noise-0.02-surround-1.5,seed=0": ["noise_std", "place_cells"],
+                       "noise-0.02-surround-3,seed=0": ["noise_std", "place_cells"],
+                       "noise-0.02-pc-1024,seed=0": ["model", "noise_std"],
+                       "noise-0.02-trials-50,seed=0": ["n_steps", "noise_std"],
+                       "torus,seed=0": ["arena"], "noise-0.02-torus,seed=0": ["arena", "noise_std"]}
 
 
 @pytest.mark.parametrize("name", ["ladder-down", "ladder-up"])
