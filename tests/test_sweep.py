@@ -160,8 +160,8 @@ def test_the_committed_c2_seeds_are_the_paper_runs_but_for_the_seed():
                                         for s in (1, 2)]
     for p in points:
         committed = RunConfig.load(os.path.join(os.path.dirname(path), p.config.task.arena, "config.json"))
-        # The same recipe: only the seed and the noise's source (counter-based draws) differ.
-        assert p.config.differing(committed, ignore=("threads",)) == ["noise_source", "seed"]
+        # The same recipe: only the seed, the noise's source (counter-based draws) and the precision differ.
+        assert p.config.differing(committed, ignore=("threads",)) == ["dtype", "noise_source", "seed"]
 
 
 @pytest.mark.parametrize("name, runs, setting", [
@@ -192,7 +192,7 @@ def test_the_committed_grid_recipes_change_the_positive_control_in_the_settings_
     committed = RunConfig.load(os.path.join(RESULTS, "grid-cells", "config.json"))
     changed = {p.name: p.config.differing(committed, ignore=("threads",)) for p in points}
     assert changed == {"weight-decay-3e-4,seed=0": ["lam_rec"], "place-cells-0.08,seed=0": ["place_cells"],
-                       "metabolic-small,seed=0": ["fr_init_ratio", "fr_max_ratio", "metabolic"],
+                       "metabolic-small,seed=0": ["fr_init_ratio", "fr_max_ratio", "metabolic", "schedule_error"],
                        "decay-from-3000,seed=0": ["lam_rec_from"], "no-weight-decay,seed=0": ["lam_rec"],
                        "noise-0.02,seed=0": ["noise_std"], "noise-0.04,seed=0": ["noise_std"],
                        "noise-0.03,seed=0": ["noise_std"], "noise-0.08,seed=0": ["noise_std"],

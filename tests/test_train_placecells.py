@@ -9,6 +9,7 @@ import pytest
 
 from gridcore import ModelSpec, Params, PlaceCells, Regularization, get_backend
 from gridcore.cli.train import build_parser, main, overrides_from_args
+from gridcore.model import objective
 from gridcore.sim.arenas import make_arena
 from gridcore.sim.placecells import outputs_to_positions
 from gridcore.train.config import (
@@ -24,8 +25,10 @@ from gridcore.train.loop import (
     held_out_trials,
     make_batch,
     normalised_error,
+    schedule_error,
     start_schedule,
     update_schedule,
+    with_least_error,
 )
 from gridcore.train.rundir import load_run
 
@@ -90,6 +93,21 @@ def test_old_config_files_load_with_the_defaults(tmp_path):
     assert cfg.schedule.lam_rec_from == 0 and cfg.network.frozen == ()
 
 
+@pytest.mark.parametrize("readout, regularised, expected", [
+    ("xy", True, "excess"), ("place-cells", True, "total"), ("place-cells", False, "excess")])
+def test_old_config_files_keep_their_schedule_error(tmp_path, readout, regularised, expected):
+    # Files written before schedule_error existed ran with "total"; where E_min is 0 or unused it
+    # makes no difference, and they load as new files of such runs are written (the default).
+    model = {"readout": readout, "n_place_cells": 16 if readout == "place-cells" else 0}
+    new = make_config("quick", model=model, l2=regularised, metabolic=regularised).to_dict()
+    assert new["schedule_error"] == "excess"
+    (tmp_path / "config.json").write_text(json.dumps({k: v for k, v in new.items() if k != "schedule_error"}))
+    cfg = RunConfig.load(tmp_path / "config.json")
+    assert cfg.schedule.schedule_error == expected
+    assert cfg.differing(make_config("quick", model=model, l2=regularised, metabolic=regularised)) == (
+        [] if expected == "excess" else ["schedule_error"])
+
+
 @pytest.mark.parametrize("override, message", [
     ({"place_cells": {"sigma": -1}}, "place_cells: sigma must be finite and > 0"),
     ({"place_cells": {"layout": "hex"}}, "place_cells: unknown layout 'hex'; allowed: 'random', 'lattice'"),
@@ -114,6 +132,7 @@ def test_old_config_files_load_with_the_defaults(tmp_path):
     ({"frozen": ["b", "b"]}, "frozen names a block twice"),
     ({"frozen": ["Wenc"]}, "frozen names Wenc, but the model has no Wenc block"),
     ({"rec_init": "torch"}, "unknown rec_init 'torch'; allowed: 'orthogonal', 'gaussian', 'uniform'"),
+    ({"schedule_error": "kl"}, "unknown schedule_error 'kl'; allowed: 'excess', 'total'"),
 ])
 def test_bad_new_settings_are_named(override, message):
     with pytest.raises((ValueError, TypeError), match=message):
@@ -242,6 +261,80 @@ def test_lam_rec_schedule():
     paper = ScheduleSettings()
     assert start_schedule(paper, terms) == Regularization(1.0, 0.1, 0.0)
     assert update_schedule(paper, start_schedule(paper, terms), terms, 1) == Regularization(0.99, 0.1, 0.0)
+
+
+def test_least_error_is_the_cross_entropy_at_the_targets():
+    rng = np.random.default_rng(0)
+    assert objective.least_error("xy", rng.normal(size=(3, 4, 2))) == 0.0
+    # Gaussian codes are positive everywhere, so their logs are outputs that reach E_min.
+    pc = PlaceCells(make_arena("square", 1.0), 20, sigma=0.2, surround=False)
+    targets = pc.encode(rng.uniform(-0.5, 0.5, (3 * 4, 2))).reshape(3, 4, 20)
+    e_min = objective.least_error("place-cells", targets)
+    at_targets = objective.error_sum("place-cells", np.log(targets), targets) / (3 * 4)
+    assert e_min == pytest.approx(at_targets, rel=1e-12)
+    assert objective.least_error("place-cells", targets, rows=5) == pytest.approx(e_min, rel=1e-14)
+    assert e_min < np.log(20)                                   # below the uniform guess ...
+    for _ in range(5):                                          # ... and below any other outputs
+        other = objective.error_sum("place-cells", rng.normal(size=targets.shape), targets) / (3 * 4)
+        assert other > e_min
+    # Zero targets (a difference-of-Gaussians code has one per position) count 0 log 0 = 0.
+    two = np.array([[[0.5, 0.5, 0.0]]])
+    assert objective.least_error("place-cells", two) == pytest.approx(np.log(2), rel=1e-15)
+
+
+def test_schedule_refers_to_the_excess_error():
+    terms = {"E": 6.2, "E_min": 6.1, "R_L2": 0.5, "R_FR": 0.2}
+    excess, total = ScheduleSettings(), ScheduleSettings(schedule_error="total")
+    assert schedule_error(excess, terms) == pytest.approx(0.1) and schedule_error(total, terms) == 6.2
+    assert schedule_error(excess, {"E": 6.2}) == 6.2                      # no E_min: 0 (the x, y readout)
+    reg = start_schedule(excess, terms)
+    assert reg.lam_l2 * terms["R_L2"] == pytest.approx(0.1) and reg.lam_fr * terms["R_FR"] == pytest.approx(0.01)
+    reg = start_schedule(total, terms)
+    assert reg.lam_l2 * terms["R_L2"] == pytest.approx(6.2) and reg.lam_fr * terms["R_FR"] == pytest.approx(0.62)
+    # The cap lam_fr R_FR <= E'/3 binds on the excess error.
+    later = {"E": 6.13, "E_min": 6.1, "R_L2": 0.5, "R_FR": 0.2}
+    nxt = update_schedule(excess, start_schedule(excess, terms), later)
+    assert nxt.lam_fr * later["R_FR"] == pytest.approx(0.01)
+    assert update_schedule(total, start_schedule(total, terms), later).lam_fr == start_schedule(total, terms).lam_fr
+
+
+def test_least_error_is_added_where_the_schedule_needs_it():
+    cfg = make_config("quick", model={"readout": "place-cells", "n_place_cells": 16})
+    batch, _ = make_batch(cfg.task, make_arena("square", 2.0), np.random.default_rng(0), 4, 8, cfg.model,
+                          cfg.make_place_cells())
+    terms = {"E": 3.0, "R_L2": 1.0, "R_FR": 1.0}
+    added = with_least_error(cfg.schedule, terms, batch, cfg.model)
+    assert added["E_min"] == objective.least_error("place-cells", batch.targets) and added["E_min"] > 0
+    no_fr = ScheduleSettings(metabolic=False)                   # R_L2's weight only needs it at the start
+    assert "E_min" not in with_least_error(no_fr, terms, batch, cfg.model)
+    assert "E_min" in with_least_error(no_fr, terms, batch, cfg.model, start=True)
+    for schedule in (ScheduleSettings(schedule_error="total"), ScheduleSettings(l2=False, metabolic=False)):
+        assert with_least_error(schedule, terms, batch, cfg.model, start=True) is terms
+    xy = make_config("quick")
+    xy_batch, _ = make_batch(xy.task, make_arena("square", 2.0), np.random.default_rng(0), 4, 8, xy.model)
+    assert with_least_error(xy.schedule, terms, xy_batch, xy.model, start=True) is terms
+
+
+@pytest.mark.parametrize("readout", ["xy", "place-cells"])
+def test_schedule_error_in_a_run(tmp_path, readout):
+    # The paper's schedule (L2 and metabolic cost: its preset) on the tiny model, scaled to either error.
+    extra = ["--preset", "paper", "--iterations", "2", "--eval-every", "0", "--readout", readout] + (
+        ["--n-place-cells", "0"] if readout == "xy" else [])
+    runs = {}
+    for choice in ("excess", "total"):
+        assert main(["--out", str(tmp_path / choice), *TINY, *extra, "--schedule-error", choice]) == 0
+        runs[choice] = read_log(tmp_path / choice / "log.jsonl")
+        assert RunConfig.load(tmp_path / choice / "config.json").schedule.schedule_error == choice
+    if readout == "xy":                                         # E_min = 0: the same run, but for wall times
+        def numbers(log):
+            return [{k: v for k, v in r.items() if k not in ("time", "seconds")} for r in log]
+        assert numbers(runs["excess"]) == numbers(runs["total"])
+        return
+    first = {k: r[0] for k, r in runs.items()}
+    assert "E_min" not in first["total"] and 0 < first["excess"]["E_min"] < first["excess"]["E"]
+    # Both weights start E / (E - E_min) of the initial network's batch times smaller.
+    ratio = first["total"]["lam_l2"] / first["excess"]["lam_l2"]
+    assert ratio > 1 and first["total"]["lam_fr"] / first["excess"]["lam_fr"] == pytest.approx(ratio, rel=1e-9)
 
 
 def test_lam_rec_switches_on_in_a_run(tmp_path):

@@ -342,6 +342,8 @@ def test_committed_configs_load_with_the_same_settings(path):
     assert new.pop("dtype") == "float64" and "dtype" not in old
     assert new["adam"].pop("lr_steps") == [] and "lr_steps" not in old["adam"]   # no step schedule
     assert new.pop("frozen") == [] and "frozen" not in old                     # every block trained
+    # Written before schedule_error: the x, y readout's E_min is 0, so either is the paper's schedule.
+    assert new.pop("schedule_error") == "excess" and "schedule_error" not in old
     assert new == {k: v for k, v in old.items() if k != "alpha"}
     # The flat format with a "model" dict (written since) reads the same.
     current = {**{k: v for k, v in old.items() if k != "alpha"}, "model": {"alpha": old["alpha"]}}

@@ -29,6 +29,7 @@ from gridcore.train.config import (
     OPTIMIZERS,
     PLACE_CELL_SETTINGS,
     PRESETS,
+    SCHEDULE_ERRORS,
     make_config,
 )
 from gridcore.train.hf import HFError
@@ -146,6 +147,9 @@ def build_parser():
     o.add_argument("--snapshot-at", type=int_list, metavar="I,J,...")
     o.add_argument("--lam-rec", type=float, help="weight decay on Wrec: lam_rec sum Wrec^2 (default 0: off)")
     o.add_argument("--lam-rec-from", type=int, help="first iteration with the weight decay on Wrec (default 0)")
+    o.add_argument("--schedule-error", choices=SCHEDULE_ERRORS,
+                   help="the E the L2 and metabolic weights are scaled to: excess (E less the least E the "
+                        "targets allow; the default) or total (E itself); the same under the x, y readout")
     o.add_argument("--no-noise", action="store_true", help="ablation: no noise (noise_std = 0)")
     o.add_argument("--no-metabolic", action="store_true", help="ablation: no metabolic cost")
     o.add_argument("--no-l2", action="store_true", help="ablation: no L2 weight penalty")
@@ -157,7 +161,8 @@ def overrides_from_args(args):
     """Config overrides, by flat setting name, for the options actually given on the command line."""
     names = ("arena", "n_units", "n_trials", "n_steps", "curvature_trials", "iterations", "optimizer",
              "backend", "threads", "dtype", "seed", "encoding", "noise_std", "noise_source", "rec_init", "frozen",
-             "arena_size", "motion_model", "eval_every", "checkpoint_every", "snapshot_every", "snapshot_at")
+             "arena_size", "motion_model", "eval_every", "checkpoint_every", "snapshot_every", "snapshot_at",
+             "schedule_error")
     out = {k: getattr(args, k) for k in names if getattr(args, k) is not None}
     if args.motion:
         out["motion"] = dict(args.motion)

@@ -6,9 +6,14 @@
     R_L2  = sum Win^2 / (N Nin) + sum Wout^2 / (N Nout)
     R_FR  = mean over M, T, N of u^2
     R_rec = sum Wrec^2
+    E_min = 0                                                       (readout "xy")
+          = mean over M, T of -sum_k y*_k log y*_k                  (readout "place-cells")
 
-and the derivative scales that BPTT and the Gauss-Newton product use
-(eq. B1, G4, P2-P3). The kernels return raw sums; these functions turn them
+``E_min`` is the least E any outputs reach on the targets (E - E_min is the
+mean Kullback-Leibler divergence under the place-cell readout), to which the
+regularisation schedule may refer (``docs/guide.md``). Here too are the
+derivative scales that BPTT and the Gauss-Newton product use (eq. B1, G4,
+P2-P3). The kernels return raw sums; these functions turn them
 into the terms, so the normalisations live here only.
 """
 
@@ -75,6 +80,25 @@ def error_sum(readout, y, targets):
     top = y.max(axis=-1, keepdims=True)
     lse = top + np.log(np.exp(y - top).sum(axis=-1, keepdims=True))
     return float(np.sum(targets * (lse - y)))
+
+
+def least_error(readout, targets, rows=256):
+    """``E_min`` of targets (M, T, Nout): 0 for "xy"; for "place-cells" the mean entropy of the target
+    distributions (nats), which E reaches where ``softmax(y) = y*``. Summed ``rows`` positions at a time,
+    so that no (M, T, Nout) temporary is made."""
+    if readout == "xy":
+        return 0.0
+    t = np.asarray(targets)
+    flat = t.reshape(-1, t.shape[-1])
+    logs = np.empty((rows, flat.shape[1]))
+    total = 0.0
+    for lo in range(0, len(flat), rows):
+        chunk = flat[lo:lo + rows]
+        out = logs[:len(chunk)]
+        out.fill(0.0)                        # 0 log 0 = 0
+        np.log(chunk, out=out, where=chunk > 0)
+        total += float(np.vdot(chunk, out))
+    return -total / error_count(readout, t.shape[0], t.shape[1], t.shape[2])
 
 
 def terms_from_sums(params, reg, err_sum, sq_rates, n_trials, n_steps, readout="xy"):

@@ -9,7 +9,7 @@ A run's settings form one frozen, validated :class:`RunConfig`::
                                       place_cells
         optimizer  OptimizerSettings  name, iterations, n_trials, curvature_trials, hf, adam
         schedule   ScheduleSettings   l2, l2_decay, l2_min, metabolic, fr_init_ratio, fr_max_ratio,
-                                      lam_rec, lam_rec_from
+                                      lam_rec, lam_rec_from, schedule_error
         output     OutputSettings     eval_trials, eval_every, checkpoint_every, snapshot_every, snapshot_at
         compute    ComputeSettings    backend, threads
         seed       int
@@ -27,7 +27,9 @@ flat (:meth:`RunConfig.to_dict`); :meth:`RunConfig.from_dict` also reads the
 files written before the model spec existed (a top-level ``alpha``: the
 paper's model with that ``alpha``), before the motion model could be chosen
 (no ``motion_model``: the paper's) and before place cells and the weight decay
-on ``Wrec`` (no ``place_cells``, ``lam_rec``, ``lam_rec_from``: their defaults).
+on ``Wrec`` (no ``place_cells``, ``lam_rec``, ``lam_rec_from``: their defaults)
+and before the schedule's error could be chosen (no ``schedule_error``:
+``"total"``, which those runs used).
 """
 
 import json
@@ -48,10 +50,12 @@ from gridcore.util.fileio import atomic_write_json
 
 __all__ = ["RunConfig", "NetworkSettings", "TaskSettings", "OptimizerSettings", "ScheduleSettings",
            "OutputSettings", "ComputeSettings", "DEFAULTS", "PRESETS", "OPTIMIZERS", "BACKENDS", "NOISE_SOURCES",
-           "PAPER_REC_INIT", "PLACE_CELL_SETTINGS", "BLOCK_NAMES", "RESUME_MAY_CHANGE", "make_config"]
+           "PAPER_REC_INIT", "PLACE_CELL_SETTINGS", "BLOCK_NAMES", "RESUME_MAY_CHANGE", "SCHEDULE_ERRORS",
+           "make_config"]
 
 OPTIMIZERS = ("hf", "adam")
 NOISE_SOURCES = ("counter", "array")
+SCHEDULE_ERRORS = ("excess", "total")
 BACKENDS = ("auto",) + BACKEND_NAMES
 # The paper's initialisation per arena (Sec. 2.3); the circle is ours.
 PAPER_REC_INIT = {"square": "orthogonal", "triangle": "orthogonal", "hexagon": "gaussian",
@@ -333,6 +337,13 @@ class ScheduleSettings:
         weights of Sorscher et al. (their 1e-4); 0: off (the paper's model).
     lam_rec_from : int >= 0
         The first iteration that uses ``lam_rec`` (before it the weight is 0).
+    schedule_error : {"excess", "total"}
+        The E that the ratios above refer to. ``"excess"``: E less ``E_min``,
+        the least E any outputs reach on the batch (the targets' mean entropy
+        under the place-cell readout, 98% of the cross-entropy of an untrained
+        network at 512 cells; 0 under the x, y readout, where both are the
+        paper's E). ``"total"``: E itself, which under the place-cell readout
+        weights the regularisers by what no training can remove.
     """
 
     l2: bool = True
@@ -343,9 +354,11 @@ class ScheduleSettings:
     fr_max_ratio: float = 1.0 / 3.0
     lam_rec: float = 0.0
     lam_rec_from: int = 0
+    schedule_error: str = "excess"
 
     def __post_init__(self):
         _check_bool("l2", self.l2)
+        check_choice("schedule_error", self.schedule_error, SCHEDULE_ERRORS)
         _check_bool("metabolic", self.metabolic)
         decay = _check_real("l2_decay", self.l2_decay)
         if not 0.0 < decay <= 1.0:  # also rejects NaN
@@ -444,7 +457,8 @@ _FLAT = {
     "l2": ("schedule", "l2"), "l2_decay": ("schedule", "l2_decay"), "l2_min": ("schedule", "l2_min"),
     "metabolic": ("schedule", "metabolic"), "fr_init_ratio": ("schedule", "fr_init_ratio"),
     "fr_max_ratio": ("schedule", "fr_max_ratio"), "lam_rec": ("schedule", "lam_rec"),
-    "lam_rec_from": ("schedule", "lam_rec_from"), "hf": ("optimizer", "hf"), "adam": ("optimizer", "adam"),
+    "lam_rec_from": ("schedule", "lam_rec_from"), "schedule_error": ("schedule", "schedule_error"),
+    "hf": ("optimizer", "hf"), "adam": ("optimizer", "adam"),
     "eval_trials": ("output", "eval_trials"), "eval_every": ("output", "eval_every"),
     "checkpoint_every": ("output", "checkpoint_every"), "snapshot_every": ("output", "snapshot_every"),
     "snapshot_at": ("output", "snapshot_at"),
@@ -454,6 +468,15 @@ _DICT_SETTINGS = ("motion", "place_cells", "model", "hf", "adam")  # overrides m
 _ADDED = {"frozen": [], "motion_model": "paper", "place_cells": {}, "lam_rec": 0.0, "lam_rec_from": 0,
           "noise_source": "array", "dtype": "float64"}
 _HF_ADDED = {"evaluate_on": "gradient"}  # the same for the fields of the hf block
+
+
+def _old_schedule_error(d):
+    """``schedule_error`` of a flat config written before it existed: ``"total"``, the only one then, where
+    it matters (a place-cell readout with the L2 or metabolic schedule on); elsewhere ``E_min`` is 0 or
+    unused and the two are the same, so the default, as new files of such runs have."""
+    model = d.get("model") if isinstance(d.get("model"), Mapping) else {}
+    matters = model.get("readout", PAPER.readout) != "xy" and (d.get("l2", True) or d.get("metabolic", True))
+    return "total" if matters else ScheduleSettings.schedule_error
 
 
 def _json_value(value):
@@ -587,6 +610,7 @@ class RunConfig:
             d["model"] = {**PAPER.to_dict(), "alpha": d.pop("alpha")}
         for key, value in _ADDED.items():  # written before the setting existed
             d.setdefault(key, value)
+        d.setdefault("schedule_error", _old_schedule_error(d))
         if isinstance(d.get("hf"), Mapping):
             d["hf"] = {**_HF_ADDED, **d["hf"]}
         unknown = sorted(set(d) - set(_FLAT))

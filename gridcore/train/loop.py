@@ -194,28 +194,48 @@ def trainable_mask(layout, frozen):
 def start_schedule(schedule, terms):
     """Initial ``Regularization`` (that of iteration 1): the paper's schedule (App. E) and ``lam_rec``.
 
-    ``lam_l2`` makes ``lam_l2 R_L2 = E`` and ``lam_fr`` makes
-    ``lam_fr R_FR = fr_init_ratio E`` for the initial network; a switched-off
-    term gets weight 0. ``lam_rec`` is the schedule's ``lam_rec`` if it
-    applies from iteration 1 (``lam_rec_from <= 1``), else 0.
+    ``lam_l2`` makes ``lam_l2 R_L2 = E'`` and ``lam_fr`` makes
+    ``lam_fr R_FR = fr_init_ratio E'`` for the initial network, where ``E'``
+    is :func:`schedule_error`; a switched-off term gets weight 0. ``lam_rec``
+    is the schedule's ``lam_rec`` if it applies from iteration 1
+    (``lam_rec_from <= 1``), else 0.
 
     Parameters
     ----------
     schedule : ScheduleSettings
     terms : dict
-        Loss terms ``E``, ``R_L2``, ``R_FR`` of the initial network.
+        Loss terms ``E``, ``R_L2``, ``R_FR`` of the initial network, and
+        ``E_min`` where :func:`with_least_error` adds it.
     """
-    lam_l2 = terms["E"] / terms["R_L2"] if schedule.l2 and terms["R_L2"] > 0 else 0.0
-    lam_fr = (schedule.fr_init_ratio * terms["E"] / terms["R_FR"]
+    error = schedule_error(schedule, terms)
+    lam_l2 = error / terms["R_L2"] if schedule.l2 and terms["R_L2"] > 0 else 0.0
+    lam_fr = (schedule.fr_init_ratio * error / terms["R_FR"]
               if schedule.metabolic and terms["R_FR"] > 0 else 0.0)
     return Regularization(lam_l2, lam_fr, schedule.rec_weight(1))
+
+
+def schedule_error(schedule, terms):
+    """The error ``E'`` the schedule's ratios refer to: ``E``, less ``terms["E_min"]`` (0 if absent) when
+    ``schedule.schedule_error`` is ``"excess"`` (``docs/guide.md``, the objective and its schedule)."""
+    return terms["E"] - terms.get("E_min", 0.0) if schedule.schedule_error == "excess" else terms["E"]
+
+
+def with_least_error(schedule, terms, batch, spec, start=False):
+    """``terms`` with ``E_min`` of ``batch`` (:func:`gridcore.model.objective.least_error`) where the
+    schedule needs it: an ``"excess"`` schedule, a readout whose ``E_min`` is not 0, and a weight scaled to
+    E (``R_L2``'s only at the ``start``); else ``terms`` itself."""
+    needed = schedule.metabolic or (start and schedule.l2)
+    if schedule.schedule_error != "excess" or spec.readout == "xy" or not needed:
+        return terms
+    return {**terms, "E_min": objective.least_error(spec.readout, batch.targets)}
 
 
 def update_schedule(schedule, reg, terms, iteration=None):
     """The next iteration's weights.
 
     ``lam_l2`` decays by ``l2_decay`` (down to ``l2_min``); ``lam_fr`` is
-    lowered when needed to keep ``lam_fr R_FR <= fr_max_ratio E``;
+    lowered when needed to keep ``lam_fr R_FR <= fr_max_ratio E'``
+    (:func:`schedule_error`);
     ``lam_rec`` switches on at iteration ``lam_rec_from``.
 
     Parameters
@@ -224,7 +244,7 @@ def update_schedule(schedule, reg, terms, iteration=None):
     reg : Regularization
         This iteration's weights.
     terms : dict
-        This iteration's loss terms ``E``, ``R_FR``.
+        This iteration's loss terms ``E``, ``R_FR`` (and ``E_min``: :func:`with_least_error`).
     iteration : int or None
         This iteration's number (from 1): the next one gets
         ``schedule.rec_weight(iteration + 1)``; None keeps ``reg.lam_rec``.
@@ -232,8 +252,9 @@ def update_schedule(schedule, reg, terms, iteration=None):
     lam_l2, lam_fr = reg.lam_l2, reg.lam_fr
     if lam_l2 > 0:
         lam_l2 = max(lam_l2 * schedule.l2_decay, schedule.l2_min)
-    if lam_fr > 0 and lam_fr * terms["R_FR"] > schedule.fr_max_ratio * terms["E"]:
-        lam_fr = schedule.fr_max_ratio * terms["E"] / terms["R_FR"]
+    error = schedule_error(schedule, terms) if lam_fr > 0 else None
+    if lam_fr > 0 and lam_fr * terms["R_FR"] > schedule.fr_max_ratio * error:
+        lam_fr = schedule.fr_max_ratio * error / terms["R_FR"]
     lam_rec = reg.lam_rec if iteration is None else schedule.rec_weight(iteration + 1)
     return Regularization(lam_l2, lam_fr, lam_rec)
 
@@ -558,7 +579,8 @@ def _train(run, cfg, backend, point, stream):
         # The schedule starts from the initial network on its own batch (stream 0, index 0).
         first = make_batch(task, arena, _seed_rng(cfg.seed, 0, 0), opt.n_trials, cfg.network.n_units, spec,
                            place_cells)[0]
-        reg = start_schedule(cfg.schedule, backend.loss(params, first, Regularization(), spec=spec))
+        terms = backend.loss(params, first, Regularization(), spec=spec)
+        reg = start_schedule(cfg.schedule, with_least_error(cfg.schedule, terms, first, spec, start=True))
         params.save(run.snapshot(0), spec)
         _save_checkpoint(run, 0, theta, opt_state, reg)
     held_out, held_out_traj = held_out_trials(cfg, arena, place_cells)
@@ -583,6 +605,7 @@ def _train(run, cfg, backend, point, stream):
                     theta, info = hf_step(problem, theta, opt_state, opt.hf)
                 else:
                     theta, info = adam_step(problem, theta, opt_state, opt.adam)
+                problem.terms = with_least_error(cfg.schedule, problem.terms, batch, spec)
                 # threads: a resumed run may use another count (same maths, other round-off).
                 rec = {"iteration": it, "threads": backend.threads, **problem.terms,
                        "lam_l2": reg.lam_l2, "lam_fr": reg.lam_fr, "lam_rec": reg.lam_rec,
