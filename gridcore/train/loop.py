@@ -252,9 +252,10 @@ def update_schedule(schedule, reg, terms, iteration=None):
     lam_l2, lam_fr = reg.lam_l2, reg.lam_fr
     if lam_l2 > 0:
         lam_l2 = max(lam_l2 * schedule.l2_decay, schedule.l2_min)
-    error = schedule_error(schedule, terms) if lam_fr > 0 else None
-    if lam_fr > 0 and lam_fr * terms["R_FR"] > schedule.fr_max_ratio * error:
-        lam_fr = schedule.fr_max_ratio * error / terms["R_FR"]
+    if lam_fr > 0:
+        error = schedule_error(schedule, terms)
+        if lam_fr * terms["R_FR"] > schedule.fr_max_ratio * error:
+            lam_fr = schedule.fr_max_ratio * error / terms["R_FR"]
     lam_rec = reg.lam_rec if iteration is None else schedule.rec_weight(iteration + 1)
     return Regularization(lam_l2, lam_fr, lam_rec)
 
@@ -605,9 +606,9 @@ def _train(run, cfg, backend, point, stream):
                     theta, info = hf_step(problem, theta, opt_state, opt.hf)
                 else:
                     theta, info = adam_step(problem, theta, opt_state, opt.adam)
-                problem.terms = with_least_error(cfg.schedule, problem.terms, batch, spec)
+                terms = with_least_error(cfg.schedule, problem.terms, batch, spec)
                 # threads: a resumed run may use another count (same maths, other round-off).
-                rec = {"iteration": it, "threads": backend.threads, **problem.terms,
+                rec = {"iteration": it, "threads": backend.threads, **terms,
                        "lam_l2": reg.lam_l2, "lam_fr": reg.lam_fr, "lam_rec": reg.lam_rec,
                        **{k: v for k, v in info.items() if k != "events" or v}}
                 if (out_settings.eval_every and it % out_settings.eval_every == 0) or it == total:
@@ -621,7 +622,7 @@ def _train(run, cfg, backend, point, stream):
                     print(_progress(rec, total, opt.name), file=stream, flush=True)
                 if out_settings.snapshot_due(it):
                     _params(theta, layout).save(run.snapshot(it), spec)
-                done = (it, theta, opt_state, update_schedule(cfg.schedule, reg, problem.terms, it))
+                done = (it, theta, opt_state, update_schedule(cfg.schedule, reg, terms, it))
                 if out_settings.checkpoint_every and it % out_settings.checkpoint_every == 0:
                     _save_checkpoint(run, *done)
     except KeyboardInterrupt:
