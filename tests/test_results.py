@@ -1,5 +1,5 @@
 """The committed networks of docs/results reload and give their headline numbers again (slow); the committed
-ladder tables agree with the per-run files they are made of."""
+ladder-up table agrees with the per-run files it is made of."""
 
 import csv
 import json
