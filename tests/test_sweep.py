@@ -205,7 +205,10 @@ def test_the_committed_grid_recipes_change_the_positive_control_in_the_settings_
                        "noise-0.02-surround-3,seed=0": ["noise_std", "place_cells"],
                        "noise-0.02-pc-1024,seed=0": ["model", "noise_std"],
                        "noise-0.02-trials-50,seed=0": ["n_steps", "noise_std"],
-                       "torus,seed=0": ["arena"], "noise-0.02-torus,seed=0": ["arena", "noise_std"]}
+                       "torus,seed=0": ["arena"], "noise-0.02-torus,seed=0": ["arena", "noise_std"],
+                       "noise-0.02-batch-400,seed=0": ["n_trials", "noise_std"],
+                       "noise-0.02-decay-2e-4,seed=0": ["lam_rec", "noise_std"],
+                       "noise-0.02-alpha-0.5,seed=0": ["model", "noise_std"]}
 
 
 @pytest.mark.parametrize("name", ["ladder-down", "ladder-up"])
