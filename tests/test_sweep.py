@@ -208,7 +208,11 @@ def test_the_committed_grid_recipes_change_the_positive_control_in_the_settings_
                        "torus,seed=0": ["arena"], "noise-0.02-torus,seed=0": ["arena", "noise_std"],
                        "noise-0.02-batch-400,seed=0": ["n_trials", "noise_std"],
                        "noise-0.02-decay-2e-4,seed=0": ["lam_rec", "noise_std"],
-                       "noise-0.02-alpha-0.5,seed=0": ["model", "noise_std"]}
+                       "noise-0.02-alpha-0.5,seed=0": ["model", "noise_std"],
+                       "noise-0.02-lr2e-3,seed=0": ["adam", "noise_std"],
+                       "noise-0.02-256,seed=0": ["n_units", "noise_std"],
+                       "noise-0.02-256-10k,seed=0": ["iterations", "n_units", "noise_std"],
+                       "noise-0.02-128,seed=0": ["n_units", "noise_std"]}
 
 
 @pytest.mark.parametrize("name", ["ladder-down", "ladder-up"])
