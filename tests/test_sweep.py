@@ -212,7 +212,10 @@ def test_the_committed_grid_recipes_change_the_positive_control_in_the_settings_
                        "noise-0.02-lr2e-3,seed=0": ["adam", "noise_std"],
                        "noise-0.02-256,seed=0": ["n_units", "noise_std"],
                        "noise-0.02-256-10k,seed=0": ["iterations", "n_units", "noise_std"],
-                       "noise-0.02-128,seed=0": ["n_units", "noise_std"]}
+                       "noise-0.02-128,seed=0": ["n_units", "noise_std"],
+                       "noise-0.02-256-pc-1024,seed=0": ["model", "n_units", "noise_std"],
+                       "noise-0.03-256,seed=0": ["n_units", "noise_std"],
+                       "noise-0.02-decay-2e-4-10k,seed=0": ["iterations", "lam_rec", "noise_std"]}
 
 
 @pytest.mark.parametrize("name", ["ladder-down", "ladder-up"])
