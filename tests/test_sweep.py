@@ -177,7 +177,8 @@ def test_the_committed_sweeps_of_the_positive_control_are_its_recipe_but_for_one
 
 
 @pytest.mark.parametrize("spec, recipe", [("grid-cells-noise-seeds", "noise-0.02"),
-                                          ("grid-cells-pc1024-seeds", "noise-0.02-pc-1024")])
+                                          ("grid-cells-pc1024-seeds", "noise-0.02-pc-1024"),
+                                          ("grid-cells-256-seeds", "noise-0.02-256")])
 def test_the_committed_seed_sweeps_are_their_recipe_but_for_the_seed(spec, recipe):
     points = load_spec(os.path.join(RESULTS, f"{spec}.toml")).points()
     recipes = load_spec(os.path.join(RESULTS, "grid-recipes.toml")).points()
