@@ -257,3 +257,5 @@ def test_grid_units_panel_shows_hexagonal_units_first_by_score():
                                     "grid90": np.array([0.5, 0.9, 0.0, 0.0, 0.7])})
     assert figures.grid_units(types) == [3, 2, 4, 0]
     assert figures.grid_units(types, limit=3) == [3, 2, 4]
+    assert figures.grid_units_title("run", types, [3, 2, 4, 0]) == "run: its grid units"
+    assert figures.grid_units_title("run", types, [3, 2, 4]) == "run: the first 3 of its 4 grid units"

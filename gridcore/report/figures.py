@@ -47,8 +47,8 @@ from matplotlib.figure import Figure
 from gridcore.analysis.ratemaps import spatial_bins
 from gridcore.sim.arenas import Circle
 
-__all__ = ["TYPE_COLOURS", "COLOUR_SCALES", "MAX_GRID_MAPS", "grid_units", "tracking_figure", "ratemap_panel",
-           "tuning_examples",
+__all__ = ["TYPE_COLOURS", "COLOUR_SCALES", "MAX_GRID_MAPS", "grid_units", "grid_units_title", "tracking_figure",
+           "ratemap_panel", "tuning_examples",
            "selectivity_figure", "development_figure", "emergence_figure", "error_correction_figure",
            "stability_figure", "comparison_figure", "path_figure", "probe_figure", "pilot_figure",
            "ladder_figure"]
@@ -208,6 +208,14 @@ def grid_units(types, limit=MAX_GRID_MAPS):
     order = sorted(np.flatnonzero(types.spatial_type == "grid"),
                    key=lambda u: (sym[u] != 60, -scores[f"grid{sym[u]}"][u]))
     return [int(u) for u in order[:limit]]
+
+
+def grid_units_title(name, types, shown):
+    """Title of the grid-unit panel of run ``name``: says so when ``shown`` (from :func:`grid_units`) is not all."""
+    n_grid = int(np.count_nonzero(types.spatial_type == "grid"))
+    if len(shown) == n_grid:
+        return f"{name}: its grid units"
+    return f"{name}: the first {len(shown)} of its {n_grid} grid units"
 
 
 def ratemap_panel(maps, types, arena, bins, *, units=None, colour_scale="unit", physical=None, title=None,

@@ -104,7 +104,7 @@ def draw_figures(analysis, out_dir, formats=("png",)):
     grid = figures.grid_units(types)
     if grid:
         fig["grid_maps"] = figures.ratemap_panel(types.maps, types, run.arena, bins, units=grid, physical=phys,
-                                                 title=f"{name}: its grid units")
+                                                 title=figures.grid_units_title(name, types, grid))
     fig["tuning"] = figures.tuning_examples(m["tuning"]["examples"], types.maps, a.curves, types, run.arena,
                                             bins, physical=phys, title=name)
     fig["selectivity"] = figures.selectivity_figure(m["selectivity"], types.spatial_type, physical=phys,
