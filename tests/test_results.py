@@ -35,7 +35,7 @@ def test_committed_run_gives_its_headline_numbers(name):
     track = held_out_tracking(run, backend)[0]
     assert track["normalised_error"] == pytest.approx(m["tracking"]["normalised_error"], rel=1e-6)
     types = record_and_classify(run, backend, s["seed"], s["n_trials"], s["n_steps"], s["test_noise_std"],
-                                s["bins"], s["n_shuffles"])[3]
+                                s["bins"], s["n_shuffles"])[2]
     counts = types.counts()
     for t in ("grid", "border", "band", "irregular"):
         # A unit whose score sits on its threshold may flip by round-off.
@@ -53,7 +53,7 @@ def test_positive_control_gives_its_grid_units_again():
     s = m["settings"]
     run = load_run(path)
     types = record_and_classify(run, get_backend("auto"), s["seed"], s["n_trials"], s["n_steps"],
-                                s["test_noise_std"], s["bins"], s["n_shuffles"])[3]
+                                s["test_noise_std"], s["bins"], s["n_shuffles"])[2]
     hexagonal = hexagonal_units(types)
     # A unit whose score sits on its threshold may flip by round-off (float32 kernels, another thread count).
     assert abs(int(hexagonal.sum()) - m["celltypes"]["grid_symmetry"]["n_grid60"]) <= 2

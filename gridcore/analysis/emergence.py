@@ -37,7 +37,7 @@ from gridcore.analysis.development import select_stages
 from gridcore.analysis.jsonready import finite_median, float_or_none, floats
 from gridcore.analysis.pipeline import CONVENTIONS, DEFAULTS, record_and_classify, subseed, trials_for
 from gridcore.analysis.ratemaps import map_correlation
-from gridcore.analysis.tracking import held_out_tracking
+from gridcore.analysis.tracking import held_out_tracking, tracking
 from gridcore.analysis.unitsummary import grid_symmetry_counts, hexagonal_units
 from gridcore.train.rundir import RunDir
 from gridcore.util.checks import check_nonneg_float, check_positive_int
@@ -236,8 +236,8 @@ def emergence(run, backend, stages=None, seed=0, n_trials=None, n_steps=None, no
     for k, (it, secs) in enumerate(zip(its, seconds)):
         t0 = time.perf_counter()
         stage_run = replace(run, params=run.stage_params(it))
-        _, rec, rec_track, types = record_and_classify(stage_run, backend, seed, n_trials, n_steps, noise, bins,
-                                                       shuffles)
+        _, rec, types = record_and_classify(stage_run, backend, seed, n_trials, n_steps, noise, bins, shuffles)
+        rec_track = tracking(rec.outputs, rec.positions, run.arena)
         del rec
         held_out, _, _ = held_out_tracking(stage_run, backend)
         row = {"iteration": int(it), "source": _stage_source(run, it), "training_seconds": secs,

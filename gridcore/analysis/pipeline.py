@@ -6,8 +6,10 @@ the steps in order; each takes what it needs and returns its part of
 
 - :func:`gridcore.analysis.probes.run_probe`: the response to one moving
   step (``probe``);
-- :func:`record_and_classify`: held-out trials, tracking (C1) and unit
-  types (C2) (``tracking``, ``celltypes``);
+- :func:`gridcore.analysis.tracking.held_out_tracking`: C1 on the run's
+  own held-out trials (``tracking``);
+- :func:`record_and_classify`: fresh test trials and the unit types (C2)
+  (``celltypes``);
 - :func:`tuning_step`: tuning curves, examples and summaries (C3)
   (``tuning``; C4 ``selectivity`` follows from the unit types);
 - :func:`error_correction_step`: error around boundary interactions (C7)
@@ -55,7 +57,6 @@ from gridcore.analysis.recording import output_positions, record_trajectories, r
 from gridcore.analysis.scores import CONVENTIONS as SCORE_CONVENTIONS
 from gridcore.analysis.tracking import (
     error_correction,
-    heading_baseline,
     held_out_tracking,
     long_path,
     stability,
@@ -393,7 +394,7 @@ def analyze_run(run_dir, compare=(), backend="auto", threads=None, settings=None
     track["speed_use"] = speed_use(track["normalised_error"], track["heading_baseline_normalised_error"],
                                    probes.step_gain(probe["final"]["summary"]), track["readout_floor"])
     # One recording serves C2-C4, C7 and the comparison's unit types.
-    traj, rec, _, types = steps.run(
+    traj, rec, types = steps.run(
         "recording_and_celltypes",
         f"recording {s.n_trials} trials x {s.n_steps} steps and classifying units "
         f"({s.shuffles} shuffles)", record_and_classify, run, be, s.seed, s.n_trials, s.n_steps,
@@ -463,7 +464,10 @@ def held_out_recording(run, backend, seed, n_trials, n_steps, noise_std):
 
 
 def record_and_classify(run, backend, seed, n_trials, n_steps, noise_std, bins, shuffles):
-    """Recording, tracking (C1) and unit types (C2) of one run, as :func:`analyze_run` does them.
+    """Recording and unit types (C2) of one run, as :func:`analyze_run` does them.
+
+    C1 is not here: it is on the run's own held-out trials
+    (:func:`gridcore.analysis.tracking.held_out_tracking`).
 
     Parameters
     ----------
@@ -483,19 +487,12 @@ def record_and_classify(run, backend, seed, n_trials, n_steps, noise_std, bins, 
     -------
     traj : Trajectories
     rec : Recording
-    track : dict from :func:`gridcore.analysis.tracking.tracking`
     types : CellTypes
     """
     traj, rec = held_out_recording(run, backend, seed, n_trials, n_steps, noise_std)
-    track = tracking(rec.outputs, rec.positions, run.arena)
-    # The baseline starts where the network is told it starts: at its start
-    # position under the encoded initial state, else at the centre.
-    start = traj.start if run.spec.initial_state == "encoded" else None
-    track["heading_baseline_normalised_error"] = heading_baseline(rec.speed, rec.heading, rec.positions,
-                                                                  run.arena, start)
     types = classify(rec.rates, rec.positions, rec.speed, rec.heading, run.arena, bins,
                      n_shuffles=shuffles, seed=subseed(seed, "shuffles"))
-    return traj, rec, track, types
+    return traj, rec, types
 
 
 def celltypes_section(types, with_ramps=True):
@@ -659,7 +656,7 @@ def compare_step(run, others, backend, settings, noise_std, track, types, steps)
     cmp_types = []
     for other in others:
         o_noise = other.settings.task.noise_std if noise_std is None else noise_std
-        _, _, _, o_types = steps.run(
+        _, _, o_types = steps.run(
             f"compare:{other.path}", f"comparison run {other.path}", record_and_classify, other, backend,
             s.seed, s.n_trials, s.n_steps, o_noise, s.bins, s.shuffles)
         o_track = held_out_tracking(other, backend)[0]
